@@ -1,0 +1,608 @@
+//! A column-typed data frame read from CSV (R's `read.csv` + `factor()` conventions).
+//!
+//! The first row is the header. Each column's type is inferred: numeric when every non-missing
+//! cell parses as a finite number, logical when every non-missing cell is one of
+//! `TRUE`/`FALSE`/`T`/`F`/`true`/`false`, categorical otherwise. Missing cells are empty or `NA`.
+//! `NaN`/`Inf` in a numeric column is an error (not data). Categorical levels are sorted by byte
+//! order unless [`FrameOptions::levels`] gives the order; numeric columns listed in
+//! [`FrameOptions::factor_columns`] become categorical with numerically sorted levels labelled
+//! the way R prints numbers (`1`, `2`, `10`).
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::grammar::format_r_number;
+
+/// Options for reading a data frame.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FrameOptions {
+    /// Columns to treat as categorical even if numeric (IDs coded as numbers); levels are then
+    /// sorted numerically.
+    pub factor_columns: Vec<String>,
+    /// Explicit level orders, like R's `factor(x, levels = ...)`; the column becomes categorical
+    /// and a value not among the levels is an error.
+    pub levels: Vec<(String, Vec<String>)>,
+}
+
+/// A categorical column: level labels and per-row level codes (`None` = missing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Categorical {
+    /// Level labels in level order (the first is the reference level).
+    pub levels: Vec<String>,
+    /// Per-row index into `levels`; `None` for a missing cell.
+    pub codes: Vec<Option<usize>>,
+}
+
+/// The values of one column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnData {
+    /// Finite numbers; `None` = missing.
+    Numeric(Vec<Option<f64>>),
+    /// `TRUE`/`FALSE`; `None` = missing.
+    Logical(Vec<Option<bool>>),
+    /// Categorical (factor).
+    Categorical(Categorical),
+}
+
+impl ColumnData {
+    /// Whether row `i` is missing (rows out of range count as missing).
+    pub fn is_missing(&self, i: usize) -> bool {
+        match self {
+            ColumnData::Numeric(v) => v.get(i).is_none_or(|x| x.is_none()),
+            ColumnData::Logical(v) => v.get(i).is_none_or(|x| x.is_none()),
+            ColumnData::Categorical(c) => c.codes.get(i).is_none_or(|x| x.is_none()),
+        }
+    }
+
+    /// A short name of the type: "numeric", "logical" or "categorical".
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ColumnData::Numeric(_) => "numeric",
+            ColumnData::Logical(_) => "logical",
+            ColumnData::Categorical(_) => "categorical",
+        }
+    }
+}
+
+/// A named column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// Column name from the header.
+    pub name: String,
+    /// Values.
+    pub data: ColumnData,
+}
+
+/// Errors reading or querying a data frame.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The file could not be opened or read.
+    #[error("cannot read data file '{}': {source}; check the path and permissions", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The CSV parser failed (e.g. an I/O error mid-file).
+    #[error("malformed CSV near line {line}: {message}")]
+    Csv {
+        /// 1-based line in the file (0 if unknown).
+        line: u64,
+        /// Parser message.
+        message: String,
+    },
+    /// A cell is not valid UTF-8.
+    #[error("line {line}, column {column}: text is not valid UTF-8; save the file as UTF-8")]
+    InvalidUtf8 {
+        /// 1-based line in the file.
+        line: u64,
+        /// 1-based column number.
+        column: usize,
+    },
+    /// The input has no header row.
+    #[error("the data file is empty; it needs a header row and at least one data row")]
+    EmptyFile,
+    /// The input has a header but no data.
+    #[error("the data file has a header ({columns} columns) but no data rows")]
+    NoDataRows {
+        /// Number of header columns.
+        columns: usize,
+    },
+    /// A data row has a different number of fields than the header.
+    #[error("data row {row} (line {line}) has {found} fields but the header has {expected}; check for missing or extra separators or unquoted commas")]
+    RaggedRow {
+        /// 1-based data row (header excluded).
+        row: usize,
+        /// 1-based line in the file.
+        line: u64,
+        /// Header field count.
+        expected: usize,
+        /// This row's field count.
+        found: usize,
+    },
+    /// Two header fields have the same name.
+    #[error("duplicate column name '{name}' (columns {first} and {second}); rename one of them")]
+    DuplicateColumn {
+        /// The name.
+        name: String,
+        /// 1-based position of the first occurrence.
+        first: usize,
+        /// 1-based position of the second occurrence.
+        second: usize,
+    },
+    /// A column that does not exist was asked for.
+    #[error("unknown column '{name}'{}", suggestion_text(.suggestion, .available))]
+    UnknownColumn {
+        /// The requested name.
+        name: String,
+        /// Closest existing name, if any is close.
+        suggestion: Option<String>,
+        /// All column names.
+        available: Vec<String>,
+    },
+    /// `NaN` or `Inf` in a numeric column.
+    #[error("column '{column}', data row {row}: '{value}' is not a finite number; use an empty cell or NA for a missing value")]
+    NonFiniteValue {
+        /// Column name.
+        column: String,
+        /// 1-based data row.
+        row: usize,
+        /// The cell text.
+        value: String,
+    },
+    /// A value is not among the levels given for its column.
+    #[error("column '{column}', data row {row}: value '{value}' is not one of the given levels [{}]; add it to the levels or fix the data", .levels.join(", "))]
+    ValueNotInLevels {
+        /// Column name.
+        column: String,
+        /// 1-based data row.
+        row: usize,
+        /// The offending value.
+        value: String,
+        /// The given levels.
+        levels: Vec<String>,
+    },
+    /// The same level was listed twice in [`FrameOptions::levels`].
+    #[error("level '{level}' is listed twice for column '{column}'; give each level once")]
+    DuplicateLevel {
+        /// Column name.
+        column: String,
+        /// The repeated level.
+        level: String,
+    },
+}
+
+fn suggestion_text(suggestion: &Option<String>, available: &[String]) -> String {
+    match suggestion {
+        Some(s) => format!("; did you mean '{s}'?"),
+        None => {
+            let shown: Vec<&str> = available.iter().take(20).map(String::as_str).collect();
+            let more = if available.len() > 20 { ", ..." } else { "" };
+            format!("; the data have columns: {}{more}", shown.join(", "))
+        }
+    }
+}
+
+/// Levenshtein distance (by chars).
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        if let Some(c0) = cur.first_mut() {
+            *c0 = i + 1;
+        }
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
+            let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
+            let ins = cur.get(j).copied().unwrap_or(0) + 1;
+            if let Some(c) = cur.get_mut(j + 1) {
+                *c = sub.min(del).min(ins);
+            }
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev.last().copied().unwrap_or(0)
+}
+
+/// The closest name to `name` among `candidates`, if reasonably close.
+pub fn closest_name<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let lower = name.to_lowercase();
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let d = if c.to_lowercase() == lower {
+            0
+        } else {
+            levenshtein(&lower, &c.to_lowercase())
+        };
+        if best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    let (d, c) = best?;
+    let limit = (name.chars().count().max(c.chars().count()) / 3).max(2);
+    (d <= limit).then(|| c.to_string())
+}
+
+/// An in-memory data frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataFrame {
+    columns: Vec<Column>,
+    n_rows: usize,
+}
+
+fn is_missing_cell(s: &str) -> bool {
+    s.is_empty() || s == "NA"
+}
+
+fn parse_logical(s: &str) -> Option<bool> {
+    match s {
+        "TRUE" | "T" | "true" => Some(true),
+        "FALSE" | "F" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+impl DataFrame {
+    /// Read a CSV file.
+    ///
+    /// Errors name the path and the OS message if the file cannot be read.
+    pub fn from_csv_path(path: impl AsRef<Path>, options: &FrameOptions) -> Result<Self, FrameError> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path).map_err(|source| FrameError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_reader(std::io::BufReader::new(file), options).map_err(|e| match e {
+            FrameError::Csv { line, message } => FrameError::Csv {
+                line,
+                message: format!("{message} (file '{}')", path.display()),
+            },
+            other => other,
+        })
+    }
+
+    /// Read CSV text from any reader (e.g. `"a,b\n1,2\n".as_bytes()`).
+    pub fn from_reader<R: Read>(reader: R, options: &FrameOptions) -> Result<Self, FrameError> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(reader);
+        let mut header: Option<Vec<String>> = None;
+        let mut cells: Vec<Vec<String>> = Vec::new();
+        let mut record = csv::ByteRecord::new();
+        let mut row = 0usize;
+        loop {
+            let more = rdr.read_byte_record(&mut record).map_err(|e| FrameError::Csv {
+                line: e.position().map(|p| p.line()).unwrap_or(0),
+                message: e.to_string(),
+            })?;
+            if !more {
+                break;
+            }
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            let mut fields = Vec::with_capacity(record.len());
+            for (j, f) in record.iter().enumerate() {
+                let s = std::str::from_utf8(f)
+                    .map_err(|_| FrameError::InvalidUtf8 { line, column: j + 1 })?;
+                fields.push(s.to_string());
+            }
+            match &header {
+                None => {
+                    if let Some(first) = fields.first_mut() {
+                        if let Some(stripped) = first.strip_prefix('\u{feff}') {
+                            *first = stripped.to_string();
+                        }
+                    }
+                    let names: Vec<String> = fields
+                        .into_iter()
+                        .map(|n| {
+                            let t = n.trim();
+                            if t.is_empty() {
+                                "X".to_string()
+                            } else {
+                                t.to_string()
+                            }
+                        })
+                        .collect();
+                    let mut seen: HashMap<&str, usize> = HashMap::new();
+                    for (j, n) in names.iter().enumerate() {
+                        if let Some(&first) = seen.get(n.as_str()) {
+                            return Err(FrameError::DuplicateColumn {
+                                name: n.clone(),
+                                first: first + 1,
+                                second: j + 1,
+                            });
+                        }
+                        seen.insert(n, j);
+                    }
+                    cells = names.iter().map(|_| Vec::new()).collect();
+                    header = Some(names);
+                }
+                Some(h) => {
+                    row += 1;
+                    if fields.len() != h.len() {
+                        return Err(FrameError::RaggedRow {
+                            row,
+                            line,
+                            expected: h.len(),
+                            found: fields.len(),
+                        });
+                    }
+                    for (col, f) in cells.iter_mut().zip(fields) {
+                        col.push(f);
+                    }
+                }
+            }
+        }
+        let names = header.ok_or(FrameError::EmptyFile)?;
+        if names.is_empty() {
+            return Err(FrameError::EmptyFile);
+        }
+        if row == 0 {
+            return Err(FrameError::NoDataRows {
+                columns: names.len(),
+            });
+        }
+        // Validate option column names.
+        for name in options
+            .factor_columns
+            .iter()
+            .chain(options.levels.iter().map(|(n, _)| n))
+        {
+            if !names.contains(name) {
+                return Err(FrameError::UnknownColumn {
+                    name: name.clone(),
+                    suggestion: closest_name(name, names.iter().map(String::as_str)),
+                    available: names.clone(),
+                });
+            }
+        }
+        let mut columns = Vec::with_capacity(names.len());
+        for (name, raw) in names.into_iter().zip(cells) {
+            let given = options
+                .levels
+                .iter()
+                .rev()
+                .find(|(n, _)| *n == name)
+                .map(|(_, l)| l);
+            let forced = options.factor_columns.contains(&name);
+            let data = build_column(&name, &raw, given, forced)?;
+            columns.push(Column { name, data });
+        }
+        Ok(DataFrame {
+            columns,
+            n_rows: row,
+        })
+    }
+
+    /// Build a data frame from ready-made columns (all of the same length, unique names).
+    pub fn from_columns(columns: Vec<Column>) -> Result<Self, FrameError> {
+        let n_rows = columns.first().map(|c| col_len(&c.data)).unwrap_or(0);
+        if columns.is_empty() {
+            return Err(FrameError::EmptyFile);
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (j, c) in columns.iter().enumerate() {
+            if let Some(&first) = seen.get(c.name.as_str()) {
+                return Err(FrameError::DuplicateColumn {
+                    name: c.name.clone(),
+                    first: first + 1,
+                    second: j + 1,
+                });
+            }
+            seen.insert(&c.name, j);
+            let len = col_len(&c.data);
+            if len != n_rows {
+                return Err(FrameError::RaggedRow {
+                    row: len.min(n_rows) + 1,
+                    line: 0,
+                    expected: n_rows,
+                    found: len,
+                });
+            }
+        }
+        if n_rows == 0 {
+            return Err(FrameError::NoDataRows {
+                columns: columns.len(),
+            });
+        }
+        Ok(DataFrame { columns, n_rows })
+    }
+
+    /// Number of data rows.
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    /// Number of columns.
+    pub fn n_cols(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// All columns in file order.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// Column names in file order.
+    pub fn column_names(&self) -> Vec<&str> {
+        self.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    /// Look up a column by exact name; an unknown name gives an error suggesting the closest.
+    pub fn column(&self, name: &str) -> Result<&Column, FrameError> {
+        self.columns
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| FrameError::UnknownColumn {
+                name: name.to_string(),
+                suggestion: closest_name(name, self.columns.iter().map(|c| c.name.as_str())),
+                available: self.columns.iter().map(|c| c.name.clone()).collect(),
+            })
+    }
+}
+
+fn col_len(d: &ColumnData) -> usize {
+    match d {
+        ColumnData::Numeric(v) => v.len(),
+        ColumnData::Logical(v) => v.len(),
+        ColumnData::Categorical(c) => c.codes.len(),
+    }
+}
+
+fn build_column(
+    name: &str,
+    raw: &[String],
+    given: Option<&Vec<String>>,
+    forced: bool,
+) -> Result<ColumnData, FrameError> {
+    let trimmed: Vec<&str> = raw.iter().map(|s| s.trim()).collect();
+    // Numeric?
+    let mut numeric: Vec<Option<f64>> = Vec::with_capacity(raw.len());
+    let mut is_numeric = true;
+    for s in &trimmed {
+        if is_missing_cell(s) {
+            numeric.push(None);
+        } else if let Ok(x) = s.parse::<f64>() {
+            numeric.push(Some(x));
+        } else {
+            is_numeric = false;
+            break;
+        }
+    }
+    let all_missing = trimmed.iter().all(|s| is_missing_cell(s));
+    if is_numeric && !all_missing {
+        for (i, (x, s)) in numeric.iter().zip(&trimmed).enumerate() {
+            if x.is_some_and(|v| !v.is_finite()) {
+                return Err(FrameError::NonFiniteValue {
+                    column: name.to_string(),
+                    row: i + 1,
+                    value: s.to_string(),
+                });
+            }
+        }
+    }
+    let is_numeric = is_numeric && !all_missing;
+    let is_logical = !is_numeric
+        && trimmed
+            .iter()
+            .all(|s| is_missing_cell(s) || parse_logical(s).is_some());
+
+    if let Some(levels) = given {
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (k, l) in levels.iter().enumerate() {
+            if index.insert(l.as_str(), k).is_some() {
+                return Err(FrameError::DuplicateLevel {
+                    column: name.to_string(),
+                    level: l.clone(),
+                });
+            }
+        }
+        let mut codes = Vec::with_capacity(raw.len());
+        for (i, (r, t)) in raw.iter().zip(&trimmed).enumerate() {
+            if is_missing_cell(t) {
+                codes.push(None);
+                continue;
+            }
+            let mut code = index.get(r.as_str()).or_else(|| index.get(t)).copied();
+            if code.is_none() && is_numeric {
+                if let Some(Some(x)) = numeric.get(i) {
+                    code = index.get(format_r_number(*x).as_str()).copied();
+                }
+            }
+            match code {
+                Some(c) => codes.push(Some(c)),
+                None => {
+                    return Err(FrameError::ValueNotInLevels {
+                        column: name.to_string(),
+                        row: i + 1,
+                        value: r.clone(),
+                        levels: levels.clone(),
+                    })
+                }
+            }
+        }
+        return Ok(ColumnData::Categorical(Categorical {
+            levels: levels.clone(),
+            codes,
+        }));
+    }
+    if is_numeric {
+        if forced {
+            return Ok(ColumnData::Categorical(numeric_to_factor(&numeric)));
+        }
+        return Ok(ColumnData::Numeric(numeric));
+    }
+    if is_logical {
+        let vals: Vec<Option<bool>> = trimmed.iter().map(|s| parse_logical(s)).collect();
+        if forced {
+            let mut present: Vec<bool> = vals.iter().flatten().copied().collect();
+            present.sort_unstable();
+            present.dedup();
+            let levels: Vec<String> = present
+                .iter()
+                .map(|b| if *b { "TRUE" } else { "FALSE" }.to_string())
+                .collect();
+            let codes = vals
+                .iter()
+                .map(|v| v.and_then(|b| present.iter().position(|p| *p == b)))
+                .collect();
+            return Ok(ColumnData::Categorical(Categorical { levels, codes }));
+        }
+        return Ok(ColumnData::Logical(vals));
+    }
+    // Categorical: byte-order sorted levels of the raw (untrimmed) text.
+    let set: HashSet<&str> = raw
+        .iter()
+        .zip(&trimmed)
+        .filter(|(_, t)| !is_missing_cell(t))
+        .map(|(r, _)| r.as_str())
+        .collect();
+    let mut levels: Vec<String> = set.into_iter().map(str::to_string).collect();
+    levels.sort();
+    let index: HashMap<&str, usize> = levels
+        .iter()
+        .enumerate()
+        .map(|(k, l)| (l.as_str(), k))
+        .collect();
+    let codes = raw
+        .iter()
+        .zip(&trimmed)
+        .map(|(r, t)| {
+            if is_missing_cell(t) {
+                None
+            } else {
+                index.get(r.as_str()).copied()
+            }
+        })
+        .collect();
+    Ok(ColumnData::Categorical(Categorical { levels, codes }))
+}
+
+/// Turn numbers into a factor: levels sorted numerically, labelled like R (`1`, `2`, `10`).
+pub(crate) fn numeric_to_factor(values: &[Option<f64>]) -> Categorical {
+    let mut uniq: Vec<f64> = values.iter().flatten().copied().filter(|x| !x.is_nan()).collect();
+    uniq.sort_by(|a, b| a.total_cmp(b));
+    uniq.dedup();
+    let mut levels: Vec<String> = Vec::new();
+    for x in &uniq {
+        let l = format_r_number(*x);
+        if levels.last() != Some(&l) {
+            levels.push(l);
+        }
+    }
+    let index: HashMap<&str, usize> = levels
+        .iter()
+        .enumerate()
+        .map(|(k, l)| (l.as_str(), k))
+        .collect();
+    let codes = values
+        .iter()
+        .map(|v| v.and_then(|x| index.get(format_r_number(x).as_str()).copied()))
+        .collect();
+    Categorical { levels, codes }
+}

@@ -1,0 +1,455 @@
+//! The fitting pipeline and its result (SPEC §3–§7).
+//!
+//! Stages, each a public value: [`start`] (PQL or user values) →
+//! [`Blocks::new`] → [`ImportanceSample::draw`] → [`Mcla`] objective →
+//! [`maximise`] (R trust semantics, in `mcla-trust`) → [`Fit`] with inference.
+//! [`fit`] runs them all inside a thread pool of the requested size.
+
+use crate::blocks::Blocks;
+use crate::inference::{self, CoefRow};
+use crate::model::Model;
+use crate::objective::{McEvaluation, Mcla};
+use crate::options::{CheckedOptions, FitOptions, OptionsError, Sampler};
+use crate::pql::{pql, PqlError, PqlStart};
+use crate::sampler::{ImportanceCentre, ImportanceSample, SamplerError};
+use mcla_trust::{maximize, Evaluation, Objective, TrustOptions};
+use serde::Serialize;
+use std::time::Instant;
+use thiserror::Error;
+
+/// Errors of a fit (model problems are caught earlier, by [`Model::new`]).
+#[derive(Debug, Error)]
+pub enum FitError {
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    #[error(transparent)]
+    Pql(#[from] PqlError),
+    #[error(transparent)]
+    Sampler(#[from] SamplerError),
+    #[error("the MCLA is not finite at the starting values {start:?}: the start is outside the parameter space or every importance weight underflows; try --par-init with plausible values or a larger m")]
+    BadStart { start: Vec<f64> },
+    #[error("the trust-region optimiser failed: {0}")]
+    Optimiser(String),
+    #[error("could not start {threads} worker threads: {why}")]
+    Threads { threads: usize, why: String },
+}
+
+/// Where the starting values and importance centre came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartSource {
+    /// Penalized quasi-likelihood (SPEC §3).
+    Pql,
+    /// User values (`par_init`), with `u* = 0`.
+    ParInit,
+    /// `beta = 0`, `nu = 1`, `u* = 0` (`do_pql = false`).
+    Default,
+}
+
+/// Starting values: theta0 and the importance distribution's centre.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Start {
+    /// Where they came from.
+    pub source: StartSource,
+    /// theta0 = (beta, nu).
+    pub theta: Vec<f64>,
+    /// Centre of the importance distribution.
+    pub centre: ImportanceCentre,
+    /// The PQL result, when PQL ran.
+    pub pql: Option<PqlStart>,
+}
+
+/// Compute the start (SPEC §3): PQL unless `par_init` is given or `do_pql` is false.
+pub fn start(model: &Model, options: &CheckedOptions) -> Result<Start, FitError> {
+    let (p, q) = (model.p(), model.q());
+    let comp = model.effect_component();
+    if let Some(init) = &options.par_init {
+        let nu = &init[p..];
+        return Ok(Start {
+            source: StartSource::ParInit,
+            theta: init.clone(),
+            centre: ImportanceCentre { beta: init[..p].to_vec(), u_star: vec![0.0; q], d_star: comp.iter().map(|&t| nu[t]).collect() },
+            pql: None,
+        });
+    }
+    if !options.do_pql {
+        let mut theta = vec![0.0; p];
+        theta.extend(std::iter::repeat_n(1.0, model.n_varcomps()));
+        return Ok(Start {
+            source: StartSource::Default,
+            theta,
+            centre: ImportanceCentre { beta: vec![0.0; p], u_star: vec![0.0; q], d_star: vec![1.0; q] },
+            pql: None,
+        });
+    }
+    let s = pql(model)?;
+    let mut theta = s.beta.clone();
+    theta.extend(&s.nu);
+    Ok(Start {
+        source: StartSource::Pql,
+        theta,
+        centre: ImportanceCentre { beta: s.beta.clone(), u_star: s.u_star.clone(), d_star: comp.iter().map(|&t| s.nu[t]).collect() },
+        pql: Some(s),
+    })
+}
+
+/// Progress events, for a progress bar.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// PQL started.
+    Pql,
+    /// Drawing the importance sample (`total` draws over all blocks).
+    Sampling { total: usize },
+    /// One trust-region iteration finished.
+    Iteration { iteration: usize, loglik: f64 },
+    /// Computing Monte Carlo standard errors.
+    Mcse,
+}
+
+/// One trust-region iteration, as recorded in the fit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PathStep {
+    /// Iteration number (from 1).
+    pub iteration: usize,
+    /// Current theta after the acceptance decision.
+    pub theta: Vec<f64>,
+    /// R glmm's objective value there.
+    pub value: f64,
+    /// Trust radius used.
+    pub radius: f64,
+    /// Actual / predicted change.
+    pub rho: f64,
+    /// Whether the trial was accepted.
+    pub accepted: bool,
+}
+
+/// Result of the optimisation stage.
+#[derive(Debug, Clone)]
+pub struct Optimum {
+    /// The MCMLE.
+    pub theta: Vec<f64>,
+    /// The MCLA there.
+    pub evaluation: McEvaluation,
+    /// Whether the trust region terminated before `iterlim`.
+    pub converged: bool,
+    /// Iterations used.
+    pub iterations: usize,
+    /// The optimiser path.
+    pub path: Vec<PathStep>,
+}
+
+struct TrustAdapter<'o, 'a> {
+    mcla: &'o Mcla<'a>,
+    last: Option<(Vec<f64>, McEvaluation)>,
+}
+
+impl Objective for TrustAdapter<'_, '_> {
+    type Error = std::convert::Infallible;
+    fn evaluate(&mut self, x: &[f64]) -> Result<Option<Evaluation>, Self::Error> {
+        Ok(self.mcla.evaluate(x).map(|e| {
+            let out = Evaluation::new(e.value, e.gradient.clone(), e.hessian.clone());
+            self.last = Some((x.to_vec(), e));
+            out
+        }))
+    }
+}
+
+/// Maximise the MCLA from `theta0` with R trust semantics.
+pub fn maximise(
+    mcla: &Mcla<'_>,
+    theta0: &[f64],
+    options: &FitOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Optimum, FitError> {
+    let topts = TrustOptions { rinit: options.rinit, rmax: options.rmax, iterlim: options.iterlim, ..TrustOptions::default() };
+    let mut adapter = TrustAdapter { mcla, last: None };
+    if mcla.evaluate(theta0).is_none() {
+        return Err(FitError::BadStart { start: theta0.to_vec() });
+    }
+    let mut path = Vec::new();
+    let mut observer = |it: &mcla_trust::Iteration| {
+        path.push(PathStep { iteration: it.iteration, theta: it.x.clone(), value: it.value, radius: it.radius, rho: it.rho, accepted: it.accepted });
+        progress(Progress::Iteration { iteration: it.iteration, loglik: it.value });
+    };
+    let res = maximize(&mut adapter, theta0, &topts, Some(&mut observer)).map_err(|e| FitError::Optimiser(e.to_string()))?;
+    let evaluation = match adapter.last.take() {
+        Some((x, e)) if x == res.x => e,
+        _ => mcla.evaluate(&res.x).ok_or_else(|| FitError::Optimiser("the MCLA is not finite at the final point".into()))?,
+    };
+    Ok(Optimum { theta: res.x, evaluation, converged: res.converged, iterations: res.iterations, path })
+}
+
+/// Size and effective sample size of one likelihood block at the MCMLE.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlockInfo {
+    /// Number of random effects in the block.
+    pub q: usize,
+    /// Number of observations in the block.
+    pub n: usize,
+    /// Effective sample size `1 / sum_k v_k^2` at the MCMLE.
+    pub ess: f64,
+}
+
+/// Wall-clock seconds of each stage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timings {
+    /// PQL (or start) stage.
+    pub start: f64,
+    /// Drawing the sample.
+    pub sampling: f64,
+    /// Trust-region optimisation.
+    pub optimisation: f64,
+    /// Monte Carlo standard errors.
+    pub mcse: f64,
+    /// Whole fit.
+    pub total: f64,
+}
+
+/// A fitted GLMM: estimates and everything needed to draw conclusions from them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fit {
+    /// Fixed-effect names then variance-component names.
+    pub parameter_names: Vec<String>,
+    /// Number of fixed effects.
+    pub p: usize,
+    /// The MCMLE theta = (beta, nu).
+    pub theta: Vec<f64>,
+    /// True log-likelihood approximation (with the data constants, comparable with lme4/glmmTMB).
+    pub loglik: f64,
+    /// R glmm's reported value (without the data constants).
+    pub loglik_glmm: f64,
+    /// Gradient of the MCLA at the MCMLE.
+    pub gradient: Vec<f64>,
+    /// Hessian of the MCLA at the MCMLE (row-major).
+    pub hessian: Vec<f64>,
+    /// `(-H)^{-1}` (row-major); infinite entries when the Hessian is not negative definite.
+    pub vcov: Vec<f64>,
+    /// Standard errors.
+    pub se: Vec<f64>,
+    /// Monte Carlo covariance of the estimates (row-major).
+    pub mcvcov: Vec<f64>,
+    /// Monte Carlo standard errors.
+    pub mcse: Vec<f64>,
+    /// Whether the optimiser converged.
+    pub converged: bool,
+    /// Trust-region iterations.
+    pub iterations: usize,
+    /// The optimiser path.
+    pub path: Vec<PathStep>,
+    /// Likelihood blocks with their ESS.
+    pub blocks: Vec<BlockInfo>,
+    /// Number of observations.
+    pub n: usize,
+    /// Monte Carlo sample size per block.
+    pub m: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Worker threads used.
+    pub threads: usize,
+    /// Sampler.
+    pub sampler: Sampler,
+    /// Whether samples were regenerated instead of stored.
+    pub low_memory: bool,
+    /// Family name.
+    pub family: String,
+    /// Link name.
+    pub link: String,
+    /// Start source and values.
+    pub start_source: StartSource,
+    /// theta0.
+    pub start_theta: Vec<f64>,
+    /// Warnings a user must see.
+    pub warnings: Vec<String>,
+    /// Stage timings.
+    pub timings: Timings,
+}
+
+/// ESS below which a block's Monte Carlo standard errors are not trustworthy.
+pub const ESS_WARNING: f64 = 100.0;
+
+impl Fit {
+    /// Fixed effects `beta_hat`.
+    pub fn coef(&self) -> &[f64] {
+        &self.theta[..self.p]
+    }
+    /// Variance components `nu_hat`.
+    pub fn varcomps(&self) -> &[f64] {
+        &self.theta[self.p..]
+    }
+    /// Number of parameters.
+    pub fn dim(&self) -> usize {
+        self.theta.len()
+    }
+    /// Index of a parameter by name.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.parameter_names.iter().position(|n| n == name)
+    }
+    /// Wald intervals `est ± z_{(1+level)/2} se` for the named parameters (all when `names` is empty).
+    /// Unknown names are reported back as an error listing the valid ones.
+    pub fn confint(&self, level: f64, names: &[&str]) -> Result<Vec<(String, f64, f64)>, String> {
+        if !(level > 0.0 && level < 1.0) {
+            return Err(format!("confidence level must be strictly between 0 and 1 (got {level})"));
+        }
+        let z = inference::wald_quantile(level);
+        let idx: Vec<usize> = if names.is_empty() {
+            (0..self.dim()).collect()
+        } else {
+            names
+                .iter()
+                .map(|n| self.index_of(n).ok_or_else(|| format!("unknown parameter '{n}'; parameters are: {}", self.parameter_names.join(", "))))
+                .collect::<Result<_, _>>()?
+        };
+        Ok(idx.into_iter().map(|j| (self.parameter_names[j].clone(), self.theta[j] - z * self.se[j], self.theta[j] + z * self.se[j])).collect())
+    }
+    /// Fixed-effects table (two-sided z tests).
+    pub fn fixed_table(&self) -> Vec<CoefRow> {
+        (0..self.p).map(|j| inference::coef_row(&self.parameter_names[j], self.theta[j], self.se[j], self.mcse[j], false)).collect()
+    }
+    /// Variance-components table (one-tailed tests).
+    pub fn varcomps_table(&self) -> Vec<CoefRow> {
+        (self.p..self.dim()).map(|j| inference::coef_row(&self.parameter_names[j], self.theta[j], self.se[j], self.mcse[j], true)).collect()
+    }
+    /// Smallest block ESS.
+    pub fn min_ess(&self) -> f64 {
+        self.blocks.iter().map(|b| b.ess).fold(f64::INFINITY, f64::min)
+    }
+}
+
+/// Fit `model` with `options`: the whole pipeline.
+///
+/// ```
+/// use mcla::{fit, Csr, Family, FitOptions, Model, ModelSpec, RandomBlock};
+/// // 8 groups of 6 Bernoulli trials with a random intercept
+/// let (groups, per) = (8usize, 6usize);
+/// let n = groups * per;
+/// let y: Vec<f64> = (0..n).map(|i| ((i * 7 + i / per) % 3 == 0) as u8 as f64).collect();
+/// let trip: Vec<_> = (0..n).map(|i| (i, i / per, 1.0)).collect();
+/// let model = Model::new(ModelSpec {
+///     y, trials: None, x: vec![1.0; n], x_names: vec!["(Intercept)".into()],
+///     random: vec![RandomBlock { names: (1..=groups).map(|g| format!("g{g}")).collect(),
+///                                z: Csr::from_triplets(n, groups, &trip).unwrap() }],
+///     varcomps_equal: None, varcomps_names: vec!["g".into()],
+///     family: Family::Bernoulli, weights: None,
+/// }).unwrap();
+/// let f = fit(&model, &FitOptions { m: 2000, threads: Some(1), ..FitOptions::default() }).unwrap();
+/// assert!(f.converged);
+/// assert_eq!(f.parameter_names, ["(Intercept)", "g"]);
+/// assert!(f.varcomps()[0] > 0.0 && f.se[0].is_finite());
+/// ```
+pub fn fit(model: &Model, options: &FitOptions) -> Result<Fit, FitError> {
+    fit_with_progress(model, options, &mut |_| {})
+}
+
+/// [`fit`], reporting progress.
+pub fn fit_with_progress(model: &Model, options: &FitOptions, progress: &mut (dyn FnMut(Progress) + Send)) -> Result<Fit, FitError> {
+    let checked = options.check(model)?;
+    let threads = options.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| FitError::Threads { threads, why: e.to_string() })?;
+    pool.install(|| fit_in_pool(model, &checked, threads, progress))
+}
+
+fn fit_in_pool(model: &Model, options: &CheckedOptions, threads: usize, progress: &mut dyn FnMut(Progress)) -> Result<Fit, FitError> {
+    let t0 = Instant::now();
+    let mut timings = Timings::default();
+    if options.par_init.is_none() && options.do_pql {
+        progress(Progress::Pql);
+    }
+    let st = start(model, options)?;
+    timings.start = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let blocks = Blocks::new(model, options.sampler);
+    progress(Progress::Sampling { total: options.m * blocks.blocks.len() });
+    let sample = ImportanceSample::draw(model, &blocks, &st.centre, options.m, options.seed, options.mixture, options.zeta, options.low_memory)?;
+    timings.sampling = t1.elapsed().as_secs_f64();
+    let t2 = Instant::now();
+    let mcla = Mcla::new(model, &blocks, &sample).with_centred_mcse(options.sampler == Sampler::Factorised);
+    let opt = maximise(&mcla, &st.theta, options, progress)?;
+    timings.optimisation = t2.elapsed().as_secs_f64();
+    let t3 = Instant::now();
+    progress(Progress::Mcse);
+    let mut fit = assemble(model, &blocks, &mcla, opt, options, threads, &st);
+    timings.mcse = t3.elapsed().as_secs_f64();
+    timings.total = t0.elapsed().as_secs_f64();
+    fit.timings = timings;
+    Ok(fit)
+}
+
+/// Inference at the optimum: vcov, SE, MCSE, ESS and warnings.
+pub fn assemble(model: &Model, blocks: &Blocks, mcla: &Mcla<'_>, opt: Optimum, options: &FitOptions, threads: usize, st: &Start) -> Fit {
+    let d = model.n_params();
+    let ev = &opt.evaluation;
+    let mut warnings = Vec::new();
+    if !opt.converged {
+        warnings.push(format!(
+            "the trust-region optimiser did NOT converge in {} iterations: the estimates are not the MCMLE. Rerun with --par-init {} and a larger m (or a larger iterlim)",
+            opt.iterations,
+            opt.theta.iter().map(|v| format!("{v:.6}")).collect::<Vec<_>>().join(",")
+        ));
+    }
+    let (vcov, se) = match inference::vcov_from_hessian(&ev.hessian, d) {
+        Some(v) => {
+            let se = inference::sqrt_diag(&v, d);
+            (v, se)
+        }
+        None => {
+            warnings.push("the Hessian of the MCLA at the estimate is singular or not negative definite: standard errors are infinite (the estimate may be on a boundary, e.g. a variance near 0, or m is too small)".into());
+            (vec![f64::INFINITY; d * d], vec![f64::INFINITY; d])
+        }
+    };
+    let pieces = mcla.mc_error(&opt.theta, ev);
+    let (mcvcov, mcse, ess) = match (&pieces, se.iter().all(|s| s.is_finite())) {
+        (Some(pc), true) => {
+            let mv = inference::mc_vcov(&vcov, &pc.v, d);
+            let ms = inference::sqrt_diag(&mv, d);
+            (mv, ms, pc.ess.clone())
+        }
+        (Some(pc), false) => (vec![f64::INFINITY; d * d], vec![f64::INFINITY; d], pc.ess.clone()),
+        (None, _) => (vec![f64::NAN; d * d], vec![f64::NAN; d], vec![f64::NAN; blocks.blocks.len()]),
+    };
+    let block_info: Vec<BlockInfo> = blocks.blocks.iter().zip(&ess).map(|(b, &e)| BlockInfo { q: b.q(), n: b.n(), ess: e }).collect();
+    let low: Vec<String> = block_info.iter().enumerate().filter(|(_, b)| !(b.ess >= ESS_WARNING)).map(|(i, b)| format!("block {} (ESS {:.1})", i + 1, b.ess)).collect();
+    if !low.is_empty() {
+        warnings.push(format!(
+            "effective sample size below {ESS_WARNING} in {}: the importance weights are degenerate, so the Monte Carlo standard errors are NOT trustworthy and the estimates may be far from the MLE; increase m{}",
+            low.join(", "),
+            if options.sampler == Sampler::Joint { " or use the factorised sampler" } else { "" }
+        ));
+    }
+    for (j, name) in model.parameter_names().iter().enumerate() {
+        if mcse[j].is_finite() && se[j].is_finite() && mcse[j] > 0.2 * se[j] {
+            warnings.push(format!("the Monte Carlo standard error of {name} ({:.4}) is more than 20% of its standard error ({:.4}): increase m", mcse[j], se[j]));
+        }
+    }
+    Fit {
+        parameter_names: model.parameter_names(),
+        p: model.p(),
+        loglik: ev.value + model.data_constant(),
+        loglik_glmm: ev.value,
+        gradient: ev.gradient.clone(),
+        hessian: ev.hessian.clone(),
+        theta: opt.theta,
+        vcov,
+        se,
+        mcvcov,
+        mcse,
+        converged: opt.converged,
+        iterations: opt.iterations,
+        path: opt.path,
+        blocks: block_info,
+        n: model.n(),
+        m: options.m,
+        seed: options.seed,
+        threads,
+        sampler: options.sampler,
+        low_memory: options.low_memory,
+        family: model.family().name().into(),
+        link: model.family().link().into(),
+        start_source: st.source,
+        start_theta: st.theta.clone(),
+        warnings,
+        timings: Timings::default(),
+    }
+}

@@ -1,0 +1,49 @@
+//! # mcla — generalized linear mixed models by Monte Carlo likelihood approximation
+//!
+//! Real maximum likelihood for GLMMs (bernoulli, binomial, poisson; canonical
+//! links; independent normal random effects with one variance per component),
+//! following the method of the R package `glmm` (Knudson & Geyer) and going
+//! one step further: the likelihood is factorised over the connected
+//! components of the random-effects graph and each gets its own importance
+//! sample (the default), which keeps the importance weights healthy on crossed
+//! designs.  Results are bit-identical for a given seed whatever the number of
+//! threads.
+//!
+//! The pipeline, one module per stage (each returns a plain value):
+//!
+//! | stage | module | value |
+//! |---|---|---|
+//! | model input, validation | [`model`] | [`Model`] |
+//! | options | [`options`] | [`CheckedOptions`] |
+//! | family | [`family`] | [`Family`] |
+//! | PQL start | [`pql`] | [`PqlStart`] |
+//! | likelihood blocks | [`blocks`] | [`Blocks`] |
+//! | importance sample | [`sampler`] | [`ImportanceSample`] |
+//! | MCLA objective | [`objective`] | [`Mcla`], [`McEvaluation`] |
+//! | trust-region maximiser | `mcla-trust` crate | [`Optimum`] |
+//! | inference | [`inference`], [`fit`](mod@fit) | [`Fit`] |
+//!
+//! Formulas and CSV data frames live in the `mcla-formula` crate; [`design`]
+//! turns its model matrices into a [`ModelSpec`].
+
+pub mod blocks;
+// pub mod design;
+pub mod family;
+pub mod fit;
+pub mod inference;
+pub mod model;
+pub mod objective;
+pub mod options;
+pub mod pql;
+// pub mod quadrature;
+pub mod sampler;
+// pub mod simulate;
+
+pub use blocks::{Block, Blocks};
+pub use family::Family;
+pub use fit::{fit, fit_with_progress, maximise, start, BlockInfo, Fit, FitError, Optimum, Progress, Start, StartSource};
+pub use model::{Csr, Model, ModelError, ModelSpec, RandomBlock};
+pub use objective::{McEvaluation, Mcla};
+pub use options::{CheckedOptions, FitOptions, OptionsError, Sampler};
+pub use pql::{pql, PqlStart};
+pub use sampler::{BlockMixture, ImportanceCentre, ImportanceSample};

@@ -1,0 +1,176 @@
+//! Fit options with R glmm's defaults, validated once (linfa-style checked params).
+//!
+//! [`FitOptions`] is the user-facing set; [`FitOptions::check`] validates it
+//! against a [`Model`] and returns [`CheckedOptions`], which every later stage
+//! takes.  Problems are reported as an [`OptionsError`].
+
+use crate::model::Model;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Which importance sampler to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sampler {
+    /// One independent importance sample per connected component of the
+    /// random-effects graph (SPEC §11): the exact likelihood factorises, and
+    /// the importance weights live in each component's low dimension.  Default.
+    Factorised,
+    /// R glmm's single q-dimensional mixture (SPEC §4), for comparison and reproduction.
+    Joint,
+}
+
+impl Sampler {
+    /// `factorised` or `joint`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sampler::Factorised => "factorised",
+            Sampler::Joint => "joint",
+        }
+    }
+    /// Parse `factorised`/`factorized`/`joint`.
+    pub fn parse(s: &str) -> Option<Sampler> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "factorised" | "factorized" => Some(Sampler::Factorised),
+            "joint" => Some(Sampler::Joint),
+            _ => None,
+        }
+    }
+}
+
+/// Options of a fit.  `Default` gives R glmm's defaults (with m = 10^4 and the factorised sampler).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitOptions {
+    /// Monte Carlo sample size per independent block.
+    pub m: usize,
+    /// Seed of every random stream.
+    pub seed: u64,
+    /// Mixture probabilities `p = (p1, p2, p3)` of the importance distribution.
+    pub mixture: [f64; 3],
+    /// Degrees of freedom of the t component.
+    pub zeta: f64,
+    /// Start from PQL estimates (otherwise beta = 0, nu = 1, u* = 0).
+    pub do_pql: bool,
+    /// User start values for theta = (beta, nu); PQL is then skipped and u* = 0.
+    pub par_init: Option<Vec<f64>>,
+    /// Initial trust-region radius (R trust's `rinit`).
+    pub rinit: f64,
+    /// Maximum trust-region radius.
+    pub rmax: f64,
+    /// Maximum number of trust-region iterations.
+    pub iterlim: usize,
+    /// Number of worker threads (`None`: all cores).  Never changes the result.
+    pub threads: Option<usize>,
+    /// Factorised (default) or joint sampler.
+    pub sampler: Sampler,
+    /// Regenerate samples per chunk from their RNG streams instead of storing
+    /// them: memory no longer grows with m; results are bit-identical.
+    pub low_memory: bool,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            m: 10_000,
+            seed: 1234,
+            mixture: [1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0],
+            zeta: 5.0,
+            do_pql: true,
+            par_init: None,
+            rinit: 10.0,
+            rmax: 1000.0,
+            iterlim: 1000,
+            threads: None,
+            sampler: Sampler::Factorised,
+            low_memory: false,
+        }
+    }
+}
+
+/// A problem with the options; each message names the problem and the fix.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum OptionsError {
+    #[error("the Monte Carlo sample size m must be at least 1 (got 0): use e.g. m = 10^4")]
+    ZeroM,
+    #[error("mixture probabilities must each be in [0, 1] and sum to 1 (got {got:?}, sum {sum})")]
+    MixtureNotProbabilities { got: [f64; 3], sum: f64 },
+    #[error("the first mixture probability p1 (the heavy-tailed t component) must be > 0: it guarantees finite-variance importance weights")]
+    MixtureP1Zero,
+    #[error("zeta (t degrees of freedom) must be finite and > 0 (got {0})")]
+    Zeta(f64),
+    #[error("par_init has {got} values but the model has {expected} parameters ({names}): give the fixed effects then the variance components")]
+    ParInitLength { got: usize, expected: usize, names: String },
+    #[error("par_init gives variance component '{name}' the value {value}: variances must be > 0")]
+    ParInitVariance { name: String, value: f64 },
+    #[error("par_init value {value} for '{name}' is not finite")]
+    ParInitNonFinite { name: String, value: f64 },
+    #[error("rinit ({rinit}) must be > 0 and rmax ({rmax}) must be >= rinit")]
+    Radius { rinit: f64, rmax: f64 },
+    #[error("iterlim must be at least 1")]
+    Iterlim,
+    #[error("threads must be at least 1 (got 0): omit it to use all cores")]
+    ZeroThreads,
+}
+
+/// Options validated against a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedOptions(pub(crate) FitOptions);
+
+impl CheckedOptions {
+    /// The validated options.
+    pub fn get(&self) -> &FitOptions {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for CheckedOptions {
+    type Target = FitOptions;
+    fn deref(&self) -> &FitOptions {
+        &self.0
+    }
+}
+
+impl FitOptions {
+    /// Validate against `model`.
+    pub fn check(&self, model: &Model) -> Result<CheckedOptions, OptionsError> {
+        if self.m == 0 {
+            return Err(OptionsError::ZeroM);
+        }
+        let sum: f64 = self.mixture.iter().sum();
+        if self.mixture.iter().any(|&v| !(0.0..=1.0).contains(&v)) || (sum - 1.0).abs() > 1e-8 {
+            return Err(OptionsError::MixtureNotProbabilities { got: self.mixture, sum });
+        }
+        if self.mixture[0] <= 0.0 {
+            return Err(OptionsError::MixtureP1Zero);
+        }
+        if !(self.zeta.is_finite() && self.zeta > 0.0) {
+            return Err(OptionsError::Zeta(self.zeta));
+        }
+        if let Some(init) = &self.par_init {
+            let names = model.parameter_names();
+            if init.len() != names.len() {
+                return Err(OptionsError::ParInitLength { got: init.len(), expected: names.len(), names: names.join(", ") });
+            }
+            for (v, name) in init.iter().zip(&names) {
+                if !v.is_finite() {
+                    return Err(OptionsError::ParInitNonFinite { name: name.clone(), value: *v });
+                }
+            }
+            for (v, name) in init[model.p()..].iter().zip(model.varcomps_names()) {
+                if *v <= 0.0 {
+                    return Err(OptionsError::ParInitVariance { name: name.clone(), value: *v });
+                }
+            }
+        }
+        if !(self.rinit.is_finite() && self.rinit > 0.0 && self.rmax.is_finite() && self.rmax >= self.rinit) {
+            return Err(OptionsError::Radius { rinit: self.rinit, rmax: self.rmax });
+        }
+        if self.iterlim == 0 {
+            return Err(OptionsError::Iterlim);
+        }
+        if self.threads == Some(0) {
+            return Err(OptionsError::ZeroThreads);
+        }
+        Ok(CheckedOptions(self.clone()))
+    }
+}

@@ -1,0 +1,138 @@
+//! Shared test support: locating `../shared`, loading the reference data sets
+//! with hand-built designs (independent of the formula crate), tolerances.
+#![allow(dead_code)]
+
+use mcla::{Csr, Family, Model, ModelSpec, RandomBlock};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// `../shared` beside the repository, if present.  When absent, tests print a
+/// notice and skip — unless `MCLA_REQUIRE_REFERENCE=1`, which makes them fail.
+pub fn shared_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("shared");
+    if dir.join("SPEC.md").exists() {
+        return Some(dir);
+    }
+    if std::env::var("MCLA_REQUIRE_REFERENCE").as_deref() == Ok("1") {
+        panic!("MCLA_REQUIRE_REFERENCE=1 but the reference directory {} is missing", dir.display());
+    }
+    eprintln!("NOTICE: {} not found; skipping a test that needs the reference data", dir.display());
+    None
+}
+
+/// A CSV as a map column -> values (strings).
+pub struct Table {
+    pub columns: HashMap<String, Vec<String>>,
+    pub n: usize,
+}
+
+pub fn read_csv(path: &std::path::Path) -> Table {
+    let mut rdr = csv::Reader::from_path(path).expect("readable csv");
+    let headers: Vec<String> = rdr.headers().expect("header").iter().map(|s| s.to_string()).collect();
+    let mut columns: HashMap<String, Vec<String>> = headers.iter().map(|h| (h.clone(), Vec::new())).collect();
+    let mut n = 0;
+    for rec in rdr.records() {
+        let rec = rec.expect("record");
+        for (h, v) in headers.iter().zip(rec.iter()) {
+            columns.get_mut(h).expect("column").push(v.to_string());
+        }
+        n += 1;
+    }
+    Table { columns, n }
+}
+
+impl Table {
+    pub fn numeric(&self, col: &str) -> Vec<f64> {
+        self.columns[col].iter().map(|s| s.parse::<f64>().expect("numeric")).collect()
+    }
+    pub fn strings(&self, col: &str) -> &[String] {
+        &self.columns[col]
+    }
+}
+
+/// Factor level order from `data/factor_levels.json`.
+pub fn levels(shared: &std::path::Path, dataset: &str, col: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(shared.join("data/factor_levels.json")).unwrap()).unwrap();
+    v[dataset][col].as_array().expect("levels").iter().map(|s| s.as_str().unwrap().to_string()).collect()
+}
+
+/// Indicator block for a factor: n x L, names prefix+level.
+pub fn indicator_block(values: &[String], levels: &[String], prefix: &str) -> RandomBlock {
+    let trip: Vec<(usize, usize, f64)> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i, levels.iter().position(|l| l == v).expect("level"), 1.0))
+        .collect();
+    RandomBlock { names: levels.iter().map(|l| format!("{prefix}{l}")).collect(), z: Csr::from_triplets(values.len(), levels.len(), &trip).unwrap() }
+}
+
+/// The reference models of the fixtures, built by hand from the CSV files.
+pub fn reference_model(shared: &std::path::Path, dataset: &str) -> Model {
+    let t = read_csv(&shared.join(format!("data/{dataset}.csv")));
+    let n = t.n;
+    let spec = match dataset {
+        "salamander" => {
+            let lv = levels(shared, dataset, "Cross");
+            let cross = t.strings("Cross");
+            let mut x = vec![0.0; n * 4];
+            for (i, c) in cross.iter().enumerate() {
+                x[lv.iter().position(|l| l == c).unwrap() * n + i] = 1.0;
+            }
+            ModelSpec {
+                y: t.numeric("Mate"),
+                trials: None,
+                x,
+                x_names: lv.iter().map(|l| format!("Cross{l}")).collect(),
+                random: vec![
+                    indicator_block(t.strings("Female"), &levels(shared, dataset, "Female"), "Female"),
+                    indicator_block(t.strings("Male"), &levels(shared, dataset, "Male"), "Male"),
+                ],
+                varcomps_equal: None,
+                varcomps_names: vec!["F".into(), "M".into()],
+                family: Family::Bernoulli,
+                weights: None,
+            }
+        }
+        "BoothHobert" => ModelSpec {
+            y: t.numeric("y"),
+            trials: None,
+            x: t.numeric("x1"),
+            x_names: vec!["x1".into()],
+            random: vec![indicator_block(t.strings("z1"), &levels(shared, dataset, "z1"), "z1")],
+            varcomps_equal: None,
+            varcomps_names: vec!["z1".into()],
+            family: Family::Bernoulli,
+            weights: None,
+        },
+        "radish2" => {
+            let site: Vec<f64> = t.strings("Site").iter().map(|s| (s == "Riverside") as u8 as f64).collect();
+            let region: Vec<f64> = t.strings("Region").iter().map(|s| (s == "S") as u8 as f64).collect();
+            let mut x = vec![1.0; n];
+            x.extend(&site);
+            x.extend(&region);
+            x.extend(site.iter().zip(&region).map(|(a, b)| a * b));
+            ModelSpec {
+                y: t.numeric("resp"),
+                trials: None,
+                x,
+                x_names: vec!["(Intercept)".into(), "SiteRiverside".into(), "RegionS".into(), "SiteRiverside:RegionS".into()],
+                random: vec![
+                    indicator_block(t.strings("Block"), &levels(shared, dataset, "Block"), "Block"),
+                    indicator_block(t.strings("Pop"), &levels(shared, dataset, "Pop"), "Pop"),
+                ],
+                varcomps_equal: None,
+                varcomps_names: vec!["Block".into(), "Pop".into()],
+                family: Family::Poisson,
+                weights: None,
+            }
+        }
+        other => panic!("no reference model for {other}"),
+    };
+    Model::new(spec).expect("valid reference model")
+}
+
+/// `|a - b| <= rel * max(|b|, floor)`.
+pub fn assert_close(what: &str, a: f64, b: f64, rel: f64, floor: f64) {
+    let tol = rel * b.abs().max(floor);
+    assert!((a - b).abs() <= tol, "{what}: ours {a:.15e} vs reference {b:.15e} (|diff| {:.3e} > tol {tol:.3e})", (a - b).abs());
+}
