@@ -132,7 +132,7 @@ mod tests {
     fn derivatives_match_central_differences() {
         for fam in FAMILIES {
             let n = if fam == Family::Binomial { 7.0 } else { 1.0 };
-            for &eta in &[-30.0, -5.0, -0.3, 0.0, 0.7, 4.0, 12.0] {
+            for &eta in &[-30.0f64, -5.0, -0.3, 0.0, 0.7, 4.0, 12.0] {
                 let h = 1e-5 * (1.0f64).max(eta.abs());
                 let d1 = (fam.cumulant(eta + h, n) - fam.cumulant(eta - h, n)) / (2.0 * h);
                 let d2 = (fam.mean(eta + h, n) - fam.mean(eta - h, n)) / (2.0 * h);

@@ -218,6 +218,10 @@ pub struct Fit {
     pub loglik: f64,
     /// R glmm's reported value (without the data constants).
     pub loglik_glmm: f64,
+    /// Monte Carlo standard error of the log-likelihood approximation at the
+    /// estimate, `sqrt(sum_b (1/ESS_b - 1/m))` (delta method for the log of a mean
+    /// of importance weights).
+    pub loglik_mcse: f64,
     /// Gradient of the MCLA at the MCMLE.
     pub gradient: Vec<f64>,
     /// Hessian of the MCLA at the MCMLE (row-major).
@@ -428,6 +432,7 @@ pub fn assemble(model: &Model, blocks: &Blocks, mcla: &Mcla<'_>, opt: Optimum, o
         p: model.p(),
         loglik: ev.value + model.data_constant(),
         loglik_glmm: ev.value,
+        loglik_mcse: ess.iter().map(|e| (1.0 / e - 1.0 / options.m as f64).max(0.0)).sum::<f64>().sqrt(),
         gradient: ev.gradient.clone(),
         hessian: ev.hessian.clone(),
         theta: opt.theta,

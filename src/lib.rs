@@ -35,9 +35,9 @@ pub mod model;
 pub mod objective;
 pub mod options;
 pub mod pql;
-// pub mod quadrature;
+pub mod quadrature;
 pub mod sampler;
-// pub mod simulate;
+pub mod simulate;
 
 pub use blocks::{Block, Blocks};
 pub use family::Family;
@@ -47,3 +47,4 @@ pub use objective::{McEvaluation, Mcla};
 pub use options::{CheckedOptions, FitOptions, OptionsError, Sampler};
 pub use pql::{pql, PqlStart};
 pub use sampler::{BlockMixture, ImportanceCentre, ImportanceSample};
+pub use simulate::{simulate_response, CrossedDesign};

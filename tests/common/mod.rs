@@ -136,3 +136,50 @@ pub fn assert_close(what: &str, a: f64, b: f64, rel: f64, floor: f64) {
     let tol = rel * b.abs().max(floor);
     assert!((a - b).abs() <= tol, "{what}: ours {a:.15e} vs reference {b:.15e} (|diff| {:.3e} > tol {tol:.3e})", (a - b).abs());
 }
+
+/// A simulated crossed (salamander-shaped) model for `family`: bernoulli, binomial
+/// with 5 trials, or poisson; optionally with random observation weights.
+pub fn simulated_model(family: Family, groups: usize, seed: u64, weighted: bool) -> Model {
+    let design = mcla::CrossedDesign { groups, animals: 10, pairings: 6 };
+    let mut spec = design.design().unwrap();
+    spec.family = family;
+    let beta = match family {
+        Family::Poisson => vec![0.3, 0.1, -0.4, 0.5],
+        _ => vec![1.0, 0.3, -1.9, 1.0],
+    };
+    let nu = match family {
+        Family::Poisson => vec![0.4, 0.3],
+        _ => vec![1.4, 1.25],
+    };
+    if family == Family::Binomial {
+        spec.trials = Some(vec![5.0; design.n()]);
+    }
+    spec.y = mcla::simulate_response(&spec, &beta, &nu, seed).unwrap().0;
+    if weighted {
+        spec.weights = Some((0..design.n()).map(|i| 0.5 + ((i * 37) % 11) as f64 / 7.0).collect());
+    }
+    Model::new(spec).unwrap()
+}
+
+/// One grouping factor (random intercepts): every likelihood block is one-dimensional.
+pub fn single_factor_model(family: Family, groups: usize, per_group: usize, seed: u64) -> Model {
+    let n = groups * per_group;
+    let x1: Vec<f64> = (0..n).map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0).collect();
+    let mut x = vec![1.0; n];
+    x.extend(&x1);
+    let trip: Vec<_> = (0..n).map(|i| (i, i / per_group, 1.0)).collect();
+    let mut spec = ModelSpec {
+        y: vec![0.0; n],
+        trials: if family == Family::Binomial { Some(vec![4.0; n]) } else { None },
+        x,
+        x_names: vec!["(Intercept)".into(), "x1".into()],
+        random: vec![RandomBlock { names: (1..=groups).map(|g| format!("g{g}")).collect(), z: Csr::from_triplets(n, groups, &trip).unwrap() }],
+        varcomps_equal: None,
+        varcomps_names: vec!["g".into()],
+        family,
+        weights: None,
+    };
+    let beta = if family == Family::Poisson { vec![0.5, 0.4] } else { vec![-0.3, 0.8] };
+    spec.y = mcla::simulate_response(&spec, &beta, &[0.8], seed).unwrap().0;
+    Model::new(spec).unwrap()
+}

@@ -234,10 +234,12 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn column(&self, name: &str) -> Result<&Column, DesignError> {
-        self.frame.column(name).map_err(|source| DesignError::Column {
-            formula: self.formula.to_string(),
-            source,
-        })
+        self.frame
+            .column(name)
+            .map_err(|source| DesignError::Column {
+                formula: self.formula.to_string(),
+                source,
+            })
     }
 
     fn type_err(&self, e: &Expr, message: impl Into<String>) -> DesignError {
@@ -257,6 +259,7 @@ impl Ctx<'_> {
             },
             ExprKind::Number(_) => Ty::Num,
             ExprKind::Str(_) => Ty::Str,
+            ExprKind::Logical(_) => Ty::Bool,
             ExprKind::Paren(x) => self.type_of(x)?,
             ExprKind::Unary(op, x) => {
                 let t = self.type_of(x)?;
@@ -329,7 +332,10 @@ impl Ctx<'_> {
                 } else if t == Ty::Str {
                     return Err(self.type_err(
                         e,
-                        format!("{f}() needs a number but '{}' is categorical", arg.deparse()),
+                        format!(
+                            "{f}() needs a number but '{}' is categorical",
+                            arg.deparse()
+                        ),
                     ));
                 } else {
                     Ty::Num
@@ -364,7 +370,11 @@ fn as_bool(v: Val<'_>) -> Option<bool> {
 }
 
 /// Evaluate `e` at data row `i`. `Err(detail)` when an operation produces NaN.
-fn eval_row<'a>(e: &'a Expr, cols: &HashMap<&str, &'a Column>, i: usize) -> Result<Val<'a>, String> {
+fn eval_row<'a>(
+    e: &'a Expr,
+    cols: &HashMap<&str, &'a Column>,
+    i: usize,
+) -> Result<Val<'a>, String> {
     Ok(match &e.kind {
         ExprKind::Name(n) => match cols.get(n.as_str()).map(|c| &c.data) {
             Some(ColumnData::Numeric(v)) => v.get(i).copied().flatten().map_or(Val::Na, Val::Num),
@@ -380,6 +390,7 @@ fn eval_row<'a>(e: &'a Expr, cols: &HashMap<&str, &'a Column>, i: usize) -> Resu
         },
         ExprKind::Number(x) => Val::Num(*x),
         ExprKind::Str(s) => Val::Str(s.as_str()),
+        ExprKind::Logical(b) => Val::Bool(*b),
         ExprKind::Paren(x) => eval_row(x, cols, i)?,
         ExprKind::Unary(op, x) => {
             let v = eval_row(x, cols, i)?;
@@ -404,7 +415,9 @@ fn eval_row<'a>(e: &'a Expr, cols: &HashMap<&str, &'a Column>, i: usize) -> Resu
             }
             match op {
                 BinaryOp::And | BinaryOp::Or => match (as_bool(a), as_bool(b)) {
-                    (Some(x), Some(y)) => Val::Bool(if *op == BinaryOp::And { x && y } else { x || y }),
+                    (Some(x), Some(y)) => {
+                        Val::Bool(if *op == BinaryOp::And { x && y } else { x || y })
+                    }
                     _ => Val::Na,
                 },
                 _ => {
@@ -636,7 +649,9 @@ fn term_codes(f: &Formula, n_levels: &[Option<usize>]) -> Vec<Vec<bool>> {
     if !f.intercept {
         'outer: for (j, term) in f.terms.iter().enumerate() {
             for (k, &v) in term.vars.iter().enumerate() {
-                if n_levels.get(v).copied().flatten().is_some_and(|l| l > 1) {
+                // R requires > 1 level here (and then fails on one-level factors anyway);
+                // accepting one level lets `~ 0 + g` with a single group give one column.
+                if n_levels.get(v).copied().flatten().is_some_and(|l| l >= 1) {
                     if let Some(x) = codes.get_mut(j).and_then(|c| c.get_mut(k)) {
                         *x = true;
                     }

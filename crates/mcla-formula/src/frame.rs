@@ -209,7 +209,10 @@ fn levenshtein(a: &str, b: &str) -> usize {
 }
 
 /// The closest name to `name` among `candidates`, if reasonably close.
-pub fn closest_name<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn closest_name<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let lower = name.to_lowercase();
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
@@ -223,8 +226,9 @@ pub fn closest_name<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
         }
     }
     let (d, c) = best?;
-    let limit = (name.chars().count().max(c.chars().count()) / 3).max(2);
-    (d <= limit).then(|| c.to_string())
+    let len = name.chars().count();
+    let limit = (len.max(c.chars().count()) / 3).max(1);
+    (d <= limit && d < len).then(|| c.to_string())
 }
 
 /// An in-memory data frame.
@@ -250,7 +254,10 @@ impl DataFrame {
     /// Read a CSV file.
     ///
     /// Errors name the path and the OS message if the file cannot be read.
-    pub fn from_csv_path(path: impl AsRef<Path>, options: &FrameOptions) -> Result<Self, FrameError> {
+    pub fn from_csv_path(
+        path: impl AsRef<Path>,
+        options: &FrameOptions,
+    ) -> Result<Self, FrameError> {
         let path = path.as_ref();
         let file = std::fs::File::open(path).map_err(|source| FrameError::Io {
             path: path.to_path_buf(),
@@ -276,18 +283,22 @@ impl DataFrame {
         let mut record = csv::ByteRecord::new();
         let mut row = 0usize;
         loop {
-            let more = rdr.read_byte_record(&mut record).map_err(|e| FrameError::Csv {
-                line: e.position().map(|p| p.line()).unwrap_or(0),
-                message: e.to_string(),
-            })?;
+            let more = rdr
+                .read_byte_record(&mut record)
+                .map_err(|e| FrameError::Csv {
+                    line: e.position().map(|p| p.line()).unwrap_or(0),
+                    message: e.to_string(),
+                })?;
             if !more {
                 break;
             }
             let line = record.position().map(|p| p.line()).unwrap_or(0);
             let mut fields = Vec::with_capacity(record.len());
             for (j, f) in record.iter().enumerate() {
-                let s = std::str::from_utf8(f)
-                    .map_err(|_| FrameError::InvalidUtf8 { line, column: j + 1 })?;
+                let s = std::str::from_utf8(f).map_err(|_| FrameError::InvalidUtf8 {
+                    line,
+                    column: j + 1,
+                })?;
                 fields.push(s.to_string());
             }
             match &header {
@@ -585,7 +596,12 @@ fn build_column(
 
 /// Turn numbers into a factor: levels sorted numerically, labelled like R (`1`, `2`, `10`).
 pub(crate) fn numeric_to_factor(values: &[Option<f64>]) -> Categorical {
-    let mut uniq: Vec<f64> = values.iter().flatten().copied().filter(|x| !x.is_nan()).collect();
+    let mut uniq: Vec<f64> = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|x| !x.is_nan())
+        .collect();
     uniq.sort_by(|a, b| a.total_cmp(b));
     uniq.dedup();
     let mut levels: Vec<String> = Vec::new();

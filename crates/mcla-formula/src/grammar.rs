@@ -132,6 +132,8 @@ pub enum ExprKind {
     Number(f64),
     /// A quoted string literal (quotes and escapes removed).
     Str(String),
+    /// `TRUE` or `FALSE` (bare, not backquoted).
+    Logical(bool),
     /// Unary operation.
     Unary(UnaryOp, Box<Expr>),
     /// Binary operation.
@@ -158,6 +160,7 @@ impl Expr {
         match &self.kind {
             ExprKind::Name(n) => out.push_str(&quote_name(n)),
             ExprKind::Number(x) => out.push_str(&format_r_number(*x)),
+            ExprKind::Logical(b) => out.push_str(if *b { "TRUE" } else { "FALSE" }),
             ExprKind::Str(s) => {
                 out.push('"');
                 for c in s.chars() {
@@ -224,7 +227,7 @@ impl Expr {
                     out.push(n.clone());
                 }
             }
-            ExprKind::Number(_) | ExprKind::Str(_) => {}
+            ExprKind::Number(_) | ExprKind::Str(_) | ExprKind::Logical(_) => {}
             ExprKind::Unary(_, e) | ExprKind::Paren(e) => e.collect_names(out),
             ExprKind::Binary(_, l, r) => {
                 l.collect_names(out);
@@ -242,8 +245,8 @@ impl Expr {
 /// Whether `name` is a syntactic R name (no backquotes needed when deparsed).
 fn is_syntactic(name: &str) -> bool {
     const RESERVED: &[&str] = &[
-        "if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE", "NULL",
-        "Inf", "NaN", "NA", "in",
+        "if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE",
+        "NULL", "Inf", "NaN", "NA", "in",
     ];
     let mut chars = name.chars();
     let Some(first) = chars.next() else {
@@ -340,7 +343,11 @@ pub fn format_r_number(x: f64) -> String {
         }
         s.push('e');
         s.push(if exp < 0 { '-' } else { '+' });
-        s.push_str(&format!("{:0width$}", exp.abs(), width = exp_digits as usize));
+        s.push_str(&format!(
+            "{:0width$}",
+            exp.abs(),
+            width = exp_digits as usize
+        ));
         s
     }
 }
@@ -536,7 +543,11 @@ impl fmt::Display for ParseError {
             .get(..self.pos)
             .map(|s| s.chars().count())
             .unwrap_or_else(|| self.formula.chars().count());
-        writeln!(f, "cannot parse formula at byte {}: {}", self.pos, self.kind)?;
+        writeln!(
+            f,
+            "cannot parse formula at byte {}: {}",
+            self.pos, self.kind
+        )?;
         writeln!(f, "  {line}")?;
         write!(f, "  {}^", " ".repeat(col))
     }
@@ -603,7 +614,8 @@ fn lex(text: &str) -> Result<Vec<Lexed>, (usize, ParseErrorKind)> {
             }
             continue;
         }
-        let is_num_start = c.is_ascii_digit() || (c == '.' && at(i + 1).is_some_and(|d| d.is_ascii_digit()));
+        let is_num_start =
+            c.is_ascii_digit() || (c == '.' && at(i + 1).is_some_and(|d| d.is_ascii_digit()));
         if is_num_start {
             let s = i;
             while at(i).is_some_and(|d| d.is_ascii_digit()) {
@@ -840,6 +852,13 @@ impl Parser {
         let span = self.peek_span();
         let tok = self.peek().clone();
         let mut lhs = match tok {
+            Tok::Ident(name) if (name == "TRUE" || name == "FALSE") => {
+                self.bump();
+                Expr {
+                    kind: ExprKind::Logical(name == "TRUE"),
+                    span,
+                }
+            }
             Tok::Ident(name) | Tok::Backquoted(name) => {
                 self.bump();
                 if *self.peek() == Tok::LParen {
@@ -1012,7 +1031,10 @@ pub fn parse_expr(text: &str) -> Result<Expr, ParseError> {
         Tok::RParen => Err(err((p.peek_span().start, ParseErrorKind::UnmatchedParen))),
         t => {
             let d = t.describe();
-            Err(err((p.peek_span().start, ParseErrorKind::UnexpectedToken(d))))
+            Err(err((
+                p.peek_span().start,
+                ParseErrorKind::UnexpectedToken(d),
+            )))
         }
     }
 }
@@ -1064,12 +1086,13 @@ fn check_value_expr(e: &Expr, depth: usize) -> PResult<()> {
         return Err((e.span.start, ParseErrorKind::TooDeep));
     }
     match &e.kind {
-        ExprKind::Name(_) | ExprKind::Number(_) | ExprKind::Str(_) => Ok(()),
+        ExprKind::Name(_) | ExprKind::Number(_) | ExprKind::Str(_) | ExprKind::Logical(_) => Ok(()),
         ExprKind::Unary(UnaryOp::Tilde, _) => Err((e.span.start, ParseErrorKind::MisplacedTilde)),
         ExprKind::Unary(_, x) | ExprKind::Paren(x) => check_value_expr(x, depth + 1),
-        ExprKind::Binary(BinaryOp::Tilde, _, r) => {
-            Err((r.span.start.saturating_sub(1), ParseErrorKind::MisplacedTilde))
-        }
+        ExprKind::Binary(BinaryOp::Tilde, _, r) => Err((
+            r.span.start.saturating_sub(1),
+            ParseErrorKind::MisplacedTilde,
+        )),
         ExprKind::Binary(BinaryOp::Colon, l, _) => Err(invalid(
             l.span.end,
             "':' (sequence) is not supported inside expressions",
@@ -1269,6 +1292,10 @@ impl Builder<'_> {
                 e.span.start,
                 "'!' is not a formula operator; wrap it in I(...), e.g. I(!treated)",
             )),
+            ExprKind::Logical(_) => Err(invalid(
+                e.span.start,
+                "TRUE/FALSE is not a term; use it inside I(...), or backquote a column named `TRUE`",
+            )),
             ExprKind::Str(_) => Err(invalid(
                 e.span.start,
                 "a quoted string is not a term; column names are written bare or in backquotes, e.g. `my col`",
@@ -1377,7 +1404,7 @@ fn response_of(e: &Expr) -> PResult<Response> {
                 _ => Err(invalid(e.span.start, "cbind() needs two arguments")),
             }
         }
-        ExprKind::Number(_) | ExprKind::Str(_) => Err(invalid(
+        ExprKind::Number(_) | ExprKind::Str(_) | ExprKind::Logical(_) => Err(invalid(
             e.span.start,
             "the response must be a column (or an expression of columns), e.g. 'y ~ x'",
         )),

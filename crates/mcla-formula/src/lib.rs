@@ -6,6 +6,10 @@
 //! * [`design`] builds the response, the dense fixed-effects matrix X and sparse random-effect
 //!   matrices Z with R's `model.matrix` semantics ([`build_design`]).
 //!
+//! Numbers in a CSV are numeric even when quoted (as in R's `read.csv`), so ID columns coded as
+//! numbers must be declared categorical with [`FrameOptions::factor_columns`] or
+//! [`FrameOptions::levels`], or written as `factor(id)` in the formula.
+//!
 //! ```
 //! use mcla_formula::{build_design, DataFrame, FrameOptions};
 //!
@@ -27,8 +31,6 @@ pub mod design;
 pub mod frame;
 pub mod grammar;
 
-pub use design::{
-    build_design, build_design_from_formulas, Design, DesignError, RandomDesign,
-};
+pub use design::{build_design, build_design_from_formulas, Design, DesignError, RandomDesign};
 pub use frame::{Categorical, Column, ColumnData, DataFrame, FrameError, FrameOptions};
 pub use grammar::{parse_formula, Formula, ParseError, ParseErrorKind, Response, Term, Variable};

@@ -16,7 +16,11 @@ fn std_softplus_logistic(eta: &[f64], sp: &mut [f64], lg: &mut [f64]) {
     for ((&e, s), l) in eta.iter().zip(sp.iter_mut()).zip(lg.iter_mut()) {
         let t = (-e.abs()).exp();
         *s = e.max(0.0) + t.ln_1p();
-        *l = if e >= 0.0 { 1.0 / (1.0 + t) } else { t / (1.0 + t) };
+        *l = if e >= 0.0 {
+            1.0 / (1.0 + t)
+        } else {
+            t / (1.0 + t)
+        };
     }
 }
 
@@ -39,8 +43,12 @@ fn time(total: usize, block: usize, mut f: impl FnMut()) -> f64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let total: usize = args.next().map_or(100_000_000, |s| s.parse().expect("total_evals"));
-    let block: usize = args.next().map_or(10_000, |s| s.parse().expect("block_len"));
+    let total: usize = args
+        .next()
+        .map_or(100_000_000, |s| s.parse().expect("total_evals"));
+    let block: usize = args
+        .next()
+        .map_or(10_000, |s| s.parse().expect("block_len"));
 
     let mut state = 0x1234_5678_u64;
     let eta: Vec<f64> = (0..block)
