@@ -374,7 +374,7 @@ fn fit_in_pool(model: &Model, options: &CheckedOptions, threads: usize, progress
     timings.optimisation = t2.elapsed().as_secs_f64();
     let t3 = Instant::now();
     progress(Progress::Mcse);
-    let mut fit = assemble(model, &blocks, &mcla, opt, options, threads, &st);
+    let mut fit = assemble(model, &blocks, opt, options, threads, &st);
     timings.mcse = t3.elapsed().as_secs_f64();
     timings.total = t0.elapsed().as_secs_f64();
     fit.timings = timings;
@@ -382,7 +382,7 @@ fn fit_in_pool(model: &Model, options: &CheckedOptions, threads: usize, progress
 }
 
 /// Inference at the optimum: vcov, SE, MCSE, ESS and warnings.
-pub fn assemble(model: &Model, blocks: &Blocks, mcla: &Mcla<'_>, opt: Optimum, options: &FitOptions, threads: usize, st: &Start) -> Fit {
+pub fn assemble(model: &Model, blocks: &Blocks, opt: Optimum, options: &FitOptions, threads: usize, st: &Start) -> Fit {
     let d = model.n_params();
     let ev = &opt.evaluation;
     let mut warnings = Vec::new();
@@ -403,15 +403,13 @@ pub fn assemble(model: &Model, blocks: &Blocks, mcla: &Mcla<'_>, opt: Optimum, o
             (vec![f64::INFINITY; d * d], vec![f64::INFINITY; d])
         }
     };
-    let pieces = mcla.mc_error(&opt.theta, ev);
-    let (mcvcov, mcse, ess) = match (&pieces, se.iter().all(|s| s.is_finite())) {
-        (Some(pc), true) => {
-            let mv = inference::mc_vcov(&vcov, &pc.v, d);
-            let ms = inference::sqrt_diag(&mv, d);
-            (mv, ms, pc.ess.clone())
-        }
-        (Some(pc), false) => (vec![f64::INFINITY; d * d], vec![f64::INFINITY; d], pc.ess.clone()),
-        (None, _) => (vec![f64::NAN; d * d], vec![f64::NAN; d], vec![f64::NAN; blocks.blocks.len()]),
+    let ess: Vec<f64> = ev.blocks.iter().map(|b| b.ess).collect();
+    let (mcvcov, mcse) = if se.iter().all(|s| s.is_finite()) {
+        let mv = inference::mc_vcov(&vcov, &ev.mc_v, d);
+        let ms = inference::sqrt_diag(&mv, d);
+        (mv, ms)
+    } else {
+        (vec![f64::INFINITY; d * d], vec![f64::INFINITY; d])
     };
     let block_info: Vec<BlockInfo> = blocks.blocks.iter().zip(&ess).map(|(b, &e)| BlockInfo { q: b.q(), n: b.n(), ess: e }).collect();
     let low: Vec<String> = block_info.iter().enumerate().filter(|(_, b)| !(b.ess >= ESS_WARNING)).map(|(i, b)| format!("block {} (ESS {:.1})", i + 1, b.ess)).collect();

@@ -7,14 +7,22 @@
 //! random effect.  Gradient and Hessian add over blocks: per block
 //! `sum_k v_k g_k` and `sum_k v_k H_k + sum_k v_k (g_k - G)(g_k - G)'`.
 //!
-//! Evaluation is split into chunks of [`CHUNK`] draws.  The kernel runs over
-//! one chunk with draws in the inner (contiguous) dimension and produces
-//! per-chunk partial sums — max `b`, `sum exp(b - max)`, the weighted mean
-//! gradient, the centred weighted scatter and the n_b-vector
-//! `sum_k w_k c''(eta_k)` from which the beta block of the Hessian is built as
-//! `X'W diag(.) X`.  Chunks are evaluated in parallel and merged in chunk
-//! order (Chan et al.'s pairwise update, rescaled to a common max), so the
-//! result is bit-identical for any number of threads.
+//! **Kernel.** Evaluation runs over chunks of [`CHUNK`] draws stored
+//! draw-minor (`u[j][k]`), so each observation is one fused, vectorised pass
+//! over the chunk: `eta = x'beta + z'u_k`, one shared `exp` for `log(1+e^eta)`
+//! and the logistic mean, then accumulation.  Observations whose X rows are
+//! identical ("patterns", e.g. the four cross types of the salamander design)
+//! share their residual and `c''` accumulators, so the beta gradient and the
+//! `X'W diag(sum_k v_k c''(eta_k)) X` block of the Hessian cost one add per
+//! observation and draw.  The loops are compiled for AVX-512, AVX2 and a
+//! portable baseline and dispatched at run time; none uses fused
+//! multiply-add, so every path gives the same bits.
+//!
+//! **Reduction.** Each chunk yields partial sums — max `b`, `sum w`, the
+//! weighted mean gradient, the centred weighted scatter, the per-pattern
+//! `sum w c''`, and the squared-weight sums the Monte Carlo standard errors
+//! need — merged in chunk order with Chan et al.'s pairwise update rescaled to
+//! a common max.  The result is bit-identical for any number of threads.
 
 use crate::blocks::{Block, Blocks};
 use crate::model::Model;
@@ -26,7 +34,8 @@ use rayon::prelude::*;
 /// results never depend on the thread count).
 const GROUP: usize = 64;
 
-/// Value, gradient and Hessian of the MCLA at one theta.
+/// Value, gradient and Hessian of the MCLA at one theta, with the Monte Carlo
+/// error pieces there.
 #[derive(Debug, Clone, PartialEq)]
 pub struct McEvaluation {
     /// `l_m(theta)` as R glmm reports it (without the data constants of SPEC §2).
@@ -37,6 +46,9 @@ pub struct McEvaluation {
     pub hessian: Vec<f64>,
     /// Per-block summaries.
     pub blocks: Vec<BlockSummary>,
+    /// `sum_b V_b` (row-major): per block `sum_k v_k^2 (g_k - c_b)(g_k - c_b)'` with
+    /// `c_b` the block's weighted mean gradient (centred) or 0 (R glmm's formula).
+    pub mc_v: Vec<f64>,
 }
 
 /// One block's normalising quantities at a theta.
@@ -50,25 +62,48 @@ pub struct BlockSummary {
     pub value: f64,
     /// `sum_k v_k g_k`.
     pub mean_gradient: Vec<f64>,
+    /// Effective sample size `1 / sum_k v_k^2`.
+    pub ess: f64,
 }
 
-/// Monte Carlo error pieces at a theta (SPEC §7).
-#[derive(Debug, Clone, PartialEq)]
-pub struct McErrorPieces {
-    /// `sum_b V_b`, row-major `(p + T)^2`.
-    pub v: Vec<f64>,
-    /// Effective sample size `1 / sum_k v_k^2` of each block.
-    pub ess: Vec<f64>,
-}
-
-/// Per-block copies of the data the kernel reads (contiguous, block order).
+/// Per-block copies of the data the kernel reads, grouped by X-row pattern.
 #[derive(Debug, Clone)]
 struct BlockData {
     y: Vec<f64>,
     w: Vec<f64>,
     trials: Vec<f64>,
-    /// `n_b x p`, row-major.
-    x: Vec<f64>,
+    /// Pattern (distinct X row) of each observation.
+    pattern: Vec<usize>,
+    /// Distinct X rows, `n_patterns x p` row-major.
+    patterns: Vec<f64>,
+    n_patterns: usize,
+}
+
+impl BlockData {
+    fn new(model: &Model, block: &Block) -> BlockData {
+        let p = model.p();
+        let mut patterns: Vec<f64> = Vec::new();
+        let mut index: std::collections::HashMap<Vec<u64>, usize> = std::collections::HashMap::new();
+        let mut pattern = Vec::with_capacity(block.n());
+        for &i in &block.obs {
+            let row = model.x_row(i);
+            let key: Vec<u64> = row.iter().map(|v| v.to_bits()).collect();
+            let next = index.len();
+            let id = *index.entry(key).or_insert_with(|| {
+                patterns.extend_from_slice(row);
+                next
+            });
+            pattern.push(id);
+        }
+        BlockData {
+            y: block.obs.iter().map(|&i| model.y()[i]).collect(),
+            w: block.obs.iter().map(|&i| model.weights()[i]).collect(),
+            trials: block.obs.iter().map(|&i| model.trials()[i]).collect(),
+            n_patterns: patterns.len() / p.max(1),
+            pattern,
+            patterns,
+        }
+    }
 }
 
 /// The MCLA objective over a model, its blocks and a Monte Carlo sample.
@@ -89,18 +124,42 @@ struct ChunkAcc {
     log_max: f64,
     sum_w: f64,
     mean_g: Vec<f64>,
+    /// `sum w (g - G)(g - G)'`.
     m2: Vec<f64>,
+    /// Per pattern: `sum w c''` (weighted by the observation weights).
     cvec: Vec<f64>,
+    /// `sum w^2`.
+    s2: f64,
+    /// `sum w^2 (g - G)`.
+    h2: Vec<f64>,
+    /// `sum w^2 (g - G)(g - G)'`.
+    q2: Vec<f64>,
+}
+
+/// Shift squared-weight sums centred at `from` to centre `to`.
+fn recentre(q2: &mut [f64], h2: &mut [f64], s2: f64, from: &[f64], to: &[f64]) {
+    let d = from.len();
+    let c: Vec<f64> = (0..d).map(|l| from[l] - to[l]).collect();
+    for r in 0..d {
+        for s in 0..d {
+            q2[r * d + s] += c[r] * h2[s] + h2[r] * c[s] + s2 * c[r] * c[s];
+        }
+    }
+    for l in 0..d {
+        h2[l] += s2 * c[l];
+    }
 }
 
 impl ChunkAcc {
     /// Merge `other` (a later chunk) into `self`.
-    fn merge(&mut self, other: &ChunkAcc) {
+    fn merge(&mut self, mut other: ChunkAcc) {
         if other.sum_w == 0.0 {
             return;
         }
-        if self.sum_w == 0.0 {
-            *self = other.clone();
+        if self.sum_w == 0.0 || self.sum_w.is_nan() || other.sum_w.is_nan() {
+            if self.sum_w == 0.0 || other.sum_w.is_nan() {
+                *self = other;
+            }
             return;
         }
         let a = self.log_max.max(other.log_max);
@@ -111,51 +170,72 @@ impl ChunkAcc {
         let w = wa + wb;
         let d = self.mean_g.len();
         let delta: Vec<f64> = (0..d).map(|l| other.mean_g[l] - self.mean_g[l]).collect();
+        let new_mean: Vec<f64> = (0..d).map(|l| self.mean_g[l] + delta[l] * (wb / w)).collect();
         let c = wa * wb / w;
         for r in 0..d {
             for s in 0..d {
                 self.m2[r * d + s] = self.m2[r * d + s] * fa + other.m2[r * d + s] * fb + c * delta[r] * delta[s];
             }
         }
-        for l in 0..d {
-            self.mean_g[l] += delta[l] * (wb / w);
-        }
         for (x, y) in self.cvec.iter_mut().zip(&other.cvec) {
             *x = *x * fa + *y * fb;
         }
+        // squared-weight sums: rescale by f^2, recentre both at the merged mean
+        let (fa2, fb2) = (fa * fa, fb * fb);
+        self.s2 *= fa2;
+        self.h2.iter_mut().for_each(|v| *v *= fa2);
+        self.q2.iter_mut().for_each(|v| *v *= fa2);
+        other.s2 *= fb2;
+        other.h2.iter_mut().for_each(|v| *v *= fb2);
+        other.q2.iter_mut().for_each(|v| *v *= fb2);
+        recentre(&mut self.q2, &mut self.h2, self.s2, &self.mean_g, &new_mean);
+        recentre(&mut other.q2, &mut other.h2, other.s2, &other.mean_g, &new_mean);
+        for (x, y) in self.q2.iter_mut().zip(&other.q2) {
+            *x += y;
+        }
+        for (x, y) in self.h2.iter_mut().zip(&other.h2) {
+            *x += y;
+        }
+        self.s2 += other.s2;
+        self.mean_g = new_mean;
         self.log_max = a;
         self.sum_w = w;
     }
 }
 
-/// Reusable per-thread scratch.
-#[derive(Debug, Default)]
+/// Reusable per-thread scratch (fixed-size rows: no bounds checks in the kernel).
+#[derive(Debug)]
 struct Scratch {
-    eta: Vec<f64>,
-    sp: Vec<f64>,
-    mu: Vec<f64>,
-    b: Vec<f64>,
-    g: Vec<f64>,
-    cpp: Vec<f64>,
+    eta: Box<[f64; CHUNK]>,
+    b: Box<[f64; CHUNK]>,
+    /// Per pattern: `sum_i w_i (y_i - mu_ik)`.
+    racc: Vec<[f64; CHUNK]>,
+    /// Per pattern: `sum_i w_i c''(eta_ik)`.
+    cacc: Vec<[f64; CHUNK]>,
+    /// `g[l][k]`.
+    g: Vec<[f64; CHUNK]>,
     draws: ChunkDraws,
     gen: GenScratch,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            eta: Box::new([0.0; CHUNK]),
+            b: Box::new([0.0; CHUNK]),
+            racc: Vec::new(),
+            cacc: Vec::new(),
+            g: Vec::new(),
+            draws: ChunkDraws::default(),
+            gen: GenScratch::default(),
+        }
+    }
 }
 
 impl<'a> Mcla<'a> {
     /// The objective for `model` factorised as `blocks`, with `sample` (one [`BlockSample`] per block).
     pub fn new(model: &'a Model, blocks: &'a Blocks, sample: &'a ImportanceSample) -> Mcla<'a> {
-        let p = model.p();
-        let data = blocks
-            .blocks
-            .iter()
-            .map(|b| BlockData {
-                y: b.obs.iter().map(|&i| model.y()[i]).collect(),
-                w: b.obs.iter().map(|&i| model.weights()[i]).collect(),
-                trials: b.obs.iter().map(|&i| model.trials()[i]).collect(),
-                x: b.obs.iter().flat_map(|&i| model.x_row(i).iter().copied()).collect::<Vec<_>>(),
-            })
-            .collect::<Vec<_>>();
-        debug_assert!(data.iter().all(|d| d.x.len() == d.y.len() * p));
+        let data = blocks.blocks.iter().map(|b| BlockData::new(model, b)).collect();
         let tasks = sample
             .blocks
             .iter()
@@ -166,7 +246,7 @@ impl<'a> Mcla<'a> {
     }
 
     /// Use the centred per-block MCSE formula (default for several blocks) or R glmm's
-    /// uncentred one (default for the joint sampler).
+    /// uncentred one (default for a single block).
     pub fn with_centred_mcse(mut self, centred: bool) -> Self {
         self.centred_mcse = centred;
         self
@@ -192,22 +272,19 @@ impl<'a> Mcla<'a> {
         }
         let model = self.model;
         let (p, d) = (model.p(), self.dim());
-        let beta = &theta[..p];
-        let xb_all = model.x_beta(beta);
+        let xb_all = model.x_beta(&theta[..p]);
         let mut accs: Vec<Option<ChunkAcc>> = vec![None; self.sample.blocks.len()];
         for group in self.tasks.chunks(GROUP) {
             let results: Vec<ChunkAcc> = group
                 .par_iter()
                 .map_init(Scratch::default, |s, &(b, c)| {
-                    let block = &self.blocks.blocks[b];
-                    let bs = &self.sample.blocks[b];
-                    let len = self.chunk_terms(theta, &xb_all, block, b, bs, c, s);
-                    chunk_reduce(s, len, d, block.n())
+                    let len = self.chunk_terms(theta, &xb_all, b, c, s);
+                    chunk_reduce(s, len, d, self.data[b].n_patterns)
                 })
                 .collect();
             for (&(b, _), r) in group.iter().zip(results) {
                 match &mut accs[b] {
-                    Some(acc) => acc.merge(&r),
+                    Some(acc) => acc.merge(r),
                     slot @ None => *slot = Some(r),
                 }
             }
@@ -215,10 +292,11 @@ impl<'a> Mcla<'a> {
         let mut value = 0.0;
         let mut grad = vec![0.0; d];
         let mut hess = vec![0.0; d * d];
+        let mut mc_v = vec![0.0; d * d];
         let mut summaries = Vec::with_capacity(accs.len());
         for (b, acc) in accs.into_iter().enumerate() {
-            let acc = acc?;
-            if acc.sum_w <= 0.0 || !acc.log_max.is_finite() {
+            let mut acc = acc?;
+            if !(acc.sum_w > 0.0) || !acc.log_max.is_finite() {
                 return None;
             }
             let block = &self.blocks.blocks[b];
@@ -232,10 +310,11 @@ impl<'a> Mcla<'a> {
             for r in 0..d * d {
                 hess[r] += acc.m2[r] / acc.sum_w;
             }
-            // E_w[H_k]: beta block -X'W diag(E c'') X; nu diagonal -q/(2 nu^2) - 2 G_nu / nu.
-            for (r, &cv) in acc.cvec.iter().enumerate() {
-                let wc = data.w[r] * cv / acc.sum_w;
-                let xr = &data.x[r * p..(r + 1) * p];
+            // E_w[H_k]: beta block -sum_pattern x x' E_w[sum_i w_i c''], nu diagonal
+            // q/(2 nu^2) - E_w[S_t]/nu^3 = -q/(2 nu^2) - 2 G_nu / nu.
+            for (pat, &cv) in acc.cvec.iter().enumerate() {
+                let wc = cv / acc.sum_w;
+                let xr = &data.patterns[pat * p..(pat + 1) * p];
                 for a in 0..p {
                     for bb in 0..p {
                         hess[a * d + bb] -= wc * xr[a] * xr[bb];
@@ -249,7 +328,17 @@ impl<'a> Mcla<'a> {
                     hess[l * d + l] += -(qt as f64) / (2.0 * nu * nu) - 2.0 * acc.mean_g[l] / nu;
                 }
             }
-            summaries.push(BlockSummary { log_max: acc.log_max, sum_w: acc.sum_w, value: lb, mean_gradient: acc.mean_g });
+            // Monte Carlo error: sum_k v_k^2 (g_k - c)(g_k - c)' = q2(c) / S^2
+            if !self.centred_mcse {
+                let zero = vec![0.0; d];
+                let mean = acc.mean_g.clone();
+                recentre(&mut acc.q2, &mut acc.h2, acc.s2, &mean, &zero);
+            }
+            let s2n = acc.sum_w * acc.sum_w;
+            for (v, q) in mc_v.iter_mut().zip(&acc.q2) {
+                *v += q / s2n;
+            }
+            summaries.push(BlockSummary { log_max: acc.log_max, sum_w: acc.sum_w, value: lb, mean_gradient: acc.mean_g, ess: s2n / acc.s2 });
         }
         // Observations without random effects: exact.
         let fam = model.family();
@@ -269,148 +358,52 @@ impl<'a> Mcla<'a> {
         if !value.is_finite() || grad.iter().chain(&hess).any(|v| !v.is_finite()) {
             return None;
         }
-        // symmetrise exactly
-        for r in 0..d {
-            for s in 0..r {
-                let v = 0.5 * (hess[r * d + s] + hess[s * d + r]);
-                hess[r * d + s] = v;
-                hess[s * d + r] = v;
-            }
-        }
-        Some(McEvaluation { value, gradient: grad, hessian: hess, blocks: summaries })
-    }
-
-    /// Monte Carlo error pieces at `theta`, given the evaluation there:
-    /// `V = sum_b sum_k v_k^2 (g_k - c_b)(g_k - c_b)'` with `c_b` the block's weighted mean
-    /// gradient (centred, several blocks) or 0 (R glmm's formula), and each block's ESS.
-    pub fn mc_error(&self, theta: &[f64], eval: &McEvaluation) -> Option<McErrorPieces> {
-        if !self.check_theta(theta) {
-            return None;
-        }
-        let (p, d) = (self.model.p(), self.dim());
-        let xb_all = self.model.x_beta(&theta[..p]);
-        let nb = self.sample.blocks.len();
-        let mut v_blocks = vec![vec![0.0; d * d]; nb];
-        let mut sum_v2 = vec![0.0; nb];
-        for group in self.tasks.chunks(GROUP) {
-            let results: Vec<(Vec<f64>, f64)> = group
-                .par_iter()
-                .map_init(Scratch::default, |s, &(b, c)| {
-                    let block = &self.blocks.blocks[b];
-                    let bs = &self.sample.blocks[b];
-                    let len = self.chunk_terms(theta, &xb_all, block, b, bs, c, s);
-                    let sb = &eval.blocks[b];
-                    let centre: Vec<f64> = if self.centred_mcse { sb.mean_gradient.clone() } else { vec![0.0; d] };
-                    let mut v = vec![0.0; d * d];
-                    let mut s2 = 0.0;
-                    let mut gk = vec![0.0; d];
-                    for k in 0..len {
-                        let vk = (s.b[k] - sb.log_max).exp() / sb.sum_w;
-                        let v2 = vk * vk;
-                        s2 += v2;
-                        for l in 0..d {
-                            gk[l] = s.g[l * CHUNK + k] - centre[l];
-                        }
-                        for r in 0..d {
-                            for c2 in 0..d {
-                                v[r * d + c2] += v2 * gk[r] * gk[c2];
-                            }
-                        }
-                    }
-                    (v, s2)
-                })
-                .collect();
-            for (&(b, _), (v, s2)) in group.iter().zip(results) {
-                for (a, x) in v_blocks[b].iter_mut().zip(&v) {
-                    *a += x;
+        for m in [&mut hess, &mut mc_v] {
+            for r in 0..d {
+                for s in 0..r {
+                    let v = 0.5 * (m[r * d + s] + m[s * d + r]);
+                    m[r * d + s] = v;
+                    m[s * d + r] = v;
                 }
-                sum_v2[b] += s2;
             }
         }
-        let mut v = vec![0.0; d * d];
-        for vb in &v_blocks {
-            for (a, x) in v.iter_mut().zip(vb) {
-                *a += x;
-            }
-        }
-        Some(McErrorPieces { v, ess: sum_v2.iter().map(|s| 1.0 / s).collect() })
+        Some(McEvaluation { value, gradient: grad, hessian: hess, blocks: summaries, mc_v })
     }
 
-    /// Per-draw terms of one chunk into the scratch: `b_k` in `s.b`, `g_k` in `s.g`
-    /// (`g[l * CHUNK + k]`) and `c''` per observation in `s.cpp`.  Returns the number of draws.
-    #[allow(clippy::too_many_arguments)]
-    fn chunk_terms(
-        &self,
-        theta: &[f64],
-        xb_all: &[f64],
-        block: &Block,
-        b: usize,
-        bs: &BlockSample,
-        c: usize,
-        s: &mut Scratch,
-    ) -> usize {
-        let model = self.model;
-        let (p, d) = (model.p(), self.dim());
-        let nb = block.n();
-        s.eta.resize(CHUNK, 0.0);
-        s.sp.resize(CHUNK, 0.0);
-        s.mu.resize(CHUNK, 0.0);
-        s.b.clear();
-        s.b.resize(CHUNK, 0.0);
+    /// Per-draw terms of one chunk into the scratch: `b_k` in `s.b`, `g_k` in `s.g`,
+    /// per-pattern `sum w c''` in `s.cacc`.  Returns the number of draws.
+    fn chunk_terms(&self, theta: &[f64], xb_all: &[f64], b: usize, c: usize, s: &mut Scratch) -> usize {
+        let block = &self.blocks.blocks[b];
+        let bs: &BlockSample = &self.sample.blocks[b];
+        let data = &self.data[b];
+        let (p, d) = (self.model.p(), self.dim());
+        s.racc.clear();
+        s.racc.resize(data.n_patterns, [0.0; CHUNK]);
+        s.cacc.clear();
+        s.cacc.resize(data.n_patterns, [0.0; CHUNK]);
         s.g.clear();
-        s.g.resize(d * CHUNK, 0.0);
-        s.cpp.resize(nb * CHUNK, 0.0);
+        s.g.resize(d, [0.0; CHUNK]);
+        *s.b = [0.0; CHUNK];
         let mut draws = std::mem::take(&mut s.draws);
         let chunk = bs.chunk(c, &mut draws, &mut s.gen);
         let len = chunk.len;
-        let data = &self.data[b];
-        let family = model.family();
-        for r in 0..nb {
-            let xb = xb_all[block.obs[r]];
-            let eta = &mut s.eta[..CHUNK];
-            eta.iter_mut().for_each(|e| *e = xb);
+        let family = self.model.family();
+        let isa = mcla_math::active_isa();
+        for r in 0..block.n() {
             let (cols, vals) = block.z.row(r);
-            for (&j, &v) in cols.iter().zip(vals) {
-                let uj = &chunk.u[j * CHUNK..(j + 1) * CHUNK];
-                if v == 1.0 {
-                    for (e, &x) in eta.iter_mut().zip(uj) {
-                        *e += x;
-                    }
-                } else {
-                    for (e, &x) in eta.iter_mut().zip(uj) {
-                        *e += v * x;
-                    }
-                }
-            }
-            let (y, w, nt) = (data.y[r], data.w[r], data.trials[r]);
-            let xr = &data.x[r * p..(r + 1) * p];
-            let cpp = &mut s.cpp[r * CHUNK..(r + 1) * CHUNK];
-            match family {
-                Family::Bernoulli | Family::Binomial => {
-                    // lengths are CHUNK by construction: the call cannot fail
-                    let _ = mcla_math::softplus_logistic_slice(&s.eta, &mut s.sp, &mut s.mu);
-                    for k in 0..CHUNK {
-                        let mu = s.mu[k];
-                        s.b[k] += w * (y * s.eta[k] - nt * s.sp[k]);
-                        s.sp[k] = w * (y - nt * mu); // residual, reusing the buffer
-                        cpp[k] = nt * mu * (1.0 - mu);
-                    }
-                }
-                Family::Poisson => {
-                    let _ = mcla_math::exp_slice(&s.eta, &mut s.mu);
-                    for k in 0..CHUNK {
-                        let mu = s.mu[k];
-                        s.b[k] += w * (y * s.eta[k] - mu);
-                        s.sp[k] = w * (y - mu);
-                        cpp[k] = mu;
-                    }
-                }
-            }
+            let pat = data.pattern[r];
+            let obs = Obs { xb: xb_all[block.obs[r]], y: data.y[r], w: data.w[r], nt: data.trials[r] };
+            // SAFETY: the dispatched variants only run when `active_isa` reported the CPU features.
+            unsafe { observation_pass(isa, family, obs, cols, vals, &chunk.u, &mut s.eta, &mut s.b, &mut s.racc[pat], &mut s.cacc[pat]) };
+        }
+        // beta gradient: g[l] = sum_pattern x_pattern,l * racc[pattern]
+        for (pat, racc) in s.racc.iter().enumerate() {
+            let xr = &data.patterns[pat * p..(pat + 1) * p];
             for (l, &xl) in xr.iter().enumerate() {
                 if xl != 0.0 {
-                    let gl = &mut s.g[l * CHUNK..(l + 1) * CHUNK];
-                    for (g, &res) in gl.iter_mut().zip(&s.sp) {
-                        *g += xl * res;
+                    let gl = &mut s.g[l];
+                    for k in 0..CHUNK {
+                        gl[k] += xl * racc[k];
                     }
                 }
             }
@@ -427,8 +420,8 @@ impl<'a> Mcla<'a> {
             let inv2nu = 1.0 / (2.0 * nu);
             let inv2nu2 = 1.0 / (2.0 * nu * nu);
             let gconst = -qf / (2.0 * nu);
-            let ss = &chunk.ss[t * CHUNK..(t + 1) * CHUNK];
-            let gl = &mut s.g[(p + t) * CHUNK..(p + t + 1) * CHUNK];
+            let ss = &chunk.ss[t];
+            let gl = &mut s.g[p + t];
             for k in 0..CHUNK {
                 s.b[k] += lnorm - ss[k] * inv2nu;
                 gl[k] = gconst + ss[k] * inv2nu2;
@@ -442,26 +435,167 @@ impl<'a> Mcla<'a> {
     }
 }
 
+/// One observation's data.
+#[derive(Clone, Copy)]
+struct Obs {
+    xb: f64,
+    y: f64,
+    w: f64,
+    nt: f64,
+}
+
+/// One observation over a chunk: `eta_k = x'beta + z'u_k`, then `b_k`, the residual and
+/// `c''` accumulated into the observation's pattern.  Dispatches to a copy of the same
+/// code compiled for the CPU's vector extensions.
+///
+/// # Safety
+/// `isa` must be what `mcla_math::active_isa()` returned on this CPU.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+unsafe fn observation_pass(
+    isa: mcla_math::Isa,
+    family: Family,
+    obs: Obs,
+    cols: &[usize],
+    vals: &[f64],
+    u: &[[f64; CHUNK]],
+    eta: &mut [f64; CHUNK],
+    b: &mut [f64; CHUNK],
+    racc: &mut [f64; CHUNK],
+    cacc: &mut [f64; CHUNK],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match isa {
+            mcla_math::Isa::Avx512 => return unsafe { observation_pass_avx512(family, obs, cols, vals, u, eta, b, racc, cacc) },
+            mcla_math::Isa::Avx2 => return unsafe { observation_pass_avx2(family, obs, cols, vals, u, eta, b, racc, cacc) },
+            _ => {}
+        }
+    }
+    let _ = isa;
+    observation_pass_generic(family, obs, cols, vals, u, eta, b, racc, cacc)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn observation_pass_avx512(
+    family: Family,
+    obs: Obs,
+    cols: &[usize],
+    vals: &[f64],
+    u: &[[f64; CHUNK]],
+    eta: &mut [f64; CHUNK],
+    b: &mut [f64; CHUNK],
+    racc: &mut [f64; CHUNK],
+    cacc: &mut [f64; CHUNK],
+) {
+    observation_pass_generic(family, obs, cols, vals, u, eta, b, racc, cacc)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn observation_pass_avx2(
+    family: Family,
+    obs: Obs,
+    cols: &[usize],
+    vals: &[f64],
+    u: &[[f64; CHUNK]],
+    eta: &mut [f64; CHUNK],
+    b: &mut [f64; CHUNK],
+    racc: &mut [f64; CHUNK],
+    cacc: &mut [f64; CHUNK],
+) {
+    observation_pass_generic(family, obs, cols, vals, u, eta, b, racc, cacc)
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn observation_pass_generic(
+    family: Family,
+    obs: Obs,
+    cols: &[usize],
+    vals: &[f64],
+    u: &[[f64; CHUNK]],
+    eta: &mut [f64; CHUNK],
+    b: &mut [f64; CHUNK],
+    racc: &mut [f64; CHUNK],
+    cacc: &mut [f64; CHUNK],
+) {
+    *eta = [obs.xb; CHUNK];
+    for (&j, &v) in cols.iter().zip(vals) {
+        let uj = &u[j];
+        if v == 1.0 {
+            for k in 0..CHUNK {
+                eta[k] += uj[k];
+            }
+        } else {
+            for k in 0..CHUNK {
+                eta[k] += v * uj[k];
+            }
+        }
+    }
+    let Obs { y, w, nt, .. } = obs;
+    let wnt = w * nt;
+    match family {
+        Family::Bernoulli | Family::Binomial => {
+            for k in 0..CHUNK {
+                let e = eta[k];
+                let (sp, mu) = mcla_math::softplus_logistic(e);
+                b[k] += w * (y * e - nt * sp);
+                racc[k] += w * (y - nt * mu);
+                cacc[k] += wnt * (mu * (1.0 - mu));
+            }
+        }
+        Family::Poisson => {
+            for k in 0..CHUNK {
+                let e = eta[k];
+                let mu = mcla_math::exp(e);
+                b[k] += w * (y * e - mu);
+                racc[k] += w * (y - mu);
+                cacc[k] += w * mu;
+            }
+        }
+    }
+}
+
 /// Reduce one chunk's per-draw terms to partial sums.
-fn chunk_reduce(s: &Scratch, len: usize, d: usize, nb: usize) -> ChunkAcc {
+fn chunk_reduce(s: &Scratch, len: usize, d: usize, n_patterns: usize) -> ChunkAcc {
     let b = &s.b[..len];
     let a = b.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut acc = ChunkAcc { log_max: a, sum_w: 0.0, mean_g: vec![0.0; d], m2: vec![0.0; d * d], cvec: vec![0.0; nb] };
+    let mut acc = ChunkAcc {
+        log_max: a,
+        sum_w: 0.0,
+        mean_g: vec![0.0; d],
+        m2: vec![0.0; d * d],
+        cvec: vec![0.0; n_patterns],
+        s2: 0.0,
+        h2: vec![0.0; d],
+        q2: vec![0.0; d * d],
+    };
     if !a.is_finite() {
-        // all draws have zero weight (or NaN): contributes nothing
-        if a.is_nan() || a == f64::INFINITY {
+        // all draws have zero weight (contributes nothing), or NaN/+inf (poisons the block)
+        if a.is_nan() || a == f64::INFINITY || b.iter().any(|v| v.is_nan()) {
             acc.sum_w = f64::NAN;
         }
         return acc;
     }
     let mut wts = [0.0f64; CHUNK];
     let mut sw = 0.0;
+    let mut s2 = 0.0;
     for k in 0..len {
-        wts[k] = (b[k] - a).exp();
-        sw += wts[k];
+        let wk = (b[k] - a).exp();
+        wts[k] = wk;
+        sw += wk;
+        s2 += wk * wk;
+    }
+    if b.iter().any(|v| v.is_nan()) {
+        acc.sum_w = f64::NAN;
+        return acc;
     }
     for l in 0..d {
-        let gl = &s.g[l * CHUNK..l * CHUNK + len];
+        let gl = &s.g[l][..len];
         let mut t = 0.0;
         for k in 0..len {
             t += wts[k] * gl[k];
@@ -469,20 +603,28 @@ fn chunk_reduce(s: &Scratch, len: usize, d: usize, nb: usize) -> ChunkAcc {
         acc.mean_g[l] = t / sw;
     }
     for r in 0..d {
-        let gr = &s.g[r * CHUNK..r * CHUNK + len];
+        let (gr, mr) = (&s.g[r][..len], acc.mean_g[r]);
+        let mut h = 0.0;
+        for k in 0..len {
+            h += wts[k] * wts[k] * (gr[k] - mr);
+        }
+        acc.h2[r] = h;
         for c in 0..=r {
-            let gc = &s.g[c * CHUNK..c * CHUNK + len];
-            let (mr, mc) = (acc.mean_g[r], acc.mean_g[c]);
-            let mut t = 0.0;
+            let (gc, mc) = (&s.g[c][..len], acc.mean_g[c]);
+            let (mut t, mut t2) = (0.0, 0.0);
             for k in 0..len {
-                t += wts[k] * (gr[k] - mr) * (gc[k] - mc);
+                let prod = (gr[k] - mr) * (gc[k] - mc);
+                t += wts[k] * prod;
+                t2 += wts[k] * wts[k] * prod;
             }
             acc.m2[r * d + c] = t;
             acc.m2[c * d + r] = t;
+            acc.q2[r * d + c] = t2;
+            acc.q2[c * d + r] = t2;
         }
     }
-    for (r, cv) in acc.cvec.iter_mut().enumerate() {
-        let cp = &s.cpp[r * CHUNK..r * CHUNK + len];
+    for (pat, cv) in acc.cvec.iter_mut().enumerate() {
+        let cp = &s.cacc[pat][..len];
         let mut t = 0.0;
         for k in 0..len {
             t += wts[k] * cp[k];
@@ -490,5 +632,6 @@ fn chunk_reduce(s: &Scratch, len: usize, d: usize, nb: usize) -> ChunkAcc {
         *cv = t;
     }
     acc.sum_w = sw;
+    acc.s2 = s2;
     acc
 }

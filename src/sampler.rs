@@ -7,7 +7,7 @@
 //! sample — and every number computed from it — is the same for any number of
 //! threads.  Per draw we keep what does not depend on theta: the draw `u_k`,
 //! `log f~(u_k)` and the sums of squares `S_t(u_k)`.  Storage is
-//! structure-of-arrays within a chunk (`u[j * CHUNK + k]`) so the objective's
+//! structure-of-arrays within a chunk (`u[j][k]`) so the objective's
 //! kernel runs over contiguous draws.  In low-memory mode nothing is stored and
 //! each chunk is regenerated, bit-identically, when the objective needs it.
 
@@ -205,23 +205,28 @@ fn log_sum_exp3(v: [f64; 3]) -> f64 {
 }
 
 /// Theta-independent quantities of one chunk of draws, structure-of-arrays.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ChunkDraws {
     /// Number of valid draws (≤ CHUNK).
     pub len: usize,
-    /// `u[j * CHUNK + k]`: effect j (local) of draw k.
-    pub u: Vec<f64>,
+    /// `u[j][k]`: effect j (local) of draw k.
+    pub u: Vec<[f64; CHUNK]>,
     /// `log f~(u_k)`.
-    pub log_f_tilde: Vec<f64>,
-    /// `S_t(u_k)` at `ss[t * CHUNK + k]`.
-    pub ss: Vec<f64>,
+    pub log_f_tilde: Box<[f64; CHUNK]>,
+    /// `S_t(u_k)` at `ss[t][k]`.
+    pub ss: Vec<[f64; CHUNK]>,
+}
+
+impl Default for ChunkDraws {
+    fn default() -> Self {
+        ChunkDraws { len: 0, u: Vec::new(), log_f_tilde: Box::new([0.0; CHUNK]), ss: Vec::new() }
+    }
 }
 
 impl ChunkDraws {
     fn resize(&mut self, q: usize, n_t: usize) {
-        self.u.resize(q * CHUNK, 0.0);
-        self.log_f_tilde.resize(CHUNK, 0.0);
-        self.ss.resize(n_t * CHUNK, 0.0);
+        self.u.resize(q, [0.0; CHUNK]);
+        self.ss.resize(n_t, [0.0; CHUNK]);
     }
 }
 
@@ -349,17 +354,17 @@ impl BlockSample {
             &mut scratch.lf[..len],
         );
         out.log_f_tilde[..len].copy_from_slice(&scratch.lf[..len]);
-        out.ss.iter_mut().for_each(|v| *v = 0.0);
+        out.log_f_tilde[len..].iter_mut().for_each(|v| *v = 0.0);
+        out.ss.iter_mut().for_each(|v| *v = [0.0; CHUNK]);
         for j in 0..q {
             let t = self.component[j];
+            let uj = &mut out.u[j];
             for k in 0..len {
                 let v = scratch.z[(j, k)];
-                out.u[j * CHUNK + k] = v;
-                out.ss[t * CHUNK + k] += v * v;
+                uj[k] = v;
+                out.ss[t][k] += v * v;
             }
-            for k in len..CHUNK {
-                out.u[j * CHUNK + k] = 0.0;
-            }
+            uj[len..].iter_mut().for_each(|v| *v = 0.0);
         }
     }
 }

@@ -184,7 +184,7 @@ fn singular_hessian_gives_infinite_se_and_a_warning() {
     // make the Hessian indefinite
     ev.hessian[0] = 5.0;
     let opt = mcla::Optimum { theta: st.theta.clone(), evaluation: ev, converged: true, iterations: 1, path: vec![] };
-    let f = mcla::fit::assemble(&model, &blocks, &mcla, opt, &opts, 1, &st);
+    let f = mcla::fit::assemble(&model, &blocks, opt, &opts, 1, &st);
     assert!(f.se.iter().all(|s| s.is_infinite()));
     assert!(f.warnings.iter().any(|w| w.contains("not negative definite")), "{:?}", f.warnings);
 }

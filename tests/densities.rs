@@ -118,10 +118,10 @@ fn sampler_draws_have_the_component_moments() {
             let ch = bs.chunk(c, &mut buf, &mut scratch);
             for k in 0..ch.len {
                 for a in 0..q {
-                    let ua = ch.u[a * mcla::sampler::CHUNK + k];
+                    let ua = ch.u[a][k];
                     sum[a] += ua;
                     for b in 0..q {
-                        sq[a][b] += ua * ch.u[b * mcla::sampler::CHUNK + k];
+                        sq[a][b] += ua * ch.u[b][k];
                     }
                 }
             }

@@ -90,7 +90,7 @@ fn check_optimum(name: &str, check_mcse: bool) {
         assert_close(&format!("{name} MCMLE[{j}]"), *a, *b, 1e-5, 1e-2);
     }
     let st = mcla::Start { source: mcla::StartSource::Pql, theta: theta0.clone(), centre: mcla::ImportanceCentre { beta: vec![], u_star: vec![], d_star: vec![] }, pql: None };
-    let fit = mcla::fit::assemble(&c.model, &c.blocks, &mcla, opt, &opts, 1, &st);
+    let fit = mcla::fit::assemble(&c.model, &c.blocks, opt, &opts, 1, &st);
     let r_se = vecf(&c.fx["se"]);
     for (j, (a, b)) in fit.se.iter().zip(&r_se).enumerate() {
         assert_close(&format!("{name} SE[{j}]"), *a, *b, 1e-4, 1e-12);
