@@ -138,8 +138,14 @@ mod tests {
                 let d2 = (fam.mean(eta + h, n) - fam.mean(eta - h, n)) / (2.0 * h);
                 let m = fam.mean(eta, n);
                 let v = fam.variance(eta, n);
-                assert!((d1 - m).abs() <= 1e-7 * m.abs().max(1e-300) + 1e-12, "{fam} c' at {eta}: {d1} vs {m}");
-                assert!((d2 - v).abs() <= 1e-6 * v.abs().max(1e-300) + 1e-12, "{fam} c'' at {eta}: {d2} vs {v}");
+                assert!(
+                    (d1 - m).abs() <= 1e-7 * m.abs().max(1e-300) + 1e-12,
+                    "{fam} c' at {eta}: {d1} vs {m}"
+                );
+                assert!(
+                    (d2 - v).abs() <= 1e-6 * v.abs().max(1e-300) + 1e-12,
+                    "{fam} c'' at {eta}: {d2} vs {v}"
+                );
             }
         }
     }
@@ -152,7 +158,7 @@ mod tests {
         assert_eq!(Family::Bernoulli.variance(0.0, 1.0), 0.25);
         // binomial: N times the bernoulli values
         let eta = 0.37;
-        let p = 1.0 / (1.0 + (-eta as f64).exp());
+        let p = 1.0 / (1.0 + (-eta).exp());
         assert!((Family::Binomial.mean(eta, 5.0) - 5.0 * p).abs() < 1e-14);
         assert!((Family::Binomial.variance(eta, 5.0) - 5.0 * p * (1.0 - p)).abs() < 1e-14);
         assert!((Family::Binomial.cumulant(eta, 5.0) - 5.0 * (1.0 + eta.exp()).ln()).abs() < 1e-13);
@@ -168,8 +174,15 @@ mod tests {
     fn no_overflow_at_large_eta() {
         for fam in [Family::Bernoulli, Family::Binomial] {
             for &eta in &[-800.0, 800.0] {
-                let (c, m, v) = (fam.cumulant(eta, 3.0), fam.mean(eta, 3.0), fam.variance(eta, 3.0));
-                assert!(c.is_finite() && m.is_finite() && v.is_finite(), "{fam} at {eta}");
+                let (c, m, v) = (
+                    fam.cumulant(eta, 3.0),
+                    fam.mean(eta, 3.0),
+                    fam.variance(eta, 3.0),
+                );
+                assert!(
+                    c.is_finite() && m.is_finite() && v.is_finite(),
+                    "{fam} at {eta}"
+                );
             }
         }
         assert_eq!(Family::Bernoulli.cumulant(800.0, 1.0), 800.0);

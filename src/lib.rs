@@ -26,8 +26,16 @@
 //! Formulas and CSV data frames live in the `mcla-formula` crate; [`design`]
 //! turns its model matrices into a [`ModelSpec`].
 
+// Numerical code indexes several arrays with one loop variable, as the maths does, and
+// `!(x > 0.0)` is deliberate: it is true for NaN.
+#![allow(
+    clippy::needless_range_loop,
+    clippy::neg_cmp_op_on_partial_ord,
+    clippy::too_many_arguments
+)]
+
 pub mod blocks;
-// pub mod design;
+pub mod design;
 pub mod family;
 pub mod fit;
 pub mod inference;
@@ -36,12 +44,16 @@ pub mod objective;
 pub mod options;
 pub mod pql;
 pub mod quadrature;
+pub mod report;
 pub mod sampler;
 pub mod simulate;
 
 pub use blocks::{Block, Blocks};
 pub use family::Family;
-pub use fit::{fit, fit_with_progress, maximise, start, BlockInfo, Fit, FitError, Optimum, Progress, Start, StartSource};
+pub use fit::{
+    fit, fit_with_progress, maximise, start, BlockInfo, Fit, FitError, Optimum, Progress, Start,
+    StartSource,
+};
 pub use model::{Csr, Model, ModelError, ModelSpec, RandomBlock};
 pub use objective::{McEvaluation, Mcla};
 pub use options::{CheckedOptions, FitOptions, OptionsError, Sampler};

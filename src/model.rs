@@ -28,11 +28,20 @@ pub struct Csr {
 
 impl Csr {
     /// Build from `(row, col, value)` triplets (duplicates are summed, zeros dropped).
-    pub fn from_triplets(n_rows: usize, n_cols: usize, triplets: &[(usize, usize, f64)]) -> Result<Csr, ModelError> {
+    pub fn from_triplets(
+        n_rows: usize,
+        n_cols: usize,
+        triplets: &[(usize, usize, f64)],
+    ) -> Result<Csr, ModelError> {
         let mut rows: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n_rows];
         for &(i, j, v) in triplets {
             if i >= n_rows || j >= n_cols {
-                return Err(ModelError::SparseIndex { row: i, col: j, n_rows, n_cols });
+                return Err(ModelError::SparseIndex {
+                    row: i,
+                    col: j,
+                    n_rows,
+                    n_cols,
+                });
             }
             rows[i].push((j, v));
         }
@@ -57,7 +66,13 @@ impl Csr {
             }
             row_ptr.push(col_idx.len());
         }
-        Ok(Csr { n_rows, n_cols, row_ptr, col_idx, values })
+        Ok(Csr {
+            n_rows,
+            n_cols,
+            row_ptr,
+            col_idx,
+            values,
+        })
     }
 
     /// Build from a dense row-major matrix.
@@ -83,7 +98,10 @@ impl Csr {
 
     /// Check the structure (offsets monotone, indices in range).
     fn check(&self, what: &str) -> Result<(), ModelError> {
-        let bad = |why: &str| ModelError::BadSparse { block: what.to_string(), why: why.to_string() };
+        let bad = |why: &str| ModelError::BadSparse {
+            block: what.to_string(),
+            why: why.to_string(),
+        };
         if self.row_ptr.len() != self.n_rows + 1 {
             return Err(bad("row_ptr must have n_rows + 1 entries"));
         }
@@ -143,7 +161,12 @@ pub enum ModelError {
     #[error("the model has no observations: supply at least one row of data")]
     NoObservations,
     #[error("the fixed-effects design X has {got} values but {n} rows x {p} columns need {expected}: X must be column-major n x p")]
-    XShape { got: usize, n: usize, p: usize, expected: usize },
+    XShape {
+        got: usize,
+        n: usize,
+        p: usize,
+        expected: usize,
+    },
     #[error("X has {p} columns but {names} column names were given: give one name per column")]
     XNames { p: usize, names: usize },
     #[error("the model has no fixed effects (X has no columns): add at least an intercept")]
@@ -153,21 +176,42 @@ pub enum ModelError {
     #[error("random block {block} has {rows} rows but the response has {n}: every design must have one row per observation")]
     RowMismatch { block: usize, rows: usize, n: usize },
     #[error("random block {block} has {cols} columns but {names} names: give one name per random effect")]
-    ZNames { block: usize, cols: usize, names: usize },
+    ZNames {
+        block: usize,
+        cols: usize,
+        names: usize,
+    },
     #[error("sparse design {block} is malformed: {why}")]
     BadSparse { block: String, why: String },
     #[error("sparse entry ({row}, {col}) is outside a {n_rows} x {n_cols} matrix")]
-    SparseIndex { row: usize, col: usize, n_rows: usize, n_cols: usize },
+    SparseIndex {
+        row: usize,
+        col: usize,
+        n_rows: usize,
+        n_cols: usize,
+    },
     #[error("{what} has a non-finite value ({value}) at row {row}: remove or impute missing values (NaN/Inf) before fitting")]
-    NonFinite { what: String, row: usize, value: f64 },
+    NonFinite {
+        what: String,
+        row: usize,
+        value: f64,
+    },
     #[error("the response must be 0 or 1 for the bernoulli family, but row {row} has {value}: recode it to 0/1, or use --family binomial with cbind(successes, failures)")]
     NotBinary { row: usize, value: f64 },
     #[error("the {family} response must be a non-negative integer, but row {row} has {value}: counts cannot be negative or fractional")]
-    NotCount { family: Family, row: usize, value: f64 },
+    NotCount {
+        family: Family,
+        row: usize,
+        value: f64,
+    },
     #[error("binomial trials must be positive integers, but row {row} has {value}")]
     BadTrials { row: usize, value: f64 },
     #[error("row {row} has {successes} successes out of {trials} trials: successes cannot exceed trials")]
-    SuccessesExceedTrials { row: usize, successes: f64, trials: f64 },
+    SuccessesExceedTrials {
+        row: usize,
+        successes: f64,
+        trials: f64,
+    },
     #[error("trials were given for the {family} family: trials only apply to the binomial family")]
     TrialsNotBinomial { family: Family },
     #[error("trials has {got} entries but there are {n} observations")]
@@ -180,10 +224,16 @@ pub enum ModelError {
     AllWeightsZero,
     #[error("varcomps_equal has {got} entries but there are {blocks} random blocks: give one entry per block, e.g. [1, 1, 2]")]
     VarcompsEqualLength { got: usize, blocks: usize },
-    #[error("varcomps_equal must number components 1, 2, ... consecutively starting at 1 (got {got:?})")]
+    #[error(
+        "varcomps_equal must number components 1, 2, ... consecutively starting at 1 (got {got:?})"
+    )]
     VarcompsEqualNumbering { got: Vec<usize> },
     #[error("{names} varcomps names were given ({given:?}) but the model has {components} variance component(s): give exactly one name per distinct variance component")]
-    VarcompsNames { names: usize, components: usize, given: Vec<String> },
+    VarcompsNames {
+        names: usize,
+        components: usize,
+        given: Vec<String>,
+    },
     #[error("variance component name '{name}' is used twice: names must be distinct")]
     DuplicateVarcompName { name: String },
     #[error("random effect '{name}' has no observations (its design column is all zero): drop the unused factor level")]
@@ -246,10 +296,18 @@ impl Model {
             return Err(ModelError::NoFixedEffects);
         }
         if spec.x.len() != n * p {
-            if spec.x.len() % n == 0 {
-                return Err(ModelError::XNames { p: spec.x.len() / n, names: p });
+            if spec.x.len().is_multiple_of(n) {
+                return Err(ModelError::XNames {
+                    p: spec.x.len() / n,
+                    names: p,
+                });
             }
-            return Err(ModelError::XShape { got: spec.x.len(), n, p, expected: n * p });
+            return Err(ModelError::XShape {
+                got: spec.x.len(),
+                n,
+                p,
+                expected: n * p,
+            });
         }
         if spec.random.is_empty() {
             return Err(ModelError::NoRandomEffects);
@@ -257,12 +315,18 @@ impl Model {
         // Response and family.
         for (i, &v) in spec.y.iter().enumerate() {
             if !v.is_finite() {
-                return Err(ModelError::NonFinite { what: "the response".into(), row: i + 1, value: v });
+                return Err(ModelError::NonFinite {
+                    what: "the response".into(),
+                    row: i + 1,
+                    value: v,
+                });
             }
         }
         let trials = match (&spec.trials, spec.family) {
             (Some(_), Family::Bernoulli | Family::Poisson) => {
-                return Err(ModelError::TrialsNotBinomial { family: spec.family })
+                return Err(ModelError::TrialsNotBinomial {
+                    family: spec.family,
+                })
             }
             (Some(t), Family::Binomial) => {
                 if t.len() != n {
@@ -270,10 +334,17 @@ impl Model {
                 }
                 for (i, &v) in t.iter().enumerate() {
                     if !v.is_finite() {
-                        return Err(ModelError::NonFinite { what: "trials".into(), row: i + 1, value: v });
+                        return Err(ModelError::NonFinite {
+                            what: "trials".into(),
+                            row: i + 1,
+                            value: v,
+                        });
                     }
                     if v < 1.0 || v.fract() != 0.0 {
-                        return Err(ModelError::BadTrials { row: i + 1, value: v });
+                        return Err(ModelError::BadTrials {
+                            row: i + 1,
+                            value: v,
+                        });
                     }
                 }
                 t.clone()
@@ -284,18 +355,32 @@ impl Model {
             match spec.family {
                 Family::Bernoulli => {
                     if v != 0.0 && v != 1.0 {
-                        return Err(ModelError::NotBinary { row: i + 1, value: v });
+                        return Err(ModelError::NotBinary {
+                            row: i + 1,
+                            value: v,
+                        });
                     }
                 }
                 Family::Binomial | Family::Poisson => {
                     if v < 0.0 || v.fract() != 0.0 {
-                        return Err(ModelError::NotCount { family: spec.family, row: i + 1, value: v });
+                        return Err(ModelError::NotCount {
+                            family: spec.family,
+                            row: i + 1,
+                            value: v,
+                        });
                     }
                     if spec.family == Family::Binomial && v > trials[i] {
                         if spec.trials.is_none() {
-                            return Err(ModelError::NotBinary { row: i + 1, value: v });
+                            return Err(ModelError::NotBinary {
+                                row: i + 1,
+                                value: v,
+                            });
                         }
-                        return Err(ModelError::SuccessesExceedTrials { row: i + 1, successes: v, trials: trials[i] });
+                        return Err(ModelError::SuccessesExceedTrials {
+                            row: i + 1,
+                            successes: v,
+                            trials: trials[i],
+                        });
                     }
                 }
             }
@@ -309,10 +394,17 @@ impl Model {
                 }
                 for (i, &v) in w.iter().enumerate() {
                     if !v.is_finite() {
-                        return Err(ModelError::NonFinite { what: "the weights".into(), row: i + 1, value: v });
+                        return Err(ModelError::NonFinite {
+                            what: "the weights".into(),
+                            row: i + 1,
+                            value: v,
+                        });
                     }
                     if v < 0.0 {
-                        return Err(ModelError::NegativeWeight { row: i + 1, value: v });
+                        return Err(ModelError::NegativeWeight {
+                            row: i + 1,
+                            value: v,
+                        });
                     }
                 }
                 if w.iter().all(|&v| v == 0.0) {
@@ -326,13 +418,19 @@ impl Model {
             for i in 0..n {
                 let v = spec.x[j * n + i];
                 if !v.is_finite() {
-                    return Err(ModelError::NonFinite { what: format!("X column '{}'", spec.x_names[j]), row: i + 1, value: v });
+                    return Err(ModelError::NonFinite {
+                        what: format!("X column '{}'", spec.x_names[j]),
+                        row: i + 1,
+                        value: v,
+                    });
                 }
             }
         }
         let aliased = aliased_columns(&spec.x, n, p);
         if !aliased.is_empty() {
-            return Err(ModelError::RankDeficient { aliased: aliased.iter().map(|&j| spec.x_names[j].clone()).collect() });
+            return Err(ModelError::RankDeficient {
+                aliased: aliased.iter().map(|&j| spec.x_names[j].clone()).collect(),
+            });
         }
         let mut x_rows = vec![0.0; n * p];
         for j in 0..p {
@@ -346,7 +444,10 @@ impl Model {
             None => (1..=n_blocks).collect::<Vec<_>>(),
             Some(e) => {
                 if e.len() != n_blocks {
-                    return Err(ModelError::VarcompsEqualLength { got: e.len(), blocks: n_blocks });
+                    return Err(ModelError::VarcompsEqualLength {
+                        got: e.len(),
+                        blocks: n_blocks,
+                    });
                 }
                 e.clone()
             }
@@ -355,11 +456,14 @@ impl Model {
         let consecutive = equal.first() == Some(&1)
             && equal.iter().all(|&c| c >= 1)
             && (1..=n_comp).all(|c| equal.contains(&c))
-            && equal.iter().scan(0usize, |mx, &c| {
-                let ok = c <= *mx + 1;
-                *mx = (*mx).max(c);
-                Some(ok)
-            }).all(|ok| ok);
+            && equal
+                .iter()
+                .scan(0usize, |mx, &c| {
+                    let ok = c <= *mx + 1;
+                    *mx = (*mx).max(c);
+                    Some(ok)
+                })
+                .all(|ok| ok);
         if !consecutive {
             return Err(ModelError::VarcompsEqualNumbering { got: equal });
         }
@@ -382,17 +486,29 @@ impl Model {
         for (b, blk) in spec.random.iter().enumerate() {
             blk.z.check(&format!("Z block {}", b + 1))?;
             if blk.z.n_rows != n {
-                return Err(ModelError::RowMismatch { block: b + 1, rows: blk.z.n_rows, n });
+                return Err(ModelError::RowMismatch {
+                    block: b + 1,
+                    rows: blk.z.n_rows,
+                    n,
+                });
             }
             if blk.names.len() != blk.z.n_cols {
-                return Err(ModelError::ZNames { block: b + 1, cols: blk.z.n_cols, names: blk.names.len() });
+                return Err(ModelError::ZNames {
+                    block: b + 1,
+                    cols: blk.z.n_cols,
+                    names: blk.names.len(),
+                });
             }
             let mut used = vec![false; blk.z.n_cols];
             for i in 0..n {
                 let (cols, vals) = blk.z.row(i);
                 for (&j, &v) in cols.iter().zip(vals) {
                     if !v.is_finite() {
-                        return Err(ModelError::NonFinite { what: format!("random block {} column '{}'", b + 1, blk.names[j]), row: i + 1, value: v });
+                        return Err(ModelError::NonFinite {
+                            what: format!("random block {} column '{}'", b + 1, blk.names[j]),
+                            row: i + 1,
+                            value: v,
+                        });
                     }
                     if v != 0.0 {
                         used[j] = true;
@@ -401,10 +517,12 @@ impl Model {
                 }
             }
             if let Some(j) = used.iter().position(|&u| !u) {
-                return Err(ModelError::EmptyRandomEffect { name: blk.names[j].clone() });
+                return Err(ModelError::EmptyRandomEffect {
+                    name: blk.names[j].clone(),
+                });
             }
             effect_names.extend(blk.names.iter().cloned());
-            effect_component.extend(std::iter::repeat(equal[b] - 1).take(blk.z.n_cols));
+            effect_component.extend(std::iter::repeat_n(equal[b] - 1, blk.z.n_cols));
             offset += blk.z.n_cols;
         }
         let z = Csr::from_triplets(n, offset, &triplets)?;
@@ -412,7 +530,9 @@ impl Model {
         for &t in &effect_component {
             q_per_component[t] += 1;
         }
-        let data_constant = (0..n).map(|i| weights[i] * spec.family.log_constant(spec.y[i], trials[i])).sum();
+        let data_constant = (0..n)
+            .map(|i| weights[i] * spec.family.log_constant(spec.y[i], trials[i]))
+            .sum();
         Ok(Model {
             family: spec.family,
             y: spec.y,
@@ -467,7 +587,11 @@ impl Model {
     }
     /// Parameter names: coefficient names then variance-component names.
     pub fn parameter_names(&self) -> Vec<String> {
-        self.x_names.iter().chain(self.varcomps_names.iter()).cloned().collect()
+        self.x_names
+            .iter()
+            .chain(self.varcomps_names.iter())
+            .cloned()
+            .collect()
     }
     /// `sum_i w_i const_i`: the data constant R glmm omits from its log-likelihood.
     pub fn data_constant(&self) -> f64 {
@@ -524,7 +648,12 @@ impl Model {
     /// Exact conditional log density `sum_i w_i (y_i eta_i - c(eta_i))` (without constants).
     pub fn conditional_loglik(&self, eta: &[f64]) -> f64 {
         (0..self.n())
-            .map(|i| self.weights[i] * self.family.log_density_kernel(self.y[i], eta[i], self.trials[i]))
+            .map(|i| {
+                self.weights[i]
+                    * self
+                        .family
+                        .log_density_kernel(self.y[i], eta[i], self.trials[i])
+            })
             .sum()
     }
 }

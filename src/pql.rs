@@ -165,7 +165,11 @@ fn inner(model: &Model, sigma: &[f64], start: &mut Vec<f64>) -> Option<Inner> {
         return None;
     }
     *start = th.clone();
-    Some(Inner { beta: th[..p].to_vec(), s: th[p..].to_vec(), criterion })
+    Some(Inner {
+        beta: th[..p].to_vec(),
+        s: th[p..].to_vec(),
+        criterion,
+    })
 }
 
 /// The PQL outer criterion at `sigma` (one standard deviation per variance component).
@@ -195,8 +199,13 @@ pub fn pql(model: &Model) -> Result<PqlStart, PqlError> {
     let best = nelder_mead(&mut |s: &[f64]| f(s, &mut warm), &x0, 0.5, 2000);
     let sigma: Vec<f64> = best.iter().map(|s| s.abs().max(1e-3)).collect();
     let mut start = vec![0.0; p + q];
-    let sol = inner(model, &best, &mut start).ok_or(PqlError::InnerFailed { sigma: best.clone() })?;
-    let signs: Vec<f64> = best.iter().map(|s| if *s < 0.0 { -1.0 } else { 1.0 }).collect();
+    let sol = inner(model, &best, &mut start).ok_or(PqlError::InnerFailed {
+        sigma: best.clone(),
+    })?;
+    let signs: Vec<f64> = best
+        .iter()
+        .map(|s| if *s < 0.0 { -1.0 } else { 1.0 })
+        .collect();
     // u* = A s with the signed sigma the inner problem used; s* re-expressed for |sigma|
     let comp = model.effect_component();
     let u_star: Vec<f64> = (0..q).map(|j| best[comp[j]] * sol.s[j]).collect();
@@ -213,8 +222,14 @@ pub fn pql(model: &Model) -> Result<PqlStart, PqlError> {
 }
 
 /// Minimise `f` by Nelder–Mead from `x0` with initial step `step`.
-/// Stops when the simplex's function values agree to 1e-10 (relative) and its size is below 1e-7.
-pub(crate) fn nelder_mead(f: &mut dyn FnMut(&[f64]) -> f64, x0: &[f64], step: f64, max_evals: usize) -> Vec<f64> {
+/// Stops when the simplex's function values agree to 1e-8 (relative, R `optim`'s default
+/// `reltol`) and its size is below 1e-5.
+pub(crate) fn nelder_mead(
+    f: &mut dyn FnMut(&[f64]) -> f64,
+    x0: &[f64],
+    step: f64,
+    max_evals: usize,
+) -> Vec<f64> {
     let n = x0.len();
     let mut pts: Vec<Vec<f64>> = vec![x0.to_vec()];
     for i in 0..n {
@@ -230,12 +245,26 @@ pub(crate) fn nelder_mead(f: &mut dyn FnMut(&[f64]) -> f64, x0: &[f64], step: f6
         pts = order.iter().map(|&i| pts[i].clone()).collect();
         vals = order.iter().map(|&i| vals[i]).collect();
         let spread = (vals[n] - vals[0]).abs();
-        let size = pts[1..].iter().map(|x| x.iter().zip(&pts[0]).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)).fold(0.0, f64::max);
-        if spread <= 1e-10 * (vals[0].abs() + 1e-10) && size < 1e-7 {
+        let size = pts[1..]
+            .iter()
+            .map(|x| {
+                x.iter()
+                    .zip(&pts[0])
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max)
+            })
+            .fold(0.0, f64::max);
+        if spread <= 1e-8 * (vals[0].abs() + 1e-8) && size < 1e-5 {
             break;
         }
-        let centroid: Vec<f64> = (0..n).map(|j| pts[..n].iter().map(|x| x[j]).sum::<f64>() / n as f64).collect();
-        let along = |t: f64| -> Vec<f64> { (0..n).map(|j| centroid[j] + t * (pts[n][j] - centroid[j])).collect() };
+        let centroid: Vec<f64> = (0..n)
+            .map(|j| pts[..n].iter().map(|x| x[j]).sum::<f64>() / n as f64)
+            .collect();
+        let along = |t: f64| -> Vec<f64> {
+            (0..n)
+                .map(|j| centroid[j] + t * (pts[n][j] - centroid[j]))
+                .collect()
+        };
         let xr = along(-1.0);
         let fr = f(&xr);
         evals += 1;
@@ -269,14 +298,18 @@ pub(crate) fn nelder_mead(f: &mut dyn FnMut(&[f64]) -> f64, x0: &[f64], step: f6
                 vals[n] = fc;
             } else {
                 for i in 1..=n {
-                    pts[i] = (0..n).map(|j| pts[0][j] + 0.5 * (pts[i][j] - pts[0][j])).collect();
+                    pts[i] = (0..n)
+                        .map(|j| pts[0][j] + 0.5 * (pts[i][j] - pts[0][j]))
+                        .collect();
                     vals[i] = f(&pts[i]);
                 }
                 evals += n;
             }
         }
     }
-    let best = (0..=n).min_by(|&a, &b| vals[a].total_cmp(&vals[b])).unwrap_or(0);
+    let best = (0..=n)
+        .min_by(|&a, &b| vals[a].total_cmp(&vals[b]))
+        .unwrap_or(0);
     pts[best].clone()
 }
 
@@ -286,11 +319,18 @@ mod tests {
 
     #[test]
     fn nelder_mead_finds_quadratic_minimum() {
-        let mut f = |x: &[f64]| (x[0] - 1.5).powi(2) + 3.0 * (x[1] + 0.5).powi(2) + 0.5 * x[0] * x[1];
+        let mut f =
+            |x: &[f64]| (x[0] - 1.5).powi(2) + 3.0 * (x[1] + 0.5).powi(2) + 0.5 * x[0] * x[1];
         let x = nelder_mead(&mut f, &[0.0, 0.0], 0.5, 5000);
         // minimiser of the quadratic: solve [2 .5; .5 6] x = [3, -3]
         let det = 2.0 * 6.0 - 0.25;
-        let (a, b) = ((3.0 * 6.0 - 0.5 * -3.0) / det, (2.0 * -3.0 - 0.5 * 3.0) / det);
-        assert!((x[0] - a).abs() < 1e-5 && (x[1] - b).abs() < 1e-5, "{x:?} vs {a} {b}");
+        let (a, b) = (
+            (3.0 * 6.0 - 0.5 * -3.0) / det,
+            (2.0 * -3.0 - 0.5 * 3.0) / det,
+        );
+        assert!(
+            (x[0] - a).abs() < 1e-5 && (x[1] - b).abs() < 1e-5,
+            "{x:?} vs {a} {b}"
+        );
     }
 }

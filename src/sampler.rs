@@ -30,7 +30,9 @@ pub const CHUNK: usize = 256;
 pub enum SamplerError {
     #[error("the importance precision S*^-1 of block {block} is not positive definite (PQL start may be degenerate): try --no-pql or --par-init")]
     NotPositiveDefinite { block: usize },
-    #[error("a supplied sample has {got} values per draw but the block has {expected} random effects")]
+    #[error(
+        "a supplied sample has {got} values per draw but the block has {expected} random effects"
+    )]
     DrawLength { got: usize, expected: usize },
     #[error("the importance centre has non-finite values: the start (PQL or par_init) is unusable; try --no-pql or --par-init")]
     NonFiniteCentre,
@@ -84,7 +86,8 @@ impl BlockMixture {
         let q = block.q();
         let u_star: Vec<f64> = block.effects.iter().map(|&j| centre.u_star[j]).collect();
         let d_star: Vec<f64> = block.effects.iter().map(|&j| centre.d_star[j]).collect();
-        if u_star.iter().chain(&d_star).any(|v| !v.is_finite()) || d_star.iter().any(|&d| d <= 0.0) {
+        if u_star.iter().chain(&d_star).any(|v| !v.is_finite()) || d_star.iter().any(|&d| d <= 0.0)
+        {
             return Err(SamplerError::NonFiniteCentre);
         }
         let mut prec = Mat::<f64>::zeros(q, q);
@@ -120,7 +123,9 @@ impl BlockMixture {
         let q = u_star.len();
         let llt = precision
             .llt(Side::Lower)
-            .map_err(|_| SamplerError::NotPositiveDefinite { block: block_index + 1 })?;
+            .map_err(|_| SamplerError::NotPositiveDefinite {
+                block: block_index + 1,
+            })?;
         let chol = llt.L().to_owned();
         let log_det_l: f64 = (0..q).map(|j| chol[(j, j)].ln()).sum();
         let log_det_d: f64 = d_star.iter().map(|d| d.ln()).sum();
@@ -134,7 +139,19 @@ impl BlockMixture {
         let ns_const = -qf / 2.0 * ln2pi + log_det_l;
         let sqrt_d = d_star.iter().map(|d| d.sqrt()).collect();
         let log_p = mixture.map(|p| if p > 0.0 { p.ln() } else { f64::NEG_INFINITY });
-        Ok(BlockMixture { q, u_star, d_star, sqrt_d, chol, log_p, zeta, t_const, nd_const, ns_const, counts })
+        Ok(BlockMixture {
+            q,
+            u_star,
+            d_star,
+            sqrt_d,
+            chol,
+            log_p,
+            zeta,
+            t_const,
+            nd_const,
+            ns_const,
+            counts,
+        })
     }
 
     /// Dimension.
@@ -161,7 +178,12 @@ impl BlockMixture {
 
     /// `log f~(u)` for the draws in the columns of `u` (`q x len`), written to `out`.
     /// `work` must be `q x len` too.
-    pub fn log_density_columns(&self, u: faer::MatRef<'_, f64>, mut work: MatMut<'_, f64>, out: &mut [f64]) {
+    pub fn log_density_columns(
+        &self,
+        u: faer::MatRef<'_, f64>,
+        mut work: MatMut<'_, f64>,
+        out: &mut [f64],
+    ) {
         let len = u.ncols();
         for k in 0..len {
             for j in 0..self.q {
@@ -170,7 +192,14 @@ impl BlockMixture {
         }
         // quad_S = || L' (u - u*) ||^2
         let mut lw = Mat::<f64>::zeros(self.q, len);
-        matmul(lw.as_mut(), Accum::Replace, self.chol.transpose(), work.as_ref(), 1.0, Par::Seq);
+        matmul(
+            lw.as_mut(),
+            Accum::Replace,
+            self.chol.transpose(),
+            work.as_ref(),
+            1.0,
+            Par::Seq,
+        );
         for k in 0..len {
             let (mut qt, mut qd, mut qs) = (0.0, 0.0, 0.0);
             for j in 0..self.q {
@@ -219,7 +248,12 @@ pub struct ChunkDraws {
 
 impl Default for ChunkDraws {
     fn default() -> Self {
-        ChunkDraws { len: 0, u: Vec::new(), log_f_tilde: Box::new([0.0; CHUNK]), ss: Vec::new() }
+        ChunkDraws {
+            len: 0,
+            u: Vec::new(),
+            log_f_tilde: Box::new([0.0; CHUNK]),
+            ss: Vec::new(),
+        }
     }
 }
 
@@ -240,7 +274,11 @@ pub struct GenScratch {
 
 impl Default for GenScratch {
     fn default() -> Self {
-        GenScratch { z: Mat::zeros(0, 0), work: Mat::zeros(0, 0), lf: Vec::new() }
+        GenScratch {
+            z: Mat::zeros(0, 0),
+            work: Mat::zeros(0, 0),
+            lf: Vec::new(),
+        }
     }
 }
 
@@ -273,7 +311,12 @@ impl BlockSample {
     }
 
     /// The draws of chunk `c`: borrowed when stored, otherwise regenerated into `buf`.
-    pub fn chunk<'a>(&'a self, c: usize, buf: &'a mut ChunkDraws, scratch: &mut GenScratch) -> &'a ChunkDraws {
+    pub fn chunk<'a>(
+        &'a self,
+        c: usize,
+        buf: &'a mut ChunkDraws,
+        scratch: &mut GenScratch,
+    ) -> &'a ChunkDraws {
         match &self.stored {
             Some(chunks) => &chunks[c],
             None => {
@@ -306,7 +349,11 @@ impl BlockSample {
         let mut s_start = len;
         for kk in 0..len {
             let comp = mix.component_of(k0 + kk);
-            let col = scratch.z.col_mut(kk).try_as_col_major_mut().map(|c| c.as_slice_mut());
+            let col = scratch
+                .z
+                .col_mut(kk)
+                .try_as_col_major_mut()
+                .map(|c| c.as_slice_mut());
             let Some(col) = col else { continue };
             for v in col.iter_mut() {
                 *v = StandardNormal.sample(&mut rng);
@@ -423,13 +470,32 @@ impl ImportanceSample {
 
     /// Use given draws (rows of `q` values, e.g. R glmm's `sample_u`) for a single
     /// block with the given mixture: the sample is a value the objective takes.
-    pub fn from_draws(mixture: BlockMixture, block: &Block, n_t: usize, draws: &[Vec<f64>]) -> Result<ImportanceSample, SamplerError> {
+    pub fn from_draws(
+        mixture: BlockMixture,
+        block: &Block,
+        n_t: usize,
+        draws: &[Vec<f64>],
+    ) -> Result<ImportanceSample, SamplerError> {
         let q = mixture.q;
         if let Some(bad) = draws.iter().find(|d| d.len() != q) {
-            return Err(SamplerError::DrawLength { got: bad.len(), expected: q });
+            return Err(SamplerError::DrawLength {
+                got: bad.len(),
+                expected: q,
+            });
         }
-        let mut bs = BlockSample { mixture, block_index: 0, seed: 0, n_t, component: block.component.clone(), stored: None };
-        let mut scratch = GenScratch { z: Mat::zeros(q, CHUNK), work: Mat::zeros(q, CHUNK), lf: Vec::new() };
+        let mut bs = BlockSample {
+            mixture,
+            block_index: 0,
+            seed: 0,
+            n_t,
+            component: block.component.clone(),
+            stored: None,
+        };
+        let mut scratch = GenScratch {
+            z: Mat::zeros(q, CHUNK),
+            work: Mat::zeros(q, CHUNK),
+            lf: Vec::new(),
+        };
         let mut chunks = Vec::new();
         for rows in draws.chunks(CHUNK) {
             for (k, d) in rows.iter().enumerate() {
@@ -437,8 +503,10 @@ impl ImportanceSample {
                     scratch.z[(j, k)] = d[j];
                 }
             }
-            let mut cd = ChunkDraws::default();
-            cd.len = rows.len();
+            let mut cd = ChunkDraws {
+                len: rows.len(),
+                ..ChunkDraws::default()
+            };
             cd.resize(q, n_t);
             bs.finish_chunk(rows.len(), &mut cd, &mut scratch);
             chunks.push(cd);
@@ -461,7 +529,13 @@ pub fn mixture_counts(seed: u64, block: usize, m: usize, p: [f64; 3]) -> [usize;
     let mut counts = [0usize; 3];
     for _ in 0..m {
         let x: f64 = rng.random();
-        let c = if x < p[0] { 0 } else if x < p[0] + p[1] { 1 } else { 2 };
+        let c = if x < p[0] {
+            0
+        } else if x < p[0] + p[1] {
+            1
+        } else {
+            2
+        };
         counts[c] += 1;
     }
     counts

@@ -1,6 +1,7 @@
 //! Every bad input gets a typed error naming the problem (no panic, nothing
 //! silently dropped); non-convergence and a singular Hessian are flagged in the
 //! result, as R glmm does.
+#![allow(clippy::needless_range_loop)]
 
 use mcla::{fit, Csr, Family, FitOptions, Model, ModelError, ModelSpec, OptionsError, RandomBlock};
 
@@ -12,7 +13,10 @@ fn base() -> ModelSpec {
         trials: None,
         x: vec![1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.1, 0.5, -0.3, 0.2, 0.9, -1.0],
         x_names: vec!["(Intercept)".into(), "x".into()],
-        random: vec![RandomBlock { names: vec!["g1".into(), "g2".into(), "g3".into()], z: Csr::from_triplets(6, 3, &trip).unwrap() }],
+        random: vec![RandomBlock {
+            names: vec!["g1".into(), "g2".into(), "g3".into()],
+            z: Csr::from_triplets(6, 3, &trip).unwrap(),
+        }],
         varcomps_equal: None,
         varcomps_names: vec!["g".into()],
         family: Family::Bernoulli,
@@ -43,7 +47,10 @@ fn negative_or_fractional_counts() {
     let mut s = base();
     s.family = Family::Poisson;
     s.y[0] = -1.0;
-    assert!(matches!(err(s.clone()), ModelError::NotCount { row: 1, .. }));
+    assert!(matches!(
+        err(s.clone()),
+        ModelError::NotCount { row: 1, .. }
+    ));
     s.y[0] = 1.5;
     let e = err(s);
     assert!(e.to_string().contains("non-negative integer"), "{e}");
@@ -55,7 +62,10 @@ fn successes_exceed_trials() {
     s.family = Family::Binomial;
     s.trials = Some(vec![3.0; 6]);
     s.y[4] = 4.0;
-    assert!(matches!(err(s.clone()), ModelError::SuccessesExceedTrials { row: 5, .. }));
+    assert!(matches!(
+        err(s.clone()),
+        ModelError::SuccessesExceedTrials { row: 5, .. }
+    ));
     s.y[4] = 1.0;
     s.trials.as_mut().unwrap()[1] = 0.0;
     assert!(matches!(err(s), ModelError::BadTrials { row: 2, .. }));
@@ -69,7 +79,10 @@ fn non_finite_values_anywhere() {
     let mut s = base();
     s.x[7] = f64::INFINITY;
     let e = err(s);
-    assert!(matches!(e, ModelError::NonFinite { row: 2, .. }) && e.to_string().contains("'x'"), "{e}");
+    assert!(
+        matches!(e, ModelError::NonFinite { row: 2, .. }) && e.to_string().contains("'x'"),
+        "{e}"
+    );
     let mut s = base();
     s.random[0].z.values[3] = f64::NAN;
     assert!(matches!(err(s), ModelError::NonFinite { row: 4, .. }));
@@ -82,9 +95,15 @@ fn non_finite_values_anywhere() {
 fn bad_weights() {
     let mut s = base();
     s.weights = Some(vec![1.0, -0.5, 1.0, 1.0, 1.0, 1.0]);
-    assert!(matches!(err(s.clone()), ModelError::NegativeWeight { row: 2, .. }));
+    assert!(matches!(
+        err(s.clone()),
+        ModelError::NegativeWeight { row: 2, .. }
+    ));
     s.weights = Some(vec![1.0; 5]);
-    assert!(matches!(err(s.clone()), ModelError::WeightsLength { got: 5, n: 6 }));
+    assert!(matches!(
+        err(s.clone()),
+        ModelError::WeightsLength { got: 5, n: 6 }
+    ));
     s.weights = Some(vec![0.0; 6]);
     assert!(matches!(err(s), ModelError::AllWeightsZero));
 }
@@ -93,7 +112,14 @@ fn bad_weights() {
 fn x_and_z_row_counts_differ() {
     let mut s = base();
     s.random[0].z = Csr::from_triplets(5, 3, &[(0, 0, 1.0), (1, 1, 1.0), (2, 2, 1.0)]).unwrap();
-    assert!(matches!(err(s), ModelError::RowMismatch { block: 1, rows: 5, n: 6 }));
+    assert!(matches!(
+        err(s),
+        ModelError::RowMismatch {
+            block: 1,
+            rows: 5,
+            n: 6
+        }
+    ));
     let mut s = base();
     s.x.pop();
     assert!(matches!(err(s), ModelError::XShape { .. }));
@@ -104,7 +130,17 @@ fn varcomps_names_and_equal() {
     let mut s = base();
     s.varcomps_names = vec!["a".into(), "b".into()];
     let e = err(s);
-    assert!(matches!(e, ModelError::VarcompsNames { names: 2, components: 1, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            ModelError::VarcompsNames {
+                names: 2,
+                components: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
     // two blocks sharing one component need one name
     let mut s = base();
     s.random.push(s.random[0].clone());
@@ -112,11 +148,20 @@ fn varcomps_names_and_equal() {
     s.varcomps_equal = Some(vec![1, 1]);
     assert!(Model::new(s.clone()).is_ok());
     s.varcomps_equal = Some(vec![2, 2]);
-    assert!(matches!(err(s.clone()), ModelError::VarcompsEqualNumbering { .. }));
+    assert!(matches!(
+        err(s.clone()),
+        ModelError::VarcompsEqualNumbering { .. }
+    ));
     s.varcomps_equal = Some(vec![1, 3]);
-    assert!(matches!(err(s.clone()), ModelError::VarcompsEqualNumbering { .. }));
+    assert!(matches!(
+        err(s.clone()),
+        ModelError::VarcompsEqualNumbering { .. }
+    ));
     s.varcomps_equal = Some(vec![1]);
-    assert!(matches!(err(s.clone()), ModelError::VarcompsEqualLength { got: 1, blocks: 2 }));
+    assert!(matches!(
+        err(s.clone()),
+        ModelError::VarcompsEqualLength { got: 1, blocks: 2 }
+    ));
     s.varcomps_equal = Some(vec![1, 2]);
     s.varcomps_names = vec!["g".into(), "g".into()];
     assert!(matches!(err(s), ModelError::DuplicateVarcompName { .. }));
@@ -141,57 +186,186 @@ fn random_effect_level_without_observations() {
         z: Csr::from_triplets(6, 4, &(0..6).map(|i| (i, i / 2, 1.0)).collect::<Vec<_>>()).unwrap(),
     };
     let e = err(s);
-    assert!(matches!(&e, ModelError::EmptyRandomEffect { name } if name == "g4"), "{e}");
+    assert!(
+        matches!(&e, ModelError::EmptyRandomEffect { name } if name == "g4"),
+        "{e}"
+    );
 }
 
 #[test]
 fn options_are_checked() {
     let model = Model::new(base()).unwrap();
-    let check = |o: FitOptions| o.check(&model).err().expect("expected an options error");
-    assert_eq!(check(FitOptions { m: 0, ..FitOptions::default() }), OptionsError::ZeroM);
-    assert!(matches!(check(FitOptions { mixture: [0.5, 0.5, 0.5], ..FitOptions::default() }), OptionsError::MixtureNotProbabilities { .. }));
-    assert_eq!(check(FitOptions { mixture: [0.0, 0.5, 0.5], ..FitOptions::default() }), OptionsError::MixtureP1Zero);
-    assert!(matches!(check(FitOptions { zeta: 0.0, ..FitOptions::default() }), OptionsError::Zeta(_)));
-    assert!(matches!(check(FitOptions { zeta: f64::NAN, ..FitOptions::default() }), OptionsError::Zeta(_)));
-    assert!(matches!(check(FitOptions { par_init: Some(vec![0.0, 1.0]), ..FitOptions::default() }), OptionsError::ParInitLength { got: 2, expected: 3, .. }));
-    assert!(matches!(check(FitOptions { par_init: Some(vec![0.0, 1.0, 0.0]), ..FitOptions::default() }), OptionsError::ParInitVariance { .. }));
-    assert!(matches!(check(FitOptions { par_init: Some(vec![f64::NAN, 1.0, 1.0]), ..FitOptions::default() }), OptionsError::ParInitNonFinite { .. }));
-    assert_eq!(check(FitOptions { threads: Some(0), ..FitOptions::default() }), OptionsError::ZeroThreads);
-    assert!(matches!(check(FitOptions { rmax: 1.0, rinit: 10.0, ..FitOptions::default() }), OptionsError::Radius { .. }));
-    assert_eq!(check(FitOptions { iterlim: 0, ..FitOptions::default() }), OptionsError::Iterlim);
+    let check = |o: FitOptions| o.check(&model).expect_err("expected an options error");
+    assert_eq!(
+        check(FitOptions {
+            m: 0,
+            ..FitOptions::default()
+        }),
+        OptionsError::ZeroM
+    );
+    assert!(matches!(
+        check(FitOptions {
+            mixture: [0.5, 0.5, 0.5],
+            ..FitOptions::default()
+        }),
+        OptionsError::MixtureNotProbabilities { .. }
+    ));
+    assert_eq!(
+        check(FitOptions {
+            mixture: [0.0, 0.5, 0.5],
+            ..FitOptions::default()
+        }),
+        OptionsError::MixtureP1Zero
+    );
+    assert!(matches!(
+        check(FitOptions {
+            zeta: 0.0,
+            ..FitOptions::default()
+        }),
+        OptionsError::Zeta(_)
+    ));
+    assert!(matches!(
+        check(FitOptions {
+            zeta: f64::NAN,
+            ..FitOptions::default()
+        }),
+        OptionsError::Zeta(_)
+    ));
+    assert!(matches!(
+        check(FitOptions {
+            par_init: Some(vec![0.0, 1.0]),
+            ..FitOptions::default()
+        }),
+        OptionsError::ParInitLength {
+            got: 2,
+            expected: 3,
+            ..
+        }
+    ));
+    assert!(matches!(
+        check(FitOptions {
+            par_init: Some(vec![0.0, 1.0, 0.0]),
+            ..FitOptions::default()
+        }),
+        OptionsError::ParInitVariance { .. }
+    ));
+    assert!(matches!(
+        check(FitOptions {
+            par_init: Some(vec![f64::NAN, 1.0, 1.0]),
+            ..FitOptions::default()
+        }),
+        OptionsError::ParInitNonFinite { .. }
+    ));
+    assert_eq!(
+        check(FitOptions {
+            threads: Some(0),
+            ..FitOptions::default()
+        }),
+        OptionsError::ZeroThreads
+    );
+    assert!(matches!(
+        check(FitOptions {
+            rmax: 1.0,
+            rinit: 10.0,
+            ..FitOptions::default()
+        }),
+        OptionsError::Radius { .. }
+    ));
+    assert_eq!(
+        check(FitOptions {
+            iterlim: 0,
+            ..FitOptions::default()
+        }),
+        OptionsError::Iterlim
+    );
     // fit() reports the same errors instead of panicking
-    assert!(fit(&model, &FitOptions { m: 0, ..FitOptions::default() }).is_err());
+    assert!(fit(
+        &model,
+        &FitOptions {
+            m: 0,
+            ..FitOptions::default()
+        }
+    )
+    .is_err());
 }
 
 #[test]
 fn non_convergence_is_flagged_not_an_error() {
     let model = Model::new(base()).unwrap();
-    let f = fit(&model, &FitOptions { m: 500, iterlim: 1, threads: Some(1), ..FitOptions::default() }).unwrap();
+    let f = fit(
+        &model,
+        &FitOptions {
+            m: 500,
+            iterlim: 1,
+            threads: Some(1),
+            ..FitOptions::default()
+        },
+    )
+    .unwrap();
     assert!(!f.converged);
-    assert!(f.warnings.iter().any(|w| w.contains("did NOT converge") && w.contains("--par-init")), "{:?}", f.warnings);
+    assert!(
+        f.warnings
+            .iter()
+            .any(|w| w.contains("did NOT converge") && w.contains("--par-init")),
+        "{:?}",
+        f.warnings
+    );
 }
 
 #[test]
 fn singular_hessian_gives_infinite_se_and_a_warning() {
     let model = Model::new(base()).unwrap();
-    let opts = FitOptions { m: 200, threads: Some(1), ..FitOptions::default() };
+    let opts = FitOptions {
+        m: 200,
+        threads: Some(1),
+        ..FitOptions::default()
+    };
     let checked = opts.check(&model).unwrap();
     let st = mcla::start(&model, &checked).unwrap();
     let blocks = mcla::Blocks::new(&model, opts.sampler);
-    let sample = mcla::ImportanceSample::draw(&model, &blocks, &st.centre, opts.m, 1, opts.mixture, opts.zeta, false).unwrap();
+    let sample = mcla::ImportanceSample::draw(
+        &model,
+        &blocks,
+        &st.centre,
+        opts.m,
+        1,
+        opts.mixture,
+        opts.zeta,
+        false,
+    )
+    .unwrap();
     let mcla = mcla::Mcla::new(&model, &blocks, &sample);
     let mut ev = mcla.evaluate(&st.theta).unwrap();
     // make the Hessian indefinite
     ev.hessian[0] = 5.0;
-    let opt = mcla::Optimum { theta: st.theta.clone(), evaluation: ev, converged: true, iterations: 1, path: vec![] };
+    let opt = mcla::Optimum {
+        theta: st.theta.clone(),
+        evaluation: ev,
+        converged: true,
+        iterations: 1,
+        path: vec![],
+    };
     let f = mcla::fit::assemble(&model, &blocks, opt, &opts, 1, &st);
     assert!(f.se.iter().all(|s| s.is_infinite()));
-    assert!(f.warnings.iter().any(|w| w.contains("not negative definite")), "{:?}", f.warnings);
+    assert!(
+        f.warnings
+            .iter()
+            .any(|w| w.contains("not negative definite")),
+        "{:?}",
+        f.warnings
+    );
 }
 
 #[test]
 fn fit_rejects_a_non_positive_variance_start() {
     let model = Model::new(base()).unwrap();
-    let e = fit(&model, &FitOptions { par_init: Some(vec![0.0, 0.0, -1.0]), ..FitOptions::default() }).unwrap_err();
+    let e = fit(
+        &model,
+        &FitOptions {
+            par_init: Some(vec![0.0, 0.0, -1.0]),
+            ..FitOptions::default()
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("variances must be > 0"), "{e}");
 }

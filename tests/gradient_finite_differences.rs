@@ -1,6 +1,7 @@
 //! The analytic MCLA gradient and Hessian (SPEC §5) agree with central finite
 //! differences of the objective, for every family, with and without weights,
 //! for the factorised and the joint sampler.
+#![allow(clippy::needless_range_loop)]
 
 mod common;
 use common::*;
@@ -12,12 +13,26 @@ fn check(family: Family, sampler: Sampler, weighted: bool) {
     let blocks = Blocks::new(&model, sampler);
     let opts = FitOptions::default();
     let start = mcla::start(&model, &opts.check(&model).unwrap()).unwrap();
-    let sample = ImportanceSample::draw(&model, &blocks, &start.centre, 700, 5, opts.mixture, opts.zeta, false).unwrap();
+    let sample = ImportanceSample::draw(
+        &model,
+        &blocks,
+        &start.centre,
+        700,
+        5,
+        opts.mixture,
+        opts.zeta,
+        false,
+    )
+    .unwrap();
     let mcla = Mcla::new(&model, &blocks, &sample);
     let mut points = vec![start.theta.clone()];
     let mut shifted = start.theta.clone();
     for (j, v) in shifted.iter_mut().enumerate() {
-        *v += if j < p { 0.3 * ((j % 3) as f64 - 1.0) } else { 0.4 };
+        *v += if j < p {
+            0.3 * ((j % 3) as f64 - 1.0)
+        } else {
+            0.4
+        };
     }
     points.push(shifted);
     let mut far = start.theta.clone();
@@ -79,7 +94,17 @@ fn outside_the_parameter_space_is_rejected() {
     let blocks = Blocks::new(&model, Sampler::Factorised);
     let opts = FitOptions::default();
     let start = mcla::start(&model, &opts.check(&model).unwrap()).unwrap();
-    let sample = ImportanceSample::draw(&model, &blocks, &start.centre, 100, 1, opts.mixture, opts.zeta, false).unwrap();
+    let sample = ImportanceSample::draw(
+        &model,
+        &blocks,
+        &start.centre,
+        100,
+        1,
+        opts.mixture,
+        opts.zeta,
+        false,
+    )
+    .unwrap();
     let mcla = Mcla::new(&model, &blocks, &sample);
     let mut t = start.theta.clone();
     let p = model.p();

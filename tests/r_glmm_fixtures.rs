@@ -1,6 +1,7 @@
 //! Pins the MCLA objective, the optimiser and the inference to R glmm 1.4.5
 //! runs (`../shared/fixtures/*.json`): R's own importance sample, its S*^-1,
 //! its objective value/gradient/Hessian at three points, its MCMLE, SE and MCSE.
+#![allow(clippy::needless_range_loop)]
 
 mod common;
 use common::*;
@@ -10,7 +11,11 @@ use mcla::{Blocks, FitOptions, ImportanceSample, Mcla, Sampler};
 use serde_json::Value;
 
 fn vecf(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap_or(f64::NAN))
+        .collect()
 }
 fn matf(v: &Value) -> Vec<Vec<f64>> {
     v.as_array().unwrap().iter().map(vecf).collect()
@@ -25,11 +30,28 @@ struct Case {
 
 fn load(name: &str) -> Option<Case> {
     let shared = shared_dir()?;
-    let fx: Value = serde_json::from_str(&std::fs::read_to_string(shared.join(format!("fixtures/{name}.json"))).unwrap()).unwrap();
+    let fx: Value = serde_json::from_str(
+        &std::fs::read_to_string(shared.join(format!("fixtures/{name}.json"))).unwrap(),
+    )
+    .unwrap();
     let model = reference_model(&shared, name);
-    let names: Vec<String> = fx["random_effect_names"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
-    assert_eq!(model.effect_names(), names.as_slice(), "random-effect column order");
-    let pnames: Vec<String> = fx["parameter_names"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = fx["random_effect_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        model.effect_names(),
+        names.as_slice(),
+        "random-effect column order"
+    );
+    let pnames: Vec<String> = fx["parameter_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
     assert_eq!(model.parameter_names(), pnames);
     let blocks = Blocks::new(&model, Sampler::Joint);
     let prec = matf(&fx["sigma_star_inverse"]);
@@ -46,30 +68,65 @@ fn load(name: &str) -> Option<Case> {
     )
     .unwrap();
     let draws = matf(&fx["sample_u"]);
-    let sample = ImportanceSample::from_draws(mix, &blocks.blocks[0], model.n_varcomps(), &draws).unwrap();
-    Some(Case { fx, model, blocks, sample })
+    let sample =
+        ImportanceSample::from_draws(mix, &blocks.blocks[0], model.n_varcomps(), &draws).unwrap();
+    Some(Case {
+        fx,
+        model,
+        blocks,
+        sample,
+    })
 }
 
 fn check_objective(name: &str) {
     let Some(c) = load(name) else { return };
     let mcla = Mcla::new(&c.model, &c.blocks, &c.sample).with_centred_mcse(false);
     let d = c.model.n_params();
-    for (e, ev) in c.fx["objective_evaluations"].as_array().unwrap().iter().enumerate() {
+    for (e, ev) in c.fx["objective_evaluations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
         let theta = vecf(&ev["theta"]);
         let ours = mcla.evaluate(&theta).expect("finite objective");
         let r_value = ev["value"].as_f64().unwrap();
         // R omits the data constants (SPEC §2): ours with constants = R's + constant.
-        assert_close(&format!("{name} eval {e} value"), ours.value, r_value, 1e-8, 1.0);
-        assert_close(&format!("{name} eval {e} loglik"), ours.value + c.model.data_constant(), r_value + c.model.data_constant(), 1e-8, 1.0);
+        assert_close(
+            &format!("{name} eval {e} value"),
+            ours.value,
+            r_value,
+            1e-8,
+            1.0,
+        );
+        assert_close(
+            &format!("{name} eval {e} loglik"),
+            ours.value + c.model.data_constant(),
+            r_value + c.model.data_constant(),
+            1e-8,
+            1.0,
+        );
         let rg = vecf(&ev["gradient"]);
         let rh = matf(&ev["hessian"]);
         let hscale = rh.iter().flatten().fold(0.0f64, |a, b| a.max(b.abs()));
         let gscale = rg.iter().fold(1.0f64, |a, b| a.max(b.abs()));
         for j in 0..d {
             // entries that are ~0 (gradient at the optimum) are compared on the scale of the row
-            assert_close(&format!("{name} eval {e} gradient[{j}]"), ours.gradient[j], rg[j], 1e-8, gscale.max(1e-3 * hscale));
+            assert_close(
+                &format!("{name} eval {e} gradient[{j}]"),
+                ours.gradient[j],
+                rg[j],
+                1e-8,
+                gscale.max(1e-3 * hscale),
+            );
             for k in 0..d {
-                assert_close(&format!("{name} eval {e} hessian[{j},{k}]"), ours.hessian[j * d + k], rh[j][k], 1e-8, 1e-6 * hscale);
+                assert_close(
+                    &format!("{name} eval {e} hessian[{j},{k}]"),
+                    ours.hessian[j * d + k],
+                    rh[j][k],
+                    1e-8,
+                    1e-6 * hscale,
+                );
             }
         }
     }
@@ -89,7 +146,16 @@ fn check_optimum(name: &str, check_mcse: bool) {
     for (j, (a, b)) in opt.theta.iter().zip(&r_theta).enumerate() {
         assert_close(&format!("{name} MCMLE[{j}]"), *a, *b, 1e-5, 1e-2);
     }
-    let st = mcla::Start { source: mcla::StartSource::Pql, theta: theta0.clone(), centre: mcla::ImportanceCentre { beta: vec![], u_star: vec![], d_star: vec![] }, pql: None };
+    let st = mcla::Start {
+        source: mcla::StartSource::Pql,
+        theta: theta0.clone(),
+        centre: mcla::ImportanceCentre {
+            beta: vec![],
+            u_star: vec![],
+            d_star: vec![],
+        },
+        pql: None,
+    };
     let fit = mcla::fit::assemble(&c.model, &c.blocks, opt, &opts, 1, &st);
     let r_se = vecf(&c.fx["se"]);
     for (j, (a, b)) in fit.se.iter().zip(&r_se).enumerate() {
@@ -104,9 +170,15 @@ fn check_optimum(name: &str, check_mcse: bool) {
         }
     } else {
         println!("{name}: R's mcse rebuilds S* with the bernoulli variance whatever the family, so for this {} fit only ours uses the fit's own importance density", c.model.family());
-        assert!(fit.mcse.iter().all(|v| v.is_finite() && *v > 0.0), "our MCSE must be finite and positive");
+        assert!(
+            fit.mcse.iter().all(|v| v.is_finite() && *v > 0.0),
+            "our MCSE must be finite and positive"
+        );
     }
-    println!("{name}: MCMLE {:?} (R {:?}); SE match to 1e-4", fit.theta, r_theta);
+    println!(
+        "{name}: MCMLE {:?} (R {:?}); SE match to 1e-4",
+        fit.theta, r_theta
+    );
 }
 
 /// `nu_rel_tol[t]`: allowed relative distance from R's PQL variance.  R glmm's
@@ -129,8 +201,14 @@ fn check_pql(name: &str, nu_rel_tol: &[f64]) {
     let r_sigma: Vec<f64> = rn.iter().map(|v| v.sqrt()).collect();
     let at_r = mcla::pql::pql_criterion(&c.model, &r_sigma).unwrap();
     let at_ours = mcla::pql::pql_criterion(&c.model, &ours.sigma).unwrap();
-    println!("{name}: PQL criterion ours {at_ours:.10} at nu {:?}; at R's nu {rn:?}: {at_r:.10}", ours.nu);
-    assert!(at_ours <= at_r + 1e-9, "our PQL criterion {at_ours} is worse than at R's estimate {at_r}");
+    println!(
+        "{name}: PQL criterion ours {at_ours:.10} at nu {:?}; at R's nu {rn:?}: {at_r:.10}",
+        ours.nu
+    );
+    assert!(
+        at_ours <= at_r + 1e-9,
+        "our PQL criterion {at_ours} is worse than at R's estimate {at_r}"
+    );
 }
 
 #[test]

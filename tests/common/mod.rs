@@ -1,5 +1,6 @@
 //! Shared test support: locating `../shared`, loading the reference data sets
 //! with hand-built designs (independent of the formula crate), tolerances.
+#![allow(clippy::needless_range_loop)]
 #![allow(dead_code)]
 
 use mcla::{Csr, Family, Model, ModelSpec, RandomBlock};
@@ -9,14 +10,22 @@ use std::path::PathBuf;
 /// `../shared` beside the repository, if present.  When absent, tests print a
 /// notice and skip — unless `MCLA_REQUIRE_REFERENCE=1`, which makes them fail.
 pub fn shared_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("shared");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("shared");
     if dir.join("SPEC.md").exists() {
         return Some(dir);
     }
     if std::env::var("MCLA_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!("MCLA_REQUIRE_REFERENCE=1 but the reference directory {} is missing", dir.display());
+        panic!(
+            "MCLA_REQUIRE_REFERENCE=1 but the reference directory {} is missing",
+            dir.display()
+        );
     }
-    eprintln!("NOTICE: {} not found; skipping a test that needs the reference data", dir.display());
+    eprintln!(
+        "NOTICE: {} not found; skipping a test that needs the reference data",
+        dir.display()
+    );
     None
 }
 
@@ -28,8 +37,14 @@ pub struct Table {
 
 pub fn read_csv(path: &std::path::Path) -> Table {
     let mut rdr = csv::Reader::from_path(path).expect("readable csv");
-    let headers: Vec<String> = rdr.headers().expect("header").iter().map(|s| s.to_string()).collect();
-    let mut columns: HashMap<String, Vec<String>> = headers.iter().map(|h| (h.clone(), Vec::new())).collect();
+    let headers: Vec<String> = rdr
+        .headers()
+        .expect("header")
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut columns: HashMap<String, Vec<String>> =
+        headers.iter().map(|h| (h.clone(), Vec::new())).collect();
     let mut n = 0;
     for rec in rdr.records() {
         let rec = rec.expect("record");
@@ -43,7 +58,10 @@ pub fn read_csv(path: &std::path::Path) -> Table {
 
 impl Table {
     pub fn numeric(&self, col: &str) -> Vec<f64> {
-        self.columns[col].iter().map(|s| s.parse::<f64>().expect("numeric")).collect()
+        self.columns[col]
+            .iter()
+            .map(|s| s.parse::<f64>().expect("numeric"))
+            .collect()
     }
     pub fn strings(&self, col: &str) -> &[String] {
         &self.columns[col]
@@ -52,8 +70,16 @@ impl Table {
 
 /// Factor level order from `data/factor_levels.json`.
 pub fn levels(shared: &std::path::Path, dataset: &str, col: &str) -> Vec<String> {
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(shared.join("data/factor_levels.json")).unwrap()).unwrap();
-    v[dataset][col].as_array().expect("levels").iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(shared.join("data/factor_levels.json")).unwrap(),
+    )
+    .unwrap();
+    v[dataset][col]
+        .as_array()
+        .expect("levels")
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Indicator block for a factor: n x L, names prefix+level.
@@ -63,7 +89,10 @@ pub fn indicator_block(values: &[String], levels: &[String], prefix: &str) -> Ra
         .enumerate()
         .map(|(i, v)| (i, levels.iter().position(|l| l == v).expect("level"), 1.0))
         .collect();
-    RandomBlock { names: levels.iter().map(|l| format!("{prefix}{l}")).collect(), z: Csr::from_triplets(values.len(), levels.len(), &trip).unwrap() }
+    RandomBlock {
+        names: levels.iter().map(|l| format!("{prefix}{l}")).collect(),
+        z: Csr::from_triplets(values.len(), levels.len(), &trip).unwrap(),
+    }
 }
 
 /// The reference models of the fixtures, built by hand from the CSV files.
@@ -84,7 +113,11 @@ pub fn reference_model(shared: &std::path::Path, dataset: &str) -> Model {
                 x,
                 x_names: lv.iter().map(|l| format!("Cross{l}")).collect(),
                 random: vec![
-                    indicator_block(t.strings("Female"), &levels(shared, dataset, "Female"), "Female"),
+                    indicator_block(
+                        t.strings("Female"),
+                        &levels(shared, dataset, "Female"),
+                        "Female",
+                    ),
                     indicator_block(t.strings("Male"), &levels(shared, dataset, "Male"), "Male"),
                 ],
                 varcomps_equal: None,
@@ -98,15 +131,27 @@ pub fn reference_model(shared: &std::path::Path, dataset: &str) -> Model {
             trials: None,
             x: t.numeric("x1"),
             x_names: vec!["x1".into()],
-            random: vec![indicator_block(t.strings("z1"), &levels(shared, dataset, "z1"), "z1")],
+            random: vec![indicator_block(
+                t.strings("z1"),
+                &levels(shared, dataset, "z1"),
+                "z1",
+            )],
             varcomps_equal: None,
             varcomps_names: vec!["z1".into()],
             family: Family::Bernoulli,
             weights: None,
         },
         "radish2" => {
-            let site: Vec<f64> = t.strings("Site").iter().map(|s| (s == "Riverside") as u8 as f64).collect();
-            let region: Vec<f64> = t.strings("Region").iter().map(|s| (s == "S") as u8 as f64).collect();
+            let site: Vec<f64> = t
+                .strings("Site")
+                .iter()
+                .map(|s| (s == "Riverside") as u8 as f64)
+                .collect();
+            let region: Vec<f64> = t
+                .strings("Region")
+                .iter()
+                .map(|s| (s == "S") as u8 as f64)
+                .collect();
             let mut x = vec![1.0; n];
             x.extend(&site);
             x.extend(&region);
@@ -115,9 +160,18 @@ pub fn reference_model(shared: &std::path::Path, dataset: &str) -> Model {
                 y: t.numeric("resp"),
                 trials: None,
                 x,
-                x_names: vec!["(Intercept)".into(), "SiteRiverside".into(), "RegionS".into(), "SiteRiverside:RegionS".into()],
+                x_names: vec![
+                    "(Intercept)".into(),
+                    "SiteRiverside".into(),
+                    "RegionS".into(),
+                    "SiteRiverside:RegionS".into(),
+                ],
                 random: vec![
-                    indicator_block(t.strings("Block"), &levels(shared, dataset, "Block"), "Block"),
+                    indicator_block(
+                        t.strings("Block"),
+                        &levels(shared, dataset, "Block"),
+                        "Block",
+                    ),
                     indicator_block(t.strings("Pop"), &levels(shared, dataset, "Pop"), "Pop"),
                 ],
                 varcomps_equal: None,
@@ -134,13 +188,21 @@ pub fn reference_model(shared: &std::path::Path, dataset: &str) -> Model {
 /// `|a - b| <= rel * max(|b|, floor)`.
 pub fn assert_close(what: &str, a: f64, b: f64, rel: f64, floor: f64) {
     let tol = rel * b.abs().max(floor);
-    assert!((a - b).abs() <= tol, "{what}: ours {a:.15e} vs reference {b:.15e} (|diff| {:.3e} > tol {tol:.3e})", (a - b).abs());
+    assert!(
+        (a - b).abs() <= tol,
+        "{what}: ours {a:.15e} vs reference {b:.15e} (|diff| {:.3e} > tol {tol:.3e})",
+        (a - b).abs()
+    );
 }
 
 /// A simulated crossed (salamander-shaped) model for `family`: bernoulli, binomial
 /// with 5 trials, or poisson; optionally with random observation weights.
 pub fn simulated_model(family: Family, groups: usize, seed: u64, weighted: bool) -> Model {
-    let design = mcla::CrossedDesign { groups, animals: 10, pairings: 6 };
+    let design = mcla::CrossedDesign {
+        groups,
+        animals: 10,
+        pairings: 6,
+    };
     let mut spec = design.design().unwrap();
     spec.family = family;
     let beta = match family {
@@ -156,7 +218,11 @@ pub fn simulated_model(family: Family, groups: usize, seed: u64, weighted: bool)
     }
     spec.y = mcla::simulate_response(&spec, &beta, &nu, seed).unwrap().0;
     if weighted {
-        spec.weights = Some((0..design.n()).map(|i| 0.5 + ((i * 37) % 11) as f64 / 7.0).collect());
+        spec.weights = Some(
+            (0..design.n())
+                .map(|i| 0.5 + ((i * 37) % 11) as f64 / 7.0)
+                .collect(),
+        );
     }
     Model::new(spec).unwrap()
 }
@@ -164,22 +230,37 @@ pub fn simulated_model(family: Family, groups: usize, seed: u64, weighted: bool)
 /// One grouping factor (random intercepts): every likelihood block is one-dimensional.
 pub fn single_factor_model(family: Family, groups: usize, per_group: usize, seed: u64) -> Model {
     let n = groups * per_group;
-    let x1: Vec<f64> = (0..n).map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0).collect();
+    let x1: Vec<f64> = (0..n)
+        .map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0)
+        .collect();
     let mut x = vec![1.0; n];
     x.extend(&x1);
     let trip: Vec<_> = (0..n).map(|i| (i, i / per_group, 1.0)).collect();
     let mut spec = ModelSpec {
         y: vec![0.0; n],
-        trials: if family == Family::Binomial { Some(vec![4.0; n]) } else { None },
+        trials: if family == Family::Binomial {
+            Some(vec![4.0; n])
+        } else {
+            None
+        },
         x,
         x_names: vec!["(Intercept)".into(), "x1".into()],
-        random: vec![RandomBlock { names: (1..=groups).map(|g| format!("g{g}")).collect(), z: Csr::from_triplets(n, groups, &trip).unwrap() }],
+        random: vec![RandomBlock {
+            names: (1..=groups).map(|g| format!("g{g}")).collect(),
+            z: Csr::from_triplets(n, groups, &trip).unwrap(),
+        }],
         varcomps_equal: None,
         varcomps_names: vec!["g".into()],
         family,
         weights: None,
     };
-    let beta = if family == Family::Poisson { vec![0.5, 0.4] } else { vec![-0.3, 0.8] };
-    spec.y = mcla::simulate_response(&spec, &beta, &[0.8], seed).unwrap().0;
+    let beta = if family == Family::Poisson {
+        vec![0.5, 0.4]
+    } else {
+        vec![-0.3, 0.8]
+    };
+    spec.y = mcla::simulate_response(&spec, &beta, &[0.8], seed)
+        .unwrap()
+        .0;
     Model::new(spec).unwrap()
 }
