@@ -157,7 +157,7 @@ mod tests {
         assert_eq!(Family::Bernoulli.mean(0.0, 1.0), 0.5);
         assert_eq!(Family::Bernoulli.variance(0.0, 1.0), 0.25);
         // binomial: N times the bernoulli values
-        let eta = 0.37;
+        let eta: f64 = 0.37;
         let p = 1.0 / (1.0 + (-eta).exp());
         assert!((Family::Binomial.mean(eta, 5.0) - 5.0 * p).abs() < 1e-14);
         assert!((Family::Binomial.variance(eta, 5.0) - 5.0 * p * (1.0 - p)).abs() < 1e-14);
