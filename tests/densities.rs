@@ -243,7 +243,7 @@ fn sampler_draws_have_the_component_moments() {
 fn mixture_counts_are_multinomial() {
     let counts = mcla::sampler::mixture_counts(3, 0, 90_000, [0.2, 0.3, 0.5]);
     assert_eq!(counts.iter().sum::<usize>(), 90_000);
-    for (c, p) in counts.iter().zip([0.2, 0.3, 0.5]) {
+    for (c, p) in counts.iter().zip([0.2f64, 0.3, 0.5]) {
         let sd = (90_000.0 * p * (1.0 - p)).sqrt();
         assert!((*c as f64 - 90_000.0 * p).abs() < 5.0 * sd);
     }
