@@ -50,6 +50,49 @@ pub struct ImportanceCentre {
     pub d_star: Vec<f64>,
 }
 
+/// One diagonal block of the importance precision.
+#[derive(Debug, Clone)]
+struct PrecisionGroup {
+    /// Effects (local indices) in the group.
+    idx: Vec<usize>,
+    /// Lower Cholesky factor of the group's precision.
+    chol: Mat<f64>,
+}
+
+/// Split a precision matrix into its connected components (exact zeros off the blocks).
+fn precision_groups(precision: &Mat<f64>) -> Vec<Vec<usize>> {
+    let q = precision.nrows();
+    let mut parent: Vec<usize> = (0..q).collect();
+    fn find(parent: &mut [usize], mut a: usize) -> usize {
+        while parent[a] != a {
+            parent[a] = parent[parent[a]];
+            a = parent[a];
+        }
+        a
+    }
+    for r in 0..q {
+        for c in 0..r {
+            if precision[(r, c)] != 0.0 || precision[(c, r)] != 0.0 {
+                let (a, b) = (find(&mut parent, r), find(&mut parent, c));
+                if a != b {
+                    parent[a.max(b)] = a.min(b);
+                }
+            }
+        }
+    }
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut slot = vec![usize::MAX; q];
+    for j in 0..q {
+        let root = find(&mut parent, j);
+        if slot[root] == usize::MAX {
+            slot[root] = groups.len();
+            groups.push(Vec::new());
+        }
+        groups[slot[root]].push(j);
+    }
+    groups
+}
+
 /// The mixture importance density of one block.
 #[derive(Debug, Clone)]
 pub struct BlockMixture {
@@ -57,8 +100,10 @@ pub struct BlockMixture {
     u_star: Vec<f64>,
     d_star: Vec<f64>,
     sqrt_d: Vec<f64>,
-    /// Lower Cholesky factor `L` of `S*^-1 = L L'`.
-    chol: Mat<f64>,
+    /// Independent groups of `S*^-1` (its connected components: block diagonal over
+    /// likelihood components in the joint sampler), each with the lower Cholesky factor
+    /// `L_g` of its part, `S*_g^-1 = L_g L_g'`.
+    groups: Vec<PrecisionGroup>,
     log_p: [f64; 3],
     zeta: f64,
     /// Constant of the t density.
@@ -121,13 +166,15 @@ impl BlockMixture {
         block_index: usize,
     ) -> Result<BlockMixture, SamplerError> {
         let q = u_star.len();
-        let llt = precision
-            .llt(Side::Lower)
-            .map_err(|_| SamplerError::NotPositiveDefinite {
-                block: block_index + 1,
-            })?;
-        let chol = llt.L().to_owned();
-        let log_det_l: f64 = (0..q).map(|j| chol[(j, j)].ln()).sum();
+        let mut groups = Vec::new();
+        let mut log_det_l = 0.0;
+        for idx in precision_groups(&precision) {
+            let sub = Mat::from_fn(idx.len(), idx.len(), |r, c| precision[(idx[r], idx[c])]);
+            let llt = sub.llt(Side::Lower).map_err(|_| SamplerError::NotPositiveDefinite { block: block_index + 1 })?;
+            let chol = llt.L().to_owned();
+            log_det_l += (0..idx.len()).map(|j| chol[(j, j)].ln()).sum::<f64>();
+            groups.push(PrecisionGroup { idx, chol });
+        }
         let log_det_d: f64 = d_star.iter().map(|d| d.ln()).sum();
         let qf = q as f64;
         let ln2pi = (2.0 * std::f64::consts::PI).ln();
@@ -144,7 +191,7 @@ impl BlockMixture {
             u_star,
             d_star,
             sqrt_d,
-            chol,
+            groups,
             log_p,
             zeta,
             t_const,
@@ -190,23 +237,24 @@ impl BlockMixture {
                 work[(j, k)] = u[(j, k)] - self.u_star[j];
             }
         }
-        // quad_S = || L' (u - u*) ||^2
-        let mut lw = Mat::<f64>::zeros(self.q, len);
-        matmul(
-            lw.as_mut(),
-            Accum::Replace,
-            self.chol.transpose(),
-            work.as_ref(),
-            1.0,
-            Par::Seq,
-        );
+        // quad_S = sum_g || L_g' (u_g - u*_g) ||^2
+        let mut quad_s = vec![0.0; len];
+        for g in &self.groups {
+            let part = Mat::from_fn(g.idx.len(), len, |r, k| work[(g.idx[r], k)]);
+            let mut lw = Mat::<f64>::zeros(g.idx.len(), len);
+            matmul(lw.as_mut(), Accum::Replace, g.chol.transpose(), part.as_ref(), 1.0, Par::Seq);
+            for (k, qs) in quad_s.iter_mut().enumerate() {
+                for r in 0..g.idx.len() {
+                    *qs += lw[(r, k)] * lw[(r, k)];
+                }
+            }
+        }
         for k in 0..len {
-            let (mut qt, mut qd, mut qs) = (0.0, 0.0, 0.0);
+            let (mut qt, mut qd, qs) = (0.0, 0.0, quad_s[k]);
             for j in 0..self.q {
                 let inv_d = 1.0 / self.d_star[j];
                 qt += u[(j, k)] * u[(j, k)] * inv_d;
                 qd += work[(j, k)] * work[(j, k)] * inv_d;
-                qs += lw[(j, k)] * lw[(j, k)];
             }
             let lt = self.t_const - (self.zeta + self.q as f64) / 2.0 * (qt / self.zeta).ln_1p();
             let ld = self.nd_const - 0.5 * qd;
@@ -379,12 +427,16 @@ impl BlockSample {
             }
         }
         if s_start < len {
-            // N(u*, S*): u = u* + L'^{-1} z for the (contiguous) tail of the chunk.
-            let mut tail = scratch.z.as_mut().subcols_mut(s_start, len - s_start);
-            solve_upper_triangular_in_place(mix.chol.transpose(), tail.as_mut(), Par::Seq);
-            for k in 0..len - s_start {
-                for j in 0..q {
-                    tail[(j, k)] += mix.u_star[j];
+            // N(u*, S*): u_g = u*_g + L_g'^{-1} z_g for the (contiguous) tail of the chunk.
+            let ntail = len - s_start;
+            let mut tail = scratch.z.as_mut().subcols_mut(s_start, ntail);
+            for g in &mix.groups {
+                let mut part = Mat::from_fn(g.idx.len(), ntail, |r, k| tail[(g.idx[r], k)]);
+                solve_upper_triangular_in_place(g.chol.transpose(), part.as_mut(), Par::Seq);
+                for (r, &j) in g.idx.iter().enumerate() {
+                    for k in 0..ntail {
+                        tail[(j, k)] = mix.u_star[j] + part[(r, k)];
+                    }
                 }
             }
         }
