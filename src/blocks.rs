@@ -72,7 +72,10 @@ impl Blocks {
             Sampler::Joint => {
                 let effects: Vec<usize> = (0..q).collect();
                 let obs: Vec<usize> = (0..n).collect();
-                Blocks { blocks: vec![make_block(model, effects, obs)], fixed_only: Vec::new() }
+                Blocks {
+                    blocks: vec![make_block(model, effects, obs)],
+                    fixed_only: Vec::new(),
+                }
             }
             Sampler::Factorised => {
                 let mut uf = UnionFind::new(q);
@@ -135,13 +138,22 @@ fn make_block(model: &Model, effects: Vec<usize>, obs: Vec<usize>) -> Block {
         }
         row_ptr.push(col_idx.len());
     }
-    let component: Vec<usize> = effects.iter().map(|&j| model.effect_component()[j]).collect();
+    let component: Vec<usize> = effects
+        .iter()
+        .map(|&j| model.effect_component()[j])
+        .collect();
     let mut q_per_component = vec![0; model.n_varcomps()];
     for &t in &component {
         q_per_component[t] += 1;
     }
     Block {
-        z: Csr { n_rows: obs.len(), n_cols: effects.len(), row_ptr, col_idx, values },
+        z: Csr {
+            n_rows: obs.len(),
+            n_cols: effects.len(),
+            row_ptr,
+            col_idx,
+            values,
+        },
         effects,
         obs,
         component,
@@ -155,7 +167,9 @@ struct UnionFind {
 
 impl UnionFind {
     fn new(n: usize) -> Self {
-        UnionFind { parent: (0..n).collect() }
+        UnionFind {
+            parent: (0..n).collect(),
+        }
     }
     fn find(&mut self, mut a: usize) -> usize {
         while self.parent[a] != a {

@@ -68,7 +68,11 @@ pub fn start(model: &Model, options: &CheckedOptions) -> Result<Start, FitError>
         return Ok(Start {
             source: StartSource::ParInit,
             theta: init.clone(),
-            centre: ImportanceCentre { beta: init[..p].to_vec(), u_star: vec![0.0; q], d_star: comp.iter().map(|&t| nu[t]).collect() },
+            centre: ImportanceCentre {
+                beta: init[..p].to_vec(),
+                u_star: vec![0.0; q],
+                d_star: comp.iter().map(|&t| nu[t]).collect(),
+            },
             pql: None,
         });
     }
@@ -78,7 +82,11 @@ pub fn start(model: &Model, options: &CheckedOptions) -> Result<Start, FitError>
         return Ok(Start {
             source: StartSource::Default,
             theta,
-            centre: ImportanceCentre { beta: vec![0.0; p], u_star: vec![0.0; q], d_star: vec![1.0; q] },
+            centre: ImportanceCentre {
+                beta: vec![0.0; p],
+                u_star: vec![0.0; q],
+                d_star: vec![1.0; q],
+            },
             pql: None,
         });
     }
@@ -88,7 +96,11 @@ pub fn start(model: &Model, options: &CheckedOptions) -> Result<Start, FitError>
     Ok(Start {
         source: StartSource::Pql,
         theta,
-        centre: ImportanceCentre { beta: s.beta.clone(), u_star: s.u_star.clone(), d_star: comp.iter().map(|&t| s.nu[t]).collect() },
+        centre: ImportanceCentre {
+            beta: s.beta.clone(),
+            u_star: s.u_star.clone(),
+            d_star: comp.iter().map(|&t| s.nu[t]).collect(),
+        },
         pql: Some(s),
     })
 }
@@ -161,22 +173,48 @@ pub fn maximise(
     options: &FitOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Optimum, FitError> {
-    let topts = TrustOptions { rinit: options.rinit, rmax: options.rmax, iterlim: options.iterlim, ..TrustOptions::default() };
+    let topts = TrustOptions {
+        rinit: options.rinit,
+        rmax: options.rmax,
+        iterlim: options.iterlim,
+        ..TrustOptions::default()
+    };
     let mut adapter = TrustAdapter { mcla, last: None };
     if mcla.evaluate(theta0).is_none() {
-        return Err(FitError::BadStart { start: theta0.to_vec() });
+        return Err(FitError::BadStart {
+            start: theta0.to_vec(),
+        });
     }
     let mut path = Vec::new();
     let mut observer = |it: &mcla_trust::Iteration| {
-        path.push(PathStep { iteration: it.iteration, theta: it.x.clone(), value: it.value, radius: it.radius, rho: it.rho, accepted: it.accepted });
-        progress(Progress::Iteration { iteration: it.iteration, loglik: it.value });
+        path.push(PathStep {
+            iteration: it.iteration,
+            theta: it.x.clone(),
+            value: it.value,
+            radius: it.radius,
+            rho: it.rho,
+            accepted: it.accepted,
+        });
+        progress(Progress::Iteration {
+            iteration: it.iteration,
+            loglik: it.value,
+        });
     };
-    let res = maximize(&mut adapter, theta0, &topts, Some(&mut observer)).map_err(|e| FitError::Optimiser(e.to_string()))?;
+    let res = maximize(&mut adapter, theta0, &topts, Some(&mut observer))
+        .map_err(|e| FitError::Optimiser(e.to_string()))?;
     let evaluation = match adapter.last.take() {
         Some((x, e)) if x == res.x => e,
-        _ => mcla.evaluate(&res.x).ok_or_else(|| FitError::Optimiser("the MCLA is not finite at the final point".into()))?,
+        _ => mcla.evaluate(&res.x).ok_or_else(|| {
+            FitError::Optimiser("the MCLA is not finite at the final point".into())
+        })?,
     };
-    Ok(Optimum { theta: res.x, evaluation, converged: res.converged, iterations: res.iterations, path })
+    Ok(Optimum {
+        theta: res.x,
+        evaluation,
+        converged: res.converged,
+        iterations: res.iterations,
+        path,
+    })
 }
 
 /// Size and effective sample size of one likelihood block at the MCMLE.
@@ -268,6 +306,9 @@ pub struct Fit {
     pub timings: Timings,
 }
 
+/// A variance component below this is reported as on the boundary (a singular fit).
+pub const BOUNDARY_VARIANCE: f64 = 1e-4;
+
 /// ESS below which a block's Monte Carlo standard errors are not trustworthy.
 pub const ESS_WARNING: f64 = 100.0;
 
@@ -292,7 +333,9 @@ impl Fit {
     /// Unknown names are reported back as an error listing the valid ones.
     pub fn confint(&self, level: f64, names: &[&str]) -> Result<Vec<(String, f64, f64)>, String> {
         if !(level > 0.0 && level < 1.0) {
-            return Err(format!("confidence level must be strictly between 0 and 1 (got {level})"));
+            return Err(format!(
+                "confidence level must be strictly between 0 and 1 (got {level})"
+            ));
         }
         let z = inference::wald_quantile(level);
         let idx: Vec<usize> = if names.is_empty() {
@@ -300,22 +343,61 @@ impl Fit {
         } else {
             names
                 .iter()
-                .map(|n| self.index_of(n).ok_or_else(|| format!("unknown parameter '{n}'; parameters are: {}", self.parameter_names.join(", "))))
+                .map(|n| {
+                    self.index_of(n).ok_or_else(|| {
+                        format!(
+                            "unknown parameter '{n}'; parameters are: {}",
+                            self.parameter_names.join(", ")
+                        )
+                    })
+                })
                 .collect::<Result<_, _>>()?
         };
-        Ok(idx.into_iter().map(|j| (self.parameter_names[j].clone(), self.theta[j] - z * self.se[j], self.theta[j] + z * self.se[j])).collect())
+        Ok(idx
+            .into_iter()
+            .map(|j| {
+                (
+                    self.parameter_names[j].clone(),
+                    self.theta[j] - z * self.se[j],
+                    self.theta[j] + z * self.se[j],
+                )
+            })
+            .collect())
     }
     /// Fixed-effects table (two-sided z tests).
     pub fn fixed_table(&self) -> Vec<CoefRow> {
-        (0..self.p).map(|j| inference::coef_row(&self.parameter_names[j], self.theta[j], self.se[j], self.mcse[j], false)).collect()
+        (0..self.p)
+            .map(|j| {
+                inference::coef_row(
+                    &self.parameter_names[j],
+                    self.theta[j],
+                    self.se[j],
+                    self.mcse[j],
+                    false,
+                )
+            })
+            .collect()
     }
     /// Variance-components table (one-tailed tests).
     pub fn varcomps_table(&self) -> Vec<CoefRow> {
-        (self.p..self.dim()).map(|j| inference::coef_row(&self.parameter_names[j], self.theta[j], self.se[j], self.mcse[j], true)).collect()
+        (self.p..self.dim())
+            .map(|j| {
+                inference::coef_row(
+                    &self.parameter_names[j],
+                    self.theta[j],
+                    self.se[j],
+                    self.mcse[j],
+                    true,
+                )
+            })
+            .collect()
     }
     /// Smallest block ESS.
     pub fn min_ess(&self) -> f64 {
-        self.blocks.iter().map(|b| b.ess).fold(f64::INFINITY, f64::min)
+        self.blocks
+            .iter()
+            .map(|b| b.ess)
+            .fold(f64::INFINITY, f64::min)
     }
 }
 
@@ -345,17 +427,33 @@ pub fn fit(model: &Model, options: &FitOptions) -> Result<Fit, FitError> {
 }
 
 /// [`fit`], reporting progress.
-pub fn fit_with_progress(model: &Model, options: &FitOptions, progress: &mut (dyn FnMut(Progress) + Send)) -> Result<Fit, FitError> {
+pub fn fit_with_progress(
+    model: &Model,
+    options: &FitOptions,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Fit, FitError> {
     let checked = options.check(model)?;
-    let threads = options.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let threads = options.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| FitError::Threads { threads, why: e.to_string() })?;
+        .map_err(|e| FitError::Threads {
+            threads,
+            why: e.to_string(),
+        })?;
     pool.install(|| fit_in_pool(model, &checked, threads, progress))
 }
 
-fn fit_in_pool(model: &Model, options: &CheckedOptions, threads: usize, progress: &mut dyn FnMut(Progress)) -> Result<Fit, FitError> {
+fn fit_in_pool(
+    model: &Model,
+    options: &CheckedOptions,
+    threads: usize,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Fit, FitError> {
     let t0 = Instant::now();
     let mut timings = Timings::default();
     if options.par_init.is_none() && options.do_pql {
@@ -365,11 +463,23 @@ fn fit_in_pool(model: &Model, options: &CheckedOptions, threads: usize, progress
     timings.start = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let blocks = Blocks::new(model, options.sampler);
-    progress(Progress::Sampling { total: options.m * blocks.blocks.len() });
-    let sample = ImportanceSample::draw(model, &blocks, &st.centre, options.m, options.seed, options.mixture, options.zeta, options.low_memory)?;
+    progress(Progress::Sampling {
+        total: options.m * blocks.blocks.len(),
+    });
+    let sample = ImportanceSample::draw(
+        model,
+        &blocks,
+        &st.centre,
+        options.m,
+        options.seed,
+        options.mixture,
+        options.zeta,
+        options.low_memory,
+    )?;
     timings.sampling = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
-    let mcla = Mcla::new(model, &blocks, &sample).with_centred_mcse(options.sampler == Sampler::Factorised);
+    let mcla = Mcla::new(model, &blocks, &sample)
+        .with_centred_mcse(options.sampler == Sampler::Factorised);
     let opt = maximise(&mcla, &st.theta, options, progress)?;
     timings.optimisation = t2.elapsed().as_secs_f64();
     let t3 = Instant::now();
@@ -382,7 +492,14 @@ fn fit_in_pool(model: &Model, options: &CheckedOptions, threads: usize, progress
 }
 
 /// Inference at the optimum: vcov, SE, MCSE, ESS and warnings.
-pub fn assemble(model: &Model, blocks: &Blocks, opt: Optimum, options: &FitOptions, threads: usize, st: &Start) -> Fit {
+pub fn assemble(
+    model: &Model,
+    blocks: &Blocks,
+    opt: Optimum,
+    options: &FitOptions,
+    threads: usize,
+    st: &Start,
+) -> Fit {
     let d = model.n_params();
     let ev = &opt.evaluation;
     let mut warnings = Vec::new();
@@ -411,14 +528,36 @@ pub fn assemble(model: &Model, blocks: &Blocks, opt: Optimum, options: &FitOptio
     } else {
         (vec![f64::INFINITY; d * d], vec![f64::INFINITY; d])
     };
-    let block_info: Vec<BlockInfo> = blocks.blocks.iter().zip(&ess).map(|(b, &e)| BlockInfo { q: b.q(), n: b.n(), ess: e }).collect();
-    let low: Vec<String> = block_info.iter().enumerate().filter(|(_, b)| !(b.ess >= ESS_WARNING)).map(|(i, b)| format!("block {} (ESS {:.1})", i + 1, b.ess)).collect();
+    let block_info: Vec<BlockInfo> = blocks
+        .blocks
+        .iter()
+        .zip(&ess)
+        .map(|(b, &e)| BlockInfo {
+            q: b.q(),
+            n: b.n(),
+            ess: e,
+        })
+        .collect();
+    let low: Vec<String> = block_info
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| !(b.ess >= ESS_WARNING))
+        .map(|(i, b)| format!("block {} (ESS {:.1})", i + 1, b.ess))
+        .collect();
     if !low.is_empty() {
         warnings.push(format!(
             "effective sample size below {ESS_WARNING} in {}: the importance weights are degenerate, so the Monte Carlo standard errors are NOT trustworthy and the estimates may be far from the MLE; increase m{}",
             low.join(", "),
             if options.sampler == Sampler::Joint { " or use the factorised sampler" } else { "" }
         ));
+    }
+    for (t, name) in model.varcomps_names().iter().enumerate() {
+        let nu = opt.theta[model.p() + t];
+        if nu < BOUNDARY_VARIANCE {
+            warnings.push(format!(
+                "variance component {name} is essentially zero ({nu:.3e}): the estimate is on the boundary of the parameter space (a singular fit), so its Wald standard error, z value and p-value are not valid; consider dropping that random effect"
+            ));
+        }
     }
     for (j, name) in model.parameter_names().iter().enumerate() {
         if mcse[j].is_finite() && se[j].is_finite() && mcse[j] > 0.2 * se[j] {
@@ -430,7 +569,11 @@ pub fn assemble(model: &Model, blocks: &Blocks, opt: Optimum, options: &FitOptio
         p: model.p(),
         loglik: ev.value + model.data_constant(),
         loglik_glmm: ev.value,
-        loglik_mcse: ess.iter().map(|e| (1.0 / e - 1.0 / options.m as f64).max(0.0)).sum::<f64>().sqrt(),
+        loglik_mcse: ess
+            .iter()
+            .map(|e| (1.0 / e - 1.0 / options.m as f64).max(0.0))
+            .sum::<f64>()
+            .sqrt(),
         gradient: ev.gradient.clone(),
         hessian: ev.hessian.clone(),
         theta: opt.theta,

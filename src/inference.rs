@@ -82,8 +82,19 @@ pub struct CoefRow {
 /// Build a row; `one_sided` for variance components (H0: nu = 0 on the boundary).
 pub fn coef_row(name: &str, estimate: f64, se: f64, mcse: f64, one_sided: bool) -> CoefRow {
     let z = estimate / se;
-    let p = if one_sided { normal_cdf(-z) } else { 2.0 * normal_cdf(-z.abs()) };
-    CoefRow { name: name.to_string(), estimate, std_error: se, z_value: z, p_value: p, mcse }
+    let p = if one_sided {
+        normal_cdf(-z)
+    } else {
+        2.0 * normal_cdf(-z.abs())
+    };
+    CoefRow {
+        name: name.to_string(),
+        estimate,
+        std_error: se,
+        z_value: z,
+        p_value: p,
+        mcse,
+    }
 }
 
 /// R's significance stars for a p-value.

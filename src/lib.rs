@@ -60,3 +60,5 @@ pub use options::{CheckedOptions, FitOptions, OptionsError, Sampler};
 pub use pql::{pql, PqlStart};
 pub use sampler::{BlockMixture, ImportanceCentre, ImportanceSample};
 pub use simulate::{simulate_response, CrossedDesign};
+pub use design::{DataRequest, InputError, ModelInput};
+pub use report::{json_report, text_report, ReportInfo};

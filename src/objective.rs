@@ -83,7 +83,8 @@ impl BlockData {
     fn new(model: &Model, block: &Block) -> BlockData {
         let p = model.p();
         let mut patterns: Vec<f64> = Vec::new();
-        let mut index: std::collections::HashMap<Vec<u64>, usize> = std::collections::HashMap::new();
+        let mut index: std::collections::HashMap<Vec<u64>, usize> =
+            std::collections::HashMap::new();
         let mut pattern = Vec::with_capacity(block.n());
         for &i in &block.obs {
             let row = model.x_row(i);
@@ -170,11 +171,14 @@ impl ChunkAcc {
         let w = wa + wb;
         let d = self.mean_g.len();
         let delta: Vec<f64> = (0..d).map(|l| other.mean_g[l] - self.mean_g[l]).collect();
-        let new_mean: Vec<f64> = (0..d).map(|l| self.mean_g[l] + delta[l] * (wb / w)).collect();
+        let new_mean: Vec<f64> = (0..d)
+            .map(|l| self.mean_g[l] + delta[l] * (wb / w))
+            .collect();
         let c = wa * wb / w;
         for r in 0..d {
             for s in 0..d {
-                self.m2[r * d + s] = self.m2[r * d + s] * fa + other.m2[r * d + s] * fb + c * delta[r] * delta[s];
+                self.m2[r * d + s] =
+                    self.m2[r * d + s] * fa + other.m2[r * d + s] * fb + c * delta[r] * delta[s];
             }
         }
         for (x, y) in self.cvec.iter_mut().zip(&other.cvec) {
@@ -189,7 +193,13 @@ impl ChunkAcc {
         other.h2.iter_mut().for_each(|v| *v *= fb2);
         other.q2.iter_mut().for_each(|v| *v *= fb2);
         recentre(&mut self.q2, &mut self.h2, self.s2, &self.mean_g, &new_mean);
-        recentre(&mut other.q2, &mut other.h2, other.s2, &other.mean_g, &new_mean);
+        recentre(
+            &mut other.q2,
+            &mut other.h2,
+            other.s2,
+            &other.mean_g,
+            &new_mean,
+        );
         for (x, y) in self.q2.iter_mut().zip(&other.q2) {
             *x += y;
         }
@@ -235,14 +245,25 @@ impl Default for Scratch {
 impl<'a> Mcla<'a> {
     /// The objective for `model` factorised as `blocks`, with `sample` (one [`BlockSample`] per block).
     pub fn new(model: &'a Model, blocks: &'a Blocks, sample: &'a ImportanceSample) -> Mcla<'a> {
-        let data = blocks.blocks.iter().map(|b| BlockData::new(model, b)).collect();
+        let data = blocks
+            .blocks
+            .iter()
+            .map(|b| BlockData::new(model, b))
+            .collect();
         let tasks = sample
             .blocks
             .iter()
             .enumerate()
             .flat_map(|(b, s)| (0..s.n_chunks()).map(move |c| (b, c)))
             .collect();
-        Mcla { model, blocks, sample, data, tasks, centred_mcse: blocks.blocks.len() > 1 || !blocks.fixed_only.is_empty() }
+        Mcla {
+            model,
+            blocks,
+            sample,
+            data,
+            tasks,
+            centred_mcse: blocks.blocks.len() > 1 || !blocks.fixed_only.is_empty(),
+        }
     }
 
     /// Use the centred per-block MCSE formula (default for several blocks) or R glmm's
@@ -338,12 +359,23 @@ impl<'a> Mcla<'a> {
             for (v, q) in mc_v.iter_mut().zip(&acc.q2) {
                 *v += q / s2n;
             }
-            summaries.push(BlockSummary { log_max: acc.log_max, sum_w: acc.sum_w, value: lb, mean_gradient: acc.mean_g, ess: s2n / acc.s2 });
+            summaries.push(BlockSummary {
+                log_max: acc.log_max,
+                sum_w: acc.sum_w,
+                value: lb,
+                mean_gradient: acc.mean_g,
+                ess: s2n / acc.s2,
+            });
         }
         // Observations without random effects: exact.
         let fam = model.family();
         for &i in &self.blocks.fixed_only {
-            let (eta, w, y, nt) = (xb_all[i], model.weights()[i], model.y()[i], model.trials()[i]);
+            let (eta, w, y, nt) = (
+                xb_all[i],
+                model.weights()[i],
+                model.y()[i],
+                model.trials()[i],
+            );
             value += w * fam.log_density_kernel(y, eta, nt);
             let res = w * (y - fam.mean(eta, nt));
             let wc = w * fam.variance(eta, nt);
@@ -367,12 +399,25 @@ impl<'a> Mcla<'a> {
                 }
             }
         }
-        Some(McEvaluation { value, gradient: grad, hessian: hess, blocks: summaries, mc_v })
+        Some(McEvaluation {
+            value,
+            gradient: grad,
+            hessian: hess,
+            blocks: summaries,
+            mc_v,
+        })
     }
 
     /// Per-draw terms of one chunk into the scratch: `b_k` in `s.b`, `g_k` in `s.g`,
     /// per-pattern `sum w c''` in `s.cacc`.  Returns the number of draws.
-    fn chunk_terms(&self, theta: &[f64], xb_all: &[f64], b: usize, c: usize, s: &mut Scratch) -> usize {
+    fn chunk_terms(
+        &self,
+        theta: &[f64],
+        xb_all: &[f64],
+        b: usize,
+        c: usize,
+        s: &mut Scratch,
+    ) -> usize {
         let block = &self.blocks.blocks[b];
         let bs: &BlockSample = &self.sample.blocks[b];
         let data = &self.data[b];
@@ -392,9 +437,27 @@ impl<'a> Mcla<'a> {
         for r in 0..block.n() {
             let (cols, vals) = block.z.row(r);
             let pat = data.pattern[r];
-            let obs = Obs { xb: xb_all[block.obs[r]], y: data.y[r], w: data.w[r], nt: data.trials[r] };
+            let obs = Obs {
+                xb: xb_all[block.obs[r]],
+                y: data.y[r],
+                w: data.w[r],
+                nt: data.trials[r],
+            };
             // SAFETY: the dispatched variants only run when `active_isa` reported the CPU features.
-            unsafe { observation_pass(isa, family, obs, cols, vals, &chunk.u, &mut s.eta, &mut s.b, &mut s.racc[pat], &mut s.cacc[pat]) };
+            unsafe {
+                observation_pass(
+                    isa,
+                    family,
+                    obs,
+                    cols,
+                    vals,
+                    &chunk.u,
+                    &mut s.eta,
+                    &mut s.b,
+                    &mut s.racc[pat],
+                    &mut s.cacc[pat],
+                )
+            };
         }
         // beta gradient: g[l] = sum_pattern x_pattern,l * racc[pattern]
         for (pat, racc) in s.racc.iter().enumerate() {
@@ -467,8 +530,16 @@ unsafe fn observation_pass(
     #[cfg(target_arch = "x86_64")]
     {
         match isa {
-            mcla_math::Isa::Avx512 => return unsafe { observation_pass_avx512(family, obs, cols, vals, u, eta, b, racc, cacc) },
-            mcla_math::Isa::Avx2 => return unsafe { observation_pass_avx2(family, obs, cols, vals, u, eta, b, racc, cacc) },
+            mcla_math::Isa::Avx512 => {
+                return unsafe {
+                    observation_pass_avx512(family, obs, cols, vals, u, eta, b, racc, cacc)
+                }
+            }
+            mcla_math::Isa::Avx2 => {
+                return unsafe {
+                    observation_pass_avx2(family, obs, cols, vals, u, eta, b, racc, cacc)
+                }
+            }
             _ => {}
         }
     }

@@ -99,7 +99,11 @@ pub enum OptionsError {
     #[error("zeta (t degrees of freedom) must be finite and > 0 (got {0})")]
     Zeta(f64),
     #[error("par_init has {got} values but the model has {expected} parameters ({names}): give the fixed effects then the variance components")]
-    ParInitLength { got: usize, expected: usize, names: String },
+    ParInitLength {
+        got: usize,
+        expected: usize,
+        names: String,
+    },
     #[error("par_init gives variance component '{name}' the value {value}: variances must be > 0")]
     ParInitVariance { name: String, value: f64 },
     #[error("par_init value {value} for '{name}' is not finite")]
@@ -138,7 +142,10 @@ impl FitOptions {
         }
         let sum: f64 = self.mixture.iter().sum();
         if self.mixture.iter().any(|&v| !(0.0..=1.0).contains(&v)) || (sum - 1.0).abs() > 1e-8 {
-            return Err(OptionsError::MixtureNotProbabilities { got: self.mixture, sum });
+            return Err(OptionsError::MixtureNotProbabilities {
+                got: self.mixture,
+                sum,
+            });
         }
         if self.mixture[0] <= 0.0 {
             return Err(OptionsError::MixtureP1Zero);
@@ -149,21 +156,38 @@ impl FitOptions {
         if let Some(init) = &self.par_init {
             let names = model.parameter_names();
             if init.len() != names.len() {
-                return Err(OptionsError::ParInitLength { got: init.len(), expected: names.len(), names: names.join(", ") });
+                return Err(OptionsError::ParInitLength {
+                    got: init.len(),
+                    expected: names.len(),
+                    names: names.join(", "),
+                });
             }
             for (v, name) in init.iter().zip(&names) {
                 if !v.is_finite() {
-                    return Err(OptionsError::ParInitNonFinite { name: name.clone(), value: *v });
+                    return Err(OptionsError::ParInitNonFinite {
+                        name: name.clone(),
+                        value: *v,
+                    });
                 }
             }
             for (v, name) in init[model.p()..].iter().zip(model.varcomps_names()) {
                 if *v <= 0.0 {
-                    return Err(OptionsError::ParInitVariance { name: name.clone(), value: *v });
+                    return Err(OptionsError::ParInitVariance {
+                        name: name.clone(),
+                        value: *v,
+                    });
                 }
             }
         }
-        if !(self.rinit.is_finite() && self.rinit > 0.0 && self.rmax.is_finite() && self.rmax >= self.rinit) {
-            return Err(OptionsError::Radius { rinit: self.rinit, rmax: self.rmax });
+        if !(self.rinit.is_finite()
+            && self.rinit > 0.0
+            && self.rmax.is_finite()
+            && self.rmax >= self.rinit)
+        {
+            return Err(OptionsError::Radius {
+                rinit: self.rinit,
+                rmax: self.rmax,
+            });
         }
         if self.iterlim == 0 {
             return Err(OptionsError::Iterlim);

@@ -31,8 +31,16 @@ pub fn gauss_hermite(k: usize) -> Result<(Vec<f64>, Vec<f64>), QuadratureError> 
     if k == 0 || k > 200 {
         return Err(QuadratureError::Nodes(k));
     }
-    let j = Mat::from_fn(k, k, |r, c| if r + 1 == c || c + 1 == r { ((r.max(c)) as f64 / 2.0).sqrt() } else { 0.0 });
-    let evd = j.self_adjoint_eigen(Side::Lower).map_err(|_| QuadratureError::NodesFailed)?;
+    let j = Mat::from_fn(k, k, |r, c| {
+        if r + 1 == c || c + 1 == r {
+            ((r.max(c)) as f64 / 2.0).sqrt()
+        } else {
+            0.0
+        }
+    });
+    let evd = j
+        .self_adjoint_eigen(Side::Lower)
+        .map_err(|_| QuadratureError::NodesFailed)?;
     let (s, u) = (evd.S(), evd.U());
     let sqrt_pi = std::f64::consts::PI.sqrt();
     let nodes = (0..k).map(|i| s[i]).collect();
@@ -44,11 +52,17 @@ pub fn gauss_hermite(k: usize) -> Result<(Vec<f64>, Vec<f64>), QuadratureError> 
 pub fn agq_loglik(model: &Model, theta: &[f64], nodes: usize) -> Result<f64, QuadratureError> {
     let (p, d) = (model.p(), model.n_params());
     if theta.len() != d {
-        return Err(QuadratureError::Theta { got: theta.len(), expected: d });
+        return Err(QuadratureError::Theta {
+            got: theta.len(),
+            expected: d,
+        });
     }
     let blocks = Blocks::new(model, Sampler::Factorised);
     if let Some((b, blk)) = blocks.blocks.iter().enumerate().find(|(_, b)| b.q() != 1) {
-        return Err(QuadratureError::NotOneDimensional { block: b + 1, q: blk.q() });
+        return Err(QuadratureError::NotOneDimensional {
+            block: b + 1,
+            q: blk.q(),
+        });
     }
     if theta[p..].iter().any(|&v| !(v > 0.0)) {
         return Ok(f64::NEG_INFINITY);
@@ -58,7 +72,8 @@ pub fn agq_loglik(model: &Model, theta: &[f64], nodes: usize) -> Result<f64, Qua
     let fam = model.family();
     let mut total = model.data_constant();
     for &i in &blocks.fixed_only {
-        total += model.weights()[i] * fam.log_density_kernel(model.y()[i], xb[i], model.trials()[i]);
+        total +=
+            model.weights()[i] * fam.log_density_kernel(model.y()[i], xb[i], model.trials()[i]);
     }
     for blk in &blocks.blocks {
         let nu = theta[p + blk.component[0]];
@@ -104,11 +119,24 @@ pub fn agq_loglik(model: &Model, theta: &[f64], nodes: usize) -> Result<f64, Qua
 
 /// Maximum likelihood by AGQ: Nelder–Mead over `(beta, log nu)` from `start`,
 /// restarted until it stops moving.  Returns `(theta_hat, loglik)`.
-pub fn agq_mle(model: &Model, start: &[f64], nodes: usize) -> Result<(Vec<f64>, f64), QuadratureError> {
+pub fn agq_mle(
+    model: &Model,
+    start: &[f64],
+    nodes: usize,
+) -> Result<(Vec<f64>, f64), QuadratureError> {
     let p = model.p();
     agq_loglik(model, start, nodes)?;
-    let to_theta = |z: &[f64]| -> Vec<f64> { z.iter().enumerate().map(|(j, &v)| if j < p { v } else { v.exp() }).collect() };
-    let mut z: Vec<f64> = start.iter().enumerate().map(|(j, &v)| if j < p { v } else { v.ln() }).collect();
+    let to_theta = |z: &[f64]| -> Vec<f64> {
+        z.iter()
+            .enumerate()
+            .map(|(j, &v)| if j < p { v } else { v.exp() })
+            .collect()
+    };
+    let mut z: Vec<f64> = start
+        .iter()
+        .enumerate()
+        .map(|(j, &v)| if j < p { v } else { v.ln() })
+        .collect();
     let mut best = f64::NEG_INFINITY;
     for _ in 0..10 {
         let mut f = |zz: &[f64]| -> f64 {

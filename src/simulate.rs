@@ -17,43 +17,85 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum SimulateError {
     #[error("{what} has {got} values but the design needs {expected}")]
-    Length { what: &'static str, got: usize, expected: usize },
+    Length {
+        what: &'static str,
+        got: usize,
+        expected: usize,
+    },
     #[error("variance component {index} is {value}: variances must be finite and >= 0")]
     Variance { index: usize, value: f64 },
     #[error("the design is malformed: {0}")]
     Design(String),
-    #[error("the linear predictor is not finite at row {row}: the parameter values are too extreme")]
+    #[error(
+        "the linear predictor is not finite at row {row}: the parameter values are too extreme"
+    )]
     Eta { row: usize },
 }
 
 /// Draw random effects and a response for the design in `spec` at `beta`, `nu`.
 /// Returns `(y, u)`.  Deterministic for a given seed.
-pub fn simulate_response(spec: &ModelSpec, beta: &[f64], nu: &[f64], seed: u64) -> Result<(Vec<f64>, Vec<f64>), SimulateError> {
+pub fn simulate_response(
+    spec: &ModelSpec,
+    beta: &[f64],
+    nu: &[f64],
+    seed: u64,
+) -> Result<(Vec<f64>, Vec<f64>), SimulateError> {
     let n = spec.x.len().checked_div(spec.x_names.len()).unwrap_or(0);
     if beta.len() != spec.x_names.len() {
-        return Err(SimulateError::Length { what: "beta", got: beta.len(), expected: spec.x_names.len() });
+        return Err(SimulateError::Length {
+            what: "beta",
+            got: beta.len(),
+            expected: spec.x_names.len(),
+        });
     }
     let n_blocks = spec.random.len();
-    let equal: Vec<usize> = spec.varcomps_equal.clone().unwrap_or_else(|| (1..=n_blocks).collect());
+    let equal: Vec<usize> = spec
+        .varcomps_equal
+        .clone()
+        .unwrap_or_else(|| (1..=n_blocks).collect());
     let n_comp = equal.iter().copied().max().unwrap_or(0);
     if equal.len() != n_blocks || equal.contains(&0) {
-        return Err(SimulateError::Design("varcomps_equal must have one entry >= 1 per random block".into()));
+        return Err(SimulateError::Design(
+            "varcomps_equal must have one entry >= 1 per random block".into(),
+        ));
     }
     if nu.len() != n_comp {
-        return Err(SimulateError::Length { what: "nu", got: nu.len(), expected: n_comp });
+        return Err(SimulateError::Length {
+            what: "nu",
+            got: nu.len(),
+            expected: n_comp,
+        });
     }
-    if let Some((i, &v)) = nu.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0)) {
-        return Err(SimulateError::Variance { index: i + 1, value: v });
+    if let Some((i, &v)) = nu
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+    {
+        return Err(SimulateError::Variance {
+            index: i + 1,
+            value: v,
+        });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut eta: Vec<f64> = (0..n).map(|i| (0..beta.len()).map(|j| spec.x[j * n + i] * beta[j]).sum()).collect();
+    let mut eta: Vec<f64> = (0..n)
+        .map(|i| (0..beta.len()).map(|j| spec.x[j * n + i] * beta[j]).sum())
+        .collect();
     let mut u_all = Vec::new();
     for (b, blk) in spec.random.iter().enumerate() {
         if blk.z.n_rows != n || blk.z.row_ptr.len() != n + 1 {
-            return Err(SimulateError::Design(format!("random block {} has {} rows, expected {n}", b + 1, blk.z.n_rows)));
+            return Err(SimulateError::Design(format!(
+                "random block {} has {} rows, expected {n}",
+                b + 1,
+                blk.z.n_rows
+            )));
         }
         let sd = nu[equal[b] - 1].sqrt();
-        let u: Vec<f64> = (0..blk.z.n_cols).map(|_| { let z: f64 = StandardNormal.sample(&mut rng); sd * z }).collect::<Vec<f64>>();
+        let u: Vec<f64> = (0..blk.z.n_cols)
+            .map(|_| {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                sd * z
+            })
+            .collect::<Vec<f64>>();
         for (i, e) in eta.iter_mut().enumerate() {
             let (cols, vals) = blk.z.row(i);
             for (&j, &v) in cols.iter().zip(vals) {
@@ -70,7 +112,12 @@ pub fn simulate_response(spec: &ModelSpec, beta: &[f64], nu: &[f64], seed: u64) 
         let v = match spec.family {
             Family::Bernoulli => (rng.random::<f64>() < crate::family::logistic(e)) as u8 as f64,
             Family::Binomial => {
-                let nt = spec.trials.as_ref().and_then(|t| t.get(i)).copied().unwrap_or(1.0);
+                let nt = spec
+                    .trials
+                    .as_ref()
+                    .and_then(|t| t.get(i))
+                    .copied()
+                    .unwrap_or(1.0);
                 let pr = crate::family::logistic(e);
                 (0..nt as u64).filter(|_| rng.random::<f64>() < pr).count() as f64
             }
@@ -79,7 +126,9 @@ pub fn simulate_response(spec: &ModelSpec, beta: &[f64], nu: &[f64], seed: u64) 
                 if mean <= 0.0 {
                     0.0
                 } else {
-                    Poisson::new(mean).map_err(|_| SimulateError::Eta { row: i + 1 })?.sample(&mut rng)
+                    Poisson::new(mean)
+                        .map_err(|_| SimulateError::Eta { row: i + 1 })?
+                        .sample(&mut rng)
                 }
             }
         };
@@ -106,7 +155,11 @@ pub struct CrossedDesign {
 
 impl Default for CrossedDesign {
     fn default() -> Self {
-        CrossedDesign { groups: 6, animals: 10, pairings: 6 }
+        CrossedDesign {
+            groups: 6,
+            animals: 10,
+            pairings: 6,
+        }
     }
 }
 
@@ -120,14 +173,19 @@ impl CrossedDesign {
     pub fn design(&self) -> Result<ModelSpec, SimulateError> {
         let (g, a, k) = (self.groups, self.animals, self.pairings);
         if g == 0 || a < 2 || k == 0 || k > a {
-            return Err(SimulateError::Design(format!("need groups >= 1, animals >= 2 and 1 <= pairings <= animals (got {g}, {a}, {k})")));
+            return Err(SimulateError::Design(format!(
+                "need groups >= 1, animals >= 2 and 1 <= pairings <= animals (got {g}, {a}, {k})"
+            )));
         }
         let n = self.n();
         let mut x = vec![0.0; n * 4];
         let mut ft = Vec::with_capacity(n);
         let mut mt = Vec::with_capacity(n);
         // offsets spread over both male types: 0, a/2, 1, a/2 + 1, ...
-        let offsets: Vec<usize> = (0..a).map(|j| if j % 2 == 0 { j / 2 } else { a / 2 + j / 2 }).take(k).collect();
+        let offsets: Vec<usize> = (0..a)
+            .map(|j| if j % 2 == 0 { j / 2 } else { a / 2 + j / 2 })
+            .take(k)
+            .collect();
         let mut row = 0;
         for grp in 0..g {
             for f in 0..a {
@@ -150,13 +208,30 @@ impl CrossedDesign {
         let q = g * a;
         let fz = Csr::from_triplets(n, q, &ft).map_err(|e| SimulateError::Design(e.to_string()))?;
         let mz = Csr::from_triplets(n, q, &mt).map_err(|e| SimulateError::Design(e.to_string()))?;
-        let names = |s: &str| (0..g).flat_map(|grp| (0..a).map(move |i| (grp, i))).map(|(grp, i)| format!("{s}{}_{}", grp + 1, i + 1)).collect::<Vec<_>>();
+        let names = |s: &str| {
+            (0..g)
+                .flat_map(|grp| (0..a).map(move |i| (grp, i)))
+                .map(|(grp, i)| format!("{s}{}_{}", grp + 1, i + 1))
+                .collect::<Vec<_>>()
+        };
         Ok(ModelSpec {
             y: vec![0.0; n],
             trials: None,
             x,
-            x_names: ["R/R", "R/W", "W/R", "W/W"].iter().map(|c| format!("Cross{c}")).collect(),
-            random: vec![RandomBlock { names: names("Female"), z: fz }, RandomBlock { names: names("Male"), z: mz }],
+            x_names: ["R/R", "R/W", "W/R", "W/W"]
+                .iter()
+                .map(|c| format!("Cross{c}"))
+                .collect(),
+            random: vec![
+                RandomBlock {
+                    names: names("Female"),
+                    z: fz,
+                },
+                RandomBlock {
+                    names: names("Male"),
+                    z: mz,
+                },
+            ],
             varcomps_equal: None,
             varcomps_names: vec!["F".into(), "M".into()],
             family: Family::Bernoulli,
@@ -165,7 +240,12 @@ impl CrossedDesign {
     }
 
     /// The design with a response simulated at `beta` (4 cross types) and `nu = (F, M)`.
-    pub fn simulate(&self, beta: &[f64], nu: &[f64], seed: u64) -> Result<ModelSpec, SimulateError> {
+    pub fn simulate(
+        &self,
+        beta: &[f64],
+        nu: &[f64],
+        seed: u64,
+    ) -> Result<ModelSpec, SimulateError> {
         let mut spec = self.design()?;
         spec.y = simulate_response(&spec, beta, nu, seed)?.0;
         Ok(spec)
@@ -201,7 +281,13 @@ mod tests {
     #[test]
     fn simulated_means_match_the_model() {
         // poisson with nu = 0: the sample mean of y is close to exp(beta)
-        let mut spec = CrossedDesign { groups: 40, animals: 10, pairings: 6 }.design().unwrap();
+        let mut spec = CrossedDesign {
+            groups: 40,
+            animals: 10,
+            pairings: 6,
+        }
+        .design()
+        .unwrap();
         spec.family = Family::Poisson;
         let beta = [0.5, 0.5, 0.5, 0.5];
         let (y, _) = simulate_response(&spec, &beta, &[0.0, 0.0], 3).unwrap();

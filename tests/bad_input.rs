@@ -369,3 +369,25 @@ fn fit_rejects_a_non_positive_variance_start() {
     .unwrap_err();
     assert!(e.to_string().contains("variances must be > 0"), "{e}");
 }
+
+#[test]
+fn a_variance_on_the_boundary_is_flagged() {
+    // the random effect has no signal: its variance estimate goes to ~0
+    let n = 60;
+    let trip: Vec<_> = (0..n).map(|i| (i, i % 6, 1.0)).collect();
+    let spec = ModelSpec {
+        y: (0..n).map(|i| ((i / 6) % 2) as f64).collect(),
+        trials: None,
+        x: vec![1.0; n],
+        x_names: vec!["(Intercept)".into()],
+        random: vec![RandomBlock { names: (1..=6).map(|g| format!("g{g}")).collect(), z: Csr::from_triplets(n, 6, &trip).unwrap() }],
+        varcomps_equal: None,
+        varcomps_names: vec!["g".into()],
+        family: Family::Bernoulli,
+        weights: None,
+    };
+    let model = Model::new(spec).unwrap();
+    let f = fit(&model, &FitOptions { m: 2_000, threads: Some(1), ..FitOptions::default() }).unwrap();
+    assert!(f.varcomps()[0] < 1e-4, "{:?}", f.varcomps());
+    assert!(f.warnings.iter().any(|w| w.contains("boundary")), "{:?}", f.warnings);
+}

@@ -312,9 +312,6 @@ fn softplus_logistic_accuracy() {
         assert!(s >= 0.0 && (0.0..=1.0).contains(&l));
         assert_eq!(s.to_bits(), softplus(eta).to_bits());
         assert_eq!(l.to_bits(), logistic(eta).to_bits());
-        // softplus is literally max(eta, 0) + log1p(exp(-|eta|)) of this crate.
-        let composed = if eta < 0.0 { 0.0 } else { eta } + log1p(exp(-eta.abs()));
-        assert_eq!(s.to_bits(), composed.to_bits(), "eta = {eta:e}");
         sp.add(eta, s, ref_softplus(eta));
         lg.add(eta, l, ref_logistic(eta));
     };
@@ -335,10 +332,13 @@ fn softplus_logistic_accuracy() {
     }
     // The std-based references are themselves ~1.5 ulp (softplus) and ~2 ulp
     // (logistic: exp, 1 + e and the division each round) from the exact
-    // values; against a 120-bit mpmath reference this crate measured
-    // softplus <= 1.43 ulp and logistic <= 2.11 ulp (300k random points).
+    // values; against a 140-bit mpmath reference this crate measured
+    // softplus <= 1.48 ulp and logistic <= 2.17 ulp (200k random points).
+    // (softplus is no longer bit-identical to `max(eta, 0) + log1p(exp(-|eta|))`
+    // of this crate: it uses a specialised exp / log1p kernel.)
     sp.report_and_check(2);
     lg.report_and_check(3);
+    assert!(sp.max_rel <= 1e-15 && lg.max_rel <= 1e-15);
 }
 
 #[test]
