@@ -372,6 +372,33 @@ pub struct DataRequest {
     pub input: ModelInput,
 }
 
+/// Warnings about a design that is valid but probably not what the user meant:
+/// a random-effect column that is not a 0/1 indicator is a random *slope* on
+/// that variable's values — right for `~ 0 + x`, but a silent mistake when the
+/// variable is a numerically coded ID.
+pub fn design_warnings(design: &Design) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in &design.random {
+        let mut slope_cols: Vec<&str> = Vec::new();
+        for (j, name) in r.col_names.iter().enumerate() {
+            let non_indicator = r.col_idx.iter().zip(&r.values).any(|(&c, &v)| c == j && v != 1.0);
+            if non_indicator {
+                slope_cols.push(name);
+            }
+        }
+        if !slope_cols.is_empty() {
+            out.push(format!(
+                "random formula '{}' gives numeric column(s) {}: one random slope on the values, not one random effect per level; if a column identifies groups, write factor({}) or pass --factor {}",
+                r.formula,
+                slope_cols.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", "),
+                slope_cols[0],
+                slope_cols[0]
+            ));
+        }
+    }
+    out
+}
+
 /// Build design and model from a data frame.
 pub fn load_model(frame: &DataFrame, request: &DataRequest) -> Result<(Design, Model), InputError> {
     // Check the names first: a count mismatch is cheaper to report before the formulas are evaluated.
@@ -685,6 +712,21 @@ mod tests {
         assert_eq!(lines[0], "x,g,y");
         assert!(lines[3].starts_with("NA,\"b\",NA"), "{csv}");
         assert!(simulate_on_frame(&f, &req, &[0.1], &[0.5], 3).is_err());
+    }
+
+    #[test]
+    fn numeric_random_terms_are_flagged() {
+        let frame = mcla_formula::DataFrame::from_reader(
+            "y,id,g\n1,1,\"a\"\n0,2,\"b\"\n1,3,\"a\"\n0,1,\"b\"\n".as_bytes(),
+            &FrameOptions::default(),
+        )
+        .unwrap();
+        let d = mcla_formula::build_design(&frame, "y ~ 1", &["~ 0 + id"], None).unwrap();
+        let w = design_warnings(&d);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("factor(id)") && w[0].contains("slope"), "{w:?}");
+        let d = mcla_formula::build_design(&frame, "y ~ 1", &["~ 0 + g"], None).unwrap();
+        assert!(design_warnings(&d).is_empty());
     }
 
     #[test]

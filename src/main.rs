@@ -577,7 +577,8 @@ fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
     options
         .check(&model)
         .map_err(|e| input(format!("{e}; see `mcla fit --help`")))?;
-    let fit = run_fit(&model, &options, a.mc.quiet)?;
+    let mut fit = run_fit(&model, &options, a.mc.quiet)?;
+    fit.warnings.extend(design::design_warnings(&dsg));
     let info = ReportInfo {
         call: call_line(),
         rows_read: dsg.n_rows_read,

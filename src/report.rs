@@ -435,7 +435,11 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
 
     // Log-likelihood.
     let constant = fit.loglik - fit.loglik_glmm;
-    o.push_str(&format!("\nLog-likelihood: {} (exact-likelihood approximation, including the data constants; comparable with lme4/glmmTMB)\n", format_signif(fit.loglik, 7)));
+    o.push_str(&format!(
+        "\nLog-likelihood: {} (MCSE {}; exact-likelihood approximation, including the data constants; comparable with lme4/glmmTMB)\n",
+        format_signif(fit.loglik, 7),
+        format_signif(fit.loglik_mcse, 2)
+    ));
     o.push_str(&format!(
         "R glmm's value: {} (R glmm leaves out the data constant sum_i w_i log c(y_i) = {}; the difference does not depend on the parameters)\n",
         format_signif(fit.loglik_glmm, 7),
@@ -549,6 +553,7 @@ pub fn json_report(fit: &Fit, info: &ReportInfo) -> Value {
     o.insert("confint".into(), Value::Object(confint));
     o.insert("loglik".into(), num(fit.loglik));
     o.insert("loglik_glmm".into(), num(fit.loglik_glmm));
+    o.insert("loglik_mcse".into(), num(fit.loglik_mcse));
     o.insert("converged".into(), json!(fit.converged));
     o.insert("iterations".into(), json!(fit.iterations));
     o.insert("m".into(), json!(fit.m));

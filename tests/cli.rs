@@ -82,6 +82,7 @@ fn salamander_json_matches_the_mle() {
         "confint",
         "loglik",
         "loglik_glmm",
+        "loglik_mcse",
         "converged",
         "iterations",
         "m",
