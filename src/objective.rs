@@ -594,25 +594,40 @@ fn observation_pass_generic(
     racc: &mut [f64; CHUNK],
     cacc: &mut [f64; CHUNK],
 ) {
-    *eta = [obs.xb; CHUNK];
-    for (&j, &v) in cols.iter().zip(vals) {
-        let uj = &u[j];
-        if v == 1.0 {
-            for k in 0..CHUNK {
-                eta[k] += uj[k];
+    let xb = obs.xb;
+    // Rows with one or two indicator entries (one level of each of one or two factors, the
+    // common case) compute eta inside the fused loop; other rows build it first.
+    match (cols, vals) {
+        (&[j], &[v]) if v == 1.0 => {
+            let uj = &u[j];
+            accumulate(family, obs, |k| xb + uj[k], b, racc, cacc)
+        }
+        (&[j1, j2], &[v1, v2]) if v1 == 1.0 && v2 == 1.0 => {
+            let (u1, u2) = (&u[j1], &u[j2]);
+            accumulate(family, obs, |k| xb + u1[k] + u2[k], b, racc, cacc)
+        }
+        _ => {
+            *eta = [xb; CHUNK];
+            for (&j, &v) in cols.iter().zip(vals) {
+                let uj = &u[j];
+                for k in 0..CHUNK {
+                    eta[k] += v * uj[k];
+                }
             }
-        } else {
-            for k in 0..CHUNK {
-                eta[k] += v * uj[k];
-            }
+            accumulate(family, obs, |k| eta[k], b, racc, cacc)
         }
     }
+}
+
+/// The fused per-draw loop: `b_k += w (y eta - c(eta))`, residual and `c''` into the pattern.
+#[inline(always)]
+fn accumulate(family: Family, obs: Obs, eta_of: impl Fn(usize) -> f64, b: &mut [f64; CHUNK], racc: &mut [f64; CHUNK], cacc: &mut [f64; CHUNK]) {
     let Obs { y, w, nt, .. } = obs;
     let wnt = w * nt;
     match family {
         Family::Bernoulli | Family::Binomial => {
             for k in 0..CHUNK {
-                let e = eta[k];
+                let e = eta_of(k);
                 let (sp, mu) = mcla_math::softplus_logistic(e);
                 b[k] += w * (y * e - nt * sp);
                 racc[k] += w * (y - nt * mu);
@@ -621,7 +636,7 @@ fn observation_pass_generic(
         }
         Family::Poisson => {
             for k in 0..CHUNK {
-                let e = eta[k];
+                let e = eta_of(k);
                 let mu = mcla_math::exp(e);
                 b[k] += w * (y * e - mu);
                 racc[k] += w * (y - mu);

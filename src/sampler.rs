@@ -249,17 +249,50 @@ impl BlockMixture {
                 }
             }
         }
+        // per draw: the three component log densities, then a log-sum-exp, all over
+        // contiguous arrays so the transcendental functions run vectorised
+        let mut lt = vec![0.0; len];
+        let mut ld = vec![0.0; len];
         for k in 0..len {
-            let (mut qt, mut qd, qs) = (0.0, 0.0, quad_s[k]);
+            let (mut qt, mut qd) = (0.0, 0.0);
             for j in 0..self.q {
                 let inv_d = 1.0 / self.d_star[j];
                 qt += u[(j, k)] * u[(j, k)] * inv_d;
                 qd += work[(j, k)] * work[(j, k)] * inv_d;
             }
-            let lt = self.t_const - (self.zeta + self.q as f64) / 2.0 * (qt / self.zeta).ln_1p();
-            let ld = self.nd_const - 0.5 * qd;
-            let ls = self.ns_const - 0.5 * qs;
-            out[k] = log_sum_exp3([self.log_p[0] + lt, self.log_p[1] + ld, self.log_p[2] + ls]);
+            lt[k] = qt / self.zeta;
+            ld[k] = self.log_p[1] + self.nd_const - 0.5 * qd;
+        }
+        let mut tmp = vec![0.0; len];
+        let _ = mcla_math::log1p_slice(&lt, &mut tmp);
+        let c = (self.zeta + self.q as f64) / 2.0;
+        for k in 0..len {
+            lt[k] = self.log_p[0] + self.t_const - c * tmp[k];
+            quad_s[k] = self.log_p[2] + self.ns_const - 0.5 * quad_s[k];
+        }
+        // log-sum-exp: a = max; sum of exp(l - a) is in [1, 3], its log is log1p(sum - 1)
+        let mut a = vec![0.0; len];
+        for k in 0..len {
+            a[k] = lt[k].max(ld[k]).max(quad_s[k]);
+        }
+        let mut e = vec![0.0; len];
+        let mut sum = vec![0.0; len];
+        for l in [&lt, &ld, &quad_s] {
+            for k in 0..len {
+                tmp[k] = l[k] - a[k];
+            }
+            let _ = mcla_math::exp_slice(&tmp, &mut e);
+            for k in 0..len {
+                sum[k] += e[k];
+            }
+        }
+        for k in 0..len {
+            tmp[k] = sum[k] - 1.0;
+        }
+        let _ = mcla_math::log1p_slice(&tmp, &mut e);
+        for k in 0..len {
+            // a = -inf only when every component density is 0 there
+            out[k] = if a[k] == f64::NEG_INFINITY { a[k] } else { a[k] + e[k] };
         }
     }
 
@@ -273,13 +306,6 @@ impl BlockMixture {
     }
 }
 
-fn log_sum_exp3(v: [f64; 3]) -> f64 {
-    let a = v[0].max(v[1]).max(v[2]);
-    if a == f64::NEG_INFINITY {
-        return a;
-    }
-    a + ((v[0] - a).exp() + (v[1] - a).exp() + (v[2] - a).exp()).ln()
-}
 
 /// Theta-independent quantities of one chunk of draws, structure-of-arrays.
 #[derive(Debug, Clone)]
