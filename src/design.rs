@@ -381,7 +381,11 @@ pub fn design_warnings(design: &Design) -> Vec<String> {
     for r in &design.random {
         let mut slope_cols: Vec<&str> = Vec::new();
         for (j, name) in r.col_names.iter().enumerate() {
-            let non_indicator = r.col_idx.iter().zip(&r.values).any(|(&c, &v)| c == j && v != 1.0);
+            let non_indicator = r
+                .col_idx
+                .iter()
+                .zip(&r.values)
+                .any(|(&c, &v)| c == j && v != 1.0);
             if non_indicator {
                 slope_cols.push(name);
             }
@@ -724,7 +728,10 @@ mod tests {
         let d = mcla_formula::build_design(&frame, "y ~ 1", &["~ 0 + id"], None).unwrap();
         let w = design_warnings(&d);
         assert_eq!(w.len(), 1);
-        assert!(w[0].contains("factor(id)") && w[0].contains("slope"), "{w:?}");
+        assert!(
+            w[0].contains("factor(id)") && w[0].contains("slope"),
+            "{w:?}"
+        );
         let d = mcla_formula::build_design(&frame, "y ~ 1", &["~ 0 + g"], None).unwrap();
         assert!(design_warnings(&d).is_empty());
     }

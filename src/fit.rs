@@ -150,19 +150,32 @@ pub struct Optimum {
     pub path: Vec<PathStep>,
 }
 
+/// The MCLA as a trust-region objective.  Every evaluation is kept, keyed by the exact
+/// bits of theta, so the start check, the optimiser's first evaluation and the final
+/// point's full evaluation (with its Monte Carlo error pieces) cost one pass each.
 struct TrustAdapter<'o, 'a> {
     mcla: &'o Mcla<'a>,
-    last: Option<(Vec<f64>, McEvaluation)>,
+    evaluated: Vec<(Vec<u64>, Option<McEvaluation>)>,
+}
+
+impl TrustAdapter<'_, '_> {
+    fn get(&mut self, x: &[f64]) -> Option<McEvaluation> {
+        let key: Vec<u64> = x.iter().map(|v| v.to_bits()).collect();
+        if let Some((_, e)) = self.evaluated.iter().find(|(k, _)| *k == key) {
+            return e.clone();
+        }
+        let e = self.mcla.evaluate(x);
+        self.evaluated.push((key, e.clone()));
+        e
+    }
 }
 
 impl Objective for TrustAdapter<'_, '_> {
     type Error = std::convert::Infallible;
     fn evaluate(&mut self, x: &[f64]) -> Result<Option<Evaluation>, Self::Error> {
-        Ok(self.mcla.evaluate(x).map(|e| {
-            let out = Evaluation::new(e.value, e.gradient.clone(), e.hessian.clone());
-            self.last = Some((x.to_vec(), e));
-            out
-        }))
+        Ok(self
+            .get(x)
+            .map(|e| Evaluation::new(e.value, e.gradient, e.hessian)))
     }
 }
 
@@ -179,8 +192,11 @@ pub fn maximise(
         iterlim: options.iterlim,
         ..TrustOptions::default()
     };
-    let mut adapter = TrustAdapter { mcla, last: None };
-    if mcla.evaluate(theta0).is_none() {
+    let mut adapter = TrustAdapter {
+        mcla,
+        evaluated: Vec::new(),
+    };
+    if adapter.get(theta0).is_none() {
         return Err(FitError::BadStart {
             start: theta0.to_vec(),
         });
@@ -202,12 +218,9 @@ pub fn maximise(
     };
     let res = maximize(&mut adapter, theta0, &topts, Some(&mut observer))
         .map_err(|e| FitError::Optimiser(e.to_string()))?;
-    let evaluation = match adapter.last.take() {
-        Some((x, e)) if x == res.x => e,
-        _ => mcla.evaluate(&res.x).ok_or_else(|| {
-            FitError::Optimiser("the MCLA is not finite at the final point".into())
-        })?,
-    };
+    let evaluation = adapter
+        .get(&res.x)
+        .ok_or_else(|| FitError::Optimiser("the MCLA is not finite at the final point".into()))?;
     Ok(Optimum {
         theta: res.x,
         evaluation,

@@ -49,6 +49,7 @@ pub mod sampler;
 pub mod simulate;
 
 pub use blocks::{Block, Blocks};
+pub use design::{DataRequest, InputError, ModelInput};
 pub use family::Family;
 pub use fit::{
     fit, fit_with_progress, maximise, start, BlockInfo, Fit, FitError, Optimum, Progress, Start,
@@ -58,7 +59,6 @@ pub use model::{Csr, Model, ModelError, ModelSpec, RandomBlock};
 pub use objective::{McEvaluation, Mcla};
 pub use options::{CheckedOptions, FitOptions, OptionsError, Sampler};
 pub use pql::{pql, PqlStart};
+pub use report::{json_report, text_report, ReportInfo};
 pub use sampler::{BlockMixture, ImportanceCentre, ImportanceSample};
 pub use simulate::{simulate_response, CrossedDesign};
-pub use design::{DataRequest, InputError, ModelInput};
-pub use report::{json_report, text_report, ReportInfo};

@@ -443,21 +443,21 @@ impl<'a> Mcla<'a> {
                 w: data.w[r],
                 nt: data.trials[r],
             };
-            // SAFETY: the dispatched variants only run when `active_isa` reported the CPU features.
-            unsafe {
-                observation_pass(
-                    isa,
-                    family,
-                    obs,
-                    cols,
-                    vals,
-                    &chunk.u,
-                    &mut s.eta,
-                    &mut s.b,
-                    &mut s.racc[pat],
-                    &mut s.cacc[pat],
-                )
+            let pass = Pass {
+                family,
+                obs,
+                cols,
+                vals,
+                u: &chunk.u,
             };
+            let mut acc = Acc {
+                eta: &mut s.eta,
+                b: &mut s.b,
+                racc: &mut s.racc[pat],
+                cacc: &mut s.cacc[pat],
+            };
+            // SAFETY: `isa` is what `active_isa` reported for this CPU.
+            unsafe { observation_pass(isa, &pass, &mut acc) };
         }
         // beta gradient: g[l] = sum_pattern x_pattern,l * racc[pattern]
         for (pat, racc) in s.racc.iter().enumerate() {
@@ -507,107 +507,78 @@ struct Obs {
     nt: f64,
 }
 
+/// One observation's inputs to the kernel: its data, its row of Z and the chunk's draws.
+struct Pass<'a> {
+    family: Family,
+    obs: Obs,
+    cols: &'a [usize],
+    vals: &'a [f64],
+    u: &'a [[f64; CHUNK]],
+}
+
+/// The per-draw accumulators an observation adds to (`eta` is scratch).
+struct Acc<'a> {
+    eta: &'a mut [f64; CHUNK],
+    b: &'a mut [f64; CHUNK],
+    racc: &'a mut [f64; CHUNK],
+    cacc: &'a mut [f64; CHUNK],
+}
+
 /// One observation over a chunk: `eta_k = x'beta + z'u_k`, then `b_k`, the residual and
 /// `c''` accumulated into the observation's pattern.  Dispatches to a copy of the same
-/// code compiled for the CPU's vector extensions.
+/// code compiled for the CPU's vector extensions (plain IEEE arithmetic: same bits on all).
 ///
 /// # Safety
 /// `isa` must be what `mcla_math::active_isa()` returned on this CPU.
-#[allow(clippy::too_many_arguments)]
 #[inline]
-unsafe fn observation_pass(
-    isa: mcla_math::Isa,
-    family: Family,
-    obs: Obs,
-    cols: &[usize],
-    vals: &[f64],
-    u: &[[f64; CHUNK]],
-    eta: &mut [f64; CHUNK],
-    b: &mut [f64; CHUNK],
-    racc: &mut [f64; CHUNK],
-    cacc: &mut [f64; CHUNK],
-) {
+unsafe fn observation_pass(isa: mcla_math::Isa, pass: &Pass<'_>, acc: &mut Acc<'_>) {
     #[cfg(target_arch = "x86_64")]
-    {
-        match isa {
-            mcla_math::Isa::Avx512 => {
-                return unsafe {
-                    observation_pass_avx512(family, obs, cols, vals, u, eta, b, racc, cacc)
-                }
-            }
-            mcla_math::Isa::Avx2 => {
-                return unsafe {
-                    observation_pass_avx2(family, obs, cols, vals, u, eta, b, racc, cacc)
-                }
-            }
-            _ => {}
-        }
+    match isa {
+        // SAFETY (both): the caller guarantees the CPU has these features.
+        mcla_math::Isa::Avx512 => return unsafe { observation_pass_avx512(pass, acc) },
+        mcla_math::Isa::Avx2 => return unsafe { observation_pass_avx2(pass, acc) },
+        _ => {}
     }
     let _ = isa;
-    observation_pass_generic(family, obs, cols, vals, u, eta, b, racc, cacc)
+    observation_pass_generic(pass, acc)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn observation_pass_avx512(
-    family: Family,
-    obs: Obs,
-    cols: &[usize],
-    vals: &[f64],
-    u: &[[f64; CHUNK]],
-    eta: &mut [f64; CHUNK],
-    b: &mut [f64; CHUNK],
-    racc: &mut [f64; CHUNK],
-    cacc: &mut [f64; CHUNK],
-) {
-    observation_pass_generic(family, obs, cols, vals, u, eta, b, racc, cacc)
+unsafe fn observation_pass_avx512(pass: &Pass<'_>, acc: &mut Acc<'_>) {
+    observation_pass_generic(pass, acc)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn observation_pass_avx2(
-    family: Family,
-    obs: Obs,
-    cols: &[usize],
-    vals: &[f64],
-    u: &[[f64; CHUNK]],
-    eta: &mut [f64; CHUNK],
-    b: &mut [f64; CHUNK],
-    racc: &mut [f64; CHUNK],
-    cacc: &mut [f64; CHUNK],
-) {
-    observation_pass_generic(family, obs, cols, vals, u, eta, b, racc, cacc)
+unsafe fn observation_pass_avx2(pass: &Pass<'_>, acc: &mut Acc<'_>) {
+    observation_pass_generic(pass, acc)
 }
 
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn observation_pass_generic(
-    family: Family,
-    obs: Obs,
-    cols: &[usize],
-    vals: &[f64],
-    u: &[[f64; CHUNK]],
-    eta: &mut [f64; CHUNK],
-    b: &mut [f64; CHUNK],
-    racc: &mut [f64; CHUNK],
-    cacc: &mut [f64; CHUNK],
-) {
+fn observation_pass_generic(pass: &Pass<'_>, acc: &mut Acc<'_>) {
+    let Pass {
+        family,
+        obs,
+        cols,
+        vals,
+        u,
+    } = *pass;
+    let Acc { eta, b, racc, cacc } = acc;
     let xb = obs.xb;
     // Rows with one or two indicator entries (one level of each of one or two factors, the
     // common case) compute eta inside the fused loop; other rows build it first.
     match (cols, vals) {
-        (&[j], &[v]) if v == 1.0 => {
+        (&[j], &[1.0]) => {
             let uj = &u[j];
             accumulate(family, obs, |k| xb + uj[k], b, racc, cacc)
         }
-        (&[j1, j2], &[v1, v2]) if v1 == 1.0 && v2 == 1.0 => {
+        (&[j1, j2], &[1.0, 1.0]) => {
             let (u1, u2) = (&u[j1], &u[j2]);
             accumulate(family, obs, |k| xb + u1[k] + u2[k], b, racc, cacc)
         }
         _ => {
-            *eta = [xb; CHUNK];
+            **eta = [xb; CHUNK];
             for (&j, &v) in cols.iter().zip(vals) {
                 let uj = &u[j];
                 for k in 0..CHUNK {
@@ -621,7 +592,14 @@ fn observation_pass_generic(
 
 /// The fused per-draw loop: `b_k += w (y eta - c(eta))`, residual and `c''` into the pattern.
 #[inline(always)]
-fn accumulate(family: Family, obs: Obs, eta_of: impl Fn(usize) -> f64, b: &mut [f64; CHUNK], racc: &mut [f64; CHUNK], cacc: &mut [f64; CHUNK]) {
+fn accumulate(
+    family: Family,
+    obs: Obs,
+    eta_of: impl Fn(usize) -> f64,
+    b: &mut [f64; CHUNK],
+    racc: &mut [f64; CHUNK],
+    cacc: &mut [f64; CHUNK],
+) {
     let Obs { y, w, nt, .. } = obs;
     let wnt = w * nt;
     match family {

@@ -170,7 +170,11 @@ impl BlockMixture {
         let mut log_det_l = 0.0;
         for idx in precision_groups(&precision) {
             let sub = Mat::from_fn(idx.len(), idx.len(), |r, c| precision[(idx[r], idx[c])]);
-            let llt = sub.llt(Side::Lower).map_err(|_| SamplerError::NotPositiveDefinite { block: block_index + 1 })?;
+            let llt = sub
+                .llt(Side::Lower)
+                .map_err(|_| SamplerError::NotPositiveDefinite {
+                    block: block_index + 1,
+                })?;
             let chol = llt.L().to_owned();
             log_det_l += (0..idx.len()).map(|j| chol[(j, j)].ln()).sum::<f64>();
             groups.push(PrecisionGroup { idx, chol });
@@ -242,7 +246,14 @@ impl BlockMixture {
         for g in &self.groups {
             let part = Mat::from_fn(g.idx.len(), len, |r, k| work[(g.idx[r], k)]);
             let mut lw = Mat::<f64>::zeros(g.idx.len(), len);
-            matmul(lw.as_mut(), Accum::Replace, g.chol.transpose(), part.as_ref(), 1.0, Par::Seq);
+            matmul(
+                lw.as_mut(),
+                Accum::Replace,
+                g.chol.transpose(),
+                part.as_ref(),
+                1.0,
+                Par::Seq,
+            );
             for (k, qs) in quad_s.iter_mut().enumerate() {
                 for r in 0..g.idx.len() {
                     *qs += lw[(r, k)] * lw[(r, k)];
@@ -292,7 +303,11 @@ impl BlockMixture {
         let _ = mcla_math::log1p_slice(&tmp, &mut e);
         for k in 0..len {
             // a = -inf only when every component density is 0 there
-            out[k] = if a[k] == f64::NEG_INFINITY { a[k] } else { a[k] + e[k] };
+            out[k] = if a[k] == f64::NEG_INFINITY {
+                a[k]
+            } else {
+                a[k] + e[k]
+            };
         }
     }
 
@@ -305,7 +320,6 @@ impl BlockMixture {
         out[0]
     }
 }
-
 
 /// Theta-independent quantities of one chunk of draws, structure-of-arrays.
 #[derive(Debug, Clone)]
