@@ -45,8 +45,205 @@ struct Inner {
     criterion: f64,
 }
 
+/// How the inner Newton system is split for elimination: effects with pairwise
+/// disjoint row supports (`E1`, e.g. every level of one random-intercept factor)
+/// have a diagonal block and are eliminated by Schur complement; the fixed
+/// effects and the remaining effects (`R`) form a small dense system.
+#[derive(Debug, Clone)]
+struct Partition {
+    /// Effects eliminated through their diagonal block.
+    e1: Vec<usize>,
+    /// Effects kept in the dense system (after the p fixed effects).
+    e2: Vec<usize>,
+    /// Per effect: `Ok(index in e1)` or `Err(index in the dense system)`.
+    pos: Vec<Result<usize, usize>>,
+}
+
+impl Partition {
+    /// No elimination: every effect in the dense system (the reference the tests compare with).
+    #[cfg(test)]
+    fn dense(model: &Model) -> Partition {
+        let (p, q) = (model.p(), model.q());
+        Partition {
+            e1: Vec::new(),
+            e2: (0..q).collect(),
+            pos: (0..q).map(|j| Err(p + j)).collect(),
+        }
+    }
+
+    fn new(model: &Model) -> Partition {
+        let (n, p, q) = (model.n(), model.p(), model.q());
+        let z = model.z();
+        let mut rows_of: Vec<Vec<usize>> = vec![Vec::new(); q];
+        for i in 0..n {
+            for &j in z.row(i).0 {
+                rows_of[j].push(i);
+            }
+        }
+        // greedy, fewest rows first: effects whose rows no chosen effect uses yet
+        let mut order: Vec<usize> = (0..q).collect();
+        order.sort_by_key(|&j| (rows_of[j].len(), j));
+        let mut used = vec![false; n];
+        let mut in_e1 = vec![false; q];
+        for &j in &order {
+            if rows_of[j].iter().all(|&i| !used[i]) {
+                in_e1[j] = true;
+                rows_of[j].iter().for_each(|&i| used[i] = true);
+            }
+        }
+        let (mut e1, mut e2, mut pos) = (Vec::new(), Vec::new(), Vec::with_capacity(q));
+        for j in 0..q {
+            if in_e1[j] {
+                pos.push(Ok(e1.len()));
+                e1.push(j);
+            } else {
+                pos.push(Err(p + e2.len()));
+                e2.push(j);
+            }
+        }
+        Partition { e1, e2, pos }
+    }
+}
+
+/// The inner problem's negative Hessian `[X'WCX, X'WCZA; AZ'WCX, AZ'WCZA + I]` split as
+/// `[[D1, B'], [B, C]]` over `(E1, R)`, with the Schur complement `S = C - B D1^-1 B'`.
+struct System {
+    d1: Vec<f64>,
+    /// Rows of B (per E1 effect), dense over R, with the touched R indices.
+    b: Vec<Vec<f64>>,
+    touched: Vec<Vec<usize>>,
+    schur: Mat<f64>,
+}
+
+impl System {
+    fn new(model: &Model, part: &Partition, a: &[f64], eta: &[f64]) -> System {
+        let p = model.p();
+        let nr = p + part.e2.len();
+        let fam = model.family();
+        let mut d1 = vec![1.0; part.e1.len()];
+        let mut b = vec![vec![0.0; nr]; part.e1.len()];
+        let mut touched: Vec<Vec<usize>> = vec![Vec::new(); part.e1.len()];
+        let mut c = Mat::<f64>::zeros(nr, nr);
+        for r in p..nr {
+            c[(r, r)] = 1.0;
+        }
+        let mut rest: Vec<(usize, f64)> = Vec::new();
+        for i in 0..model.n() {
+            let wc = model.weights()[i] * fam.variance(eta[i], model.trials()[i]);
+            rest.clear();
+            rest.extend(
+                model
+                    .x_row(i)
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .filter(|&(_, v)| v != 0.0),
+            );
+            let mut diag: Option<(usize, f64)> = None;
+            let (cols, vals) = model.z().row(i);
+            for (&j, &v) in cols.iter().zip(vals) {
+                match part.pos[j] {
+                    Ok(e) => diag = Some((e, v * a[j])),
+                    Err(r) => rest.push((r, v * a[j])),
+                }
+            }
+            for &(r, vr) in &rest {
+                for &(s, vs) in &rest {
+                    if s <= r {
+                        c[(r, s)] += wc * vr * vs;
+                    }
+                }
+            }
+            if let Some((e, ve)) = diag {
+                d1[e] += wc * ve * ve;
+                for &(r, vr) in &rest {
+                    if b[e][r] == 0.0 {
+                        touched[e].push(r);
+                    }
+                    b[e][r] += wc * ve * vr;
+                }
+            }
+        }
+        for t in touched.iter_mut() {
+            // an entry whose running sum passed through exactly 0 was recorded twice
+            t.sort_unstable();
+            t.dedup();
+        }
+        for r in 0..nr {
+            for s in 0..r {
+                c[(s, r)] = c[(r, s)];
+            }
+        }
+        let mut schur = c;
+        for e in 0..d1.len() {
+            for &r in &touched[e] {
+                let br = b[e][r] / d1[e];
+                for &s in &touched[e] {
+                    schur[(r, s)] -= br * b[e][s];
+                }
+            }
+        }
+        System {
+            d1,
+            b,
+            touched,
+            schur,
+        }
+    }
+
+    /// Solve `H delta = g` for `g` split as `(g1 over E1, gr over R)`.
+    fn solve(&self, g1: &[f64], gr: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+        let nr = gr.len();
+        let mut rhs = gr.to_vec();
+        for e in 0..self.d1.len() {
+            let f = g1[e] / self.d1[e];
+            for &r in &self.touched[e] {
+                rhs[r] -= self.b[e][r] * f;
+            }
+        }
+        let llt = match self.schur.llt(Side::Lower) {
+            Ok(l) => l,
+            Err(_) => {
+                // ridge for a singular X'WCX (e.g. separation): keeps the step a descent direction
+                let mut hr = self.schur.clone();
+                for r in 0..nr {
+                    hr[(r, r)] += 1e-8 * (1.0 + hr[(r, r)]);
+                }
+                hr.llt(Side::Lower).ok()?
+            }
+        };
+        let dr = llt.solve(Mat::from_fn(nr, 1, |r, _| rhs[r]));
+        let dr: Vec<f64> = (0..nr).map(|r| dr[(r, 0)]).collect();
+        let d1: Vec<f64> = (0..self.d1.len())
+            .map(|e| {
+                (g1[e]
+                    - self.touched[e]
+                        .iter()
+                        .map(|&r| self.b[e][r] * dr[r])
+                        .sum::<f64>())
+                    / self.d1[e]
+            })
+            .collect();
+        Some((d1, dr))
+    }
+
+    /// `log det(A Z'WCZ A + I)`: the E1 diagonal plus the effects block of the Schur complement.
+    fn logdet_effects(&self, p: usize) -> Option<f64> {
+        let nr = self.schur.nrows();
+        let sz = Mat::from_fn(nr - p, nr - p, |r, c| self.schur[(p + r, p + c)]);
+        let ld_rest = if nr > p {
+            let llt = sz.llt(Side::Lower).ok()?;
+            let l = llt.L();
+            (0..nr - p).map(|j| 2.0 * l[(j, j)].ln()).sum::<f64>()
+        } else {
+            0.0
+        };
+        Some(self.d1.iter().map(|d| d.ln()).sum::<f64>() + ld_rest)
+    }
+}
+
 /// Solve the inner problem at `sigma` (per variance component), warm-started from `start = (beta, s)`.
-fn inner(model: &Model, sigma: &[f64], start: &mut Vec<f64>) -> Option<Inner> {
+fn inner(model: &Model, part: &Partition, sigma: &[f64], start: &mut Vec<f64>) -> Option<Inner> {
     let (n, p, q) = (model.n(), model.p(), model.q());
     let dim = p + q;
     let a: Vec<f64> = model.effect_component().iter().map(|&t| sigma[t]).collect();
@@ -64,59 +261,44 @@ fn inner(model: &Model, sigma: &[f64], start: &mut Vec<f64>) -> Option<Inner> {
         th = vec![0.0; dim];
         (h, eta) = objective(&th);
     }
-    let mut hm = Mat::<f64>::zeros(dim, dim);
+    let nr = p + part.e2.len();
     for _iter in 0..200 {
-        // gradient and negative Hessian
-        let mut g = vec![0.0; dim];
-        hm.fill(0.0);
+        // gradient: X'W(y - mu) and A Z'W(y - mu) - s, split over (E1, R)
+        let mut g1: Vec<f64> = part.e1.iter().map(|&j| -th[p + j]).collect();
+        let mut gr = vec![0.0; nr];
+        for (r, &j) in part.e2.iter().enumerate() {
+            gr[p + r] = -th[p + j];
+        }
         for i in 0..n {
             let (w, y, nt) = (model.weights()[i], model.y()[i], model.trials()[i]);
             let res = w * (y - fam.mean(eta[i], nt));
-            let wc = w * fam.variance(eta[i], nt);
-            let xr = model.x_row(i);
+            for (l, &x) in model.x_row(i).iter().enumerate() {
+                gr[l] += x * res;
+            }
             let (cols, vals) = z.row(i);
-            for aa in 0..p {
-                g[aa] += xr[aa] * res;
-                for bb in 0..=aa {
-                    hm[(aa, bb)] += wc * xr[aa] * xr[bb];
-                }
-            }
             for (&j, &v) in cols.iter().zip(vals) {
-                let zj = v * a[j];
-                g[p + j] += zj * res;
-                for aa in 0..p {
-                    hm[(p + j, aa)] += wc * zj * xr[aa];
-                }
-                for (&k, &vk) in cols.iter().zip(vals) {
-                    if k <= j {
-                        hm[(p + j, p + k)] += wc * zj * vk * a[k];
-                    }
+                match part.pos[j] {
+                    Ok(e) => g1[e] += v * a[j] * res,
+                    Err(r) => gr[r] += v * a[j] * res,
                 }
             }
         }
-        for j in 0..q {
-            g[p + j] -= th[p + j];
-            hm[(p + j, p + j)] += 1.0;
+        let sys = System::new(model, part, &a, &eta);
+        let (d1, dr) = sys.solve(&g1, &gr)?;
+        let mut delta = vec![0.0; dim];
+        delta[..p].copy_from_slice(&dr[..p]);
+        for (r, &j) in part.e2.iter().enumerate() {
+            delta[p + j] = dr[p + r];
         }
-        for r in 0..dim {
-            for c in 0..r {
-                hm[(c, r)] = hm[(r, c)];
-            }
+        for (e, &j) in part.e1.iter().enumerate() {
+            delta[p + j] = d1[e];
         }
-        let llt = match hm.llt(Side::Lower) {
-            Ok(l) => l,
-            Err(_) => {
-                // ridge for a singular X'WCX (e.g. separation): keeps the step a descent direction
-                let mut hr = hm.clone();
-                for r in 0..dim {
-                    hr[(r, r)] += 1e-8 * (1.0 + hr[(r, r)]);
-                }
-                hr.llt(Side::Lower).ok()?
-            }
-        };
-        let gm = Mat::from_fn(dim, 1, |r, _| g[r]);
-        let delta = llt.solve(&gm);
-        let dec: f64 = (0..dim).map(|r| g[r] * delta[(r, 0)]).sum();
+        let dec: f64 = g1
+            .iter()
+            .zip(&d1)
+            .chain(gr.iter().zip(&dr))
+            .map(|(g, d)| g * d)
+            .sum();
         if !dec.is_finite() {
             return None;
         }
@@ -126,7 +308,7 @@ fn inner(model: &Model, sigma: &[f64], start: &mut Vec<f64>) -> Option<Inner> {
         let mut step = 1.0;
         let mut improved = false;
         for _ in 0..60 {
-            let trial: Vec<f64> = (0..dim).map(|r| th[r] + step * delta[(r, 0)]).collect();
+            let trial: Vec<f64> = (0..dim).map(|r| th[r] + step * delta[r]).collect();
             let (ht, et) = objective(&trial);
             if ht.is_finite() && ht >= h - 1e-12 * h.abs() {
                 th = trial;
@@ -142,24 +324,7 @@ fn inner(model: &Model, sigma: &[f64], start: &mut Vec<f64>) -> Option<Inner> {
         }
     }
     // log det(A Z'WCZ A + I) at the solution
-    let mut lower = Mat::<f64>::zeros(q, q);
-    for i in 0..n {
-        let wc = model.weights()[i] * fam.variance(eta[i], model.trials()[i]);
-        let (cols, vals) = z.row(i);
-        for (&j, &v) in cols.iter().zip(vals) {
-            for (&k, &vk) in cols.iter().zip(vals) {
-                if k <= j {
-                    lower[(j, k)] += wc * v * a[j] * vk * a[k];
-                }
-            }
-        }
-    }
-    for j in 0..q {
-        lower[(j, j)] += 1.0;
-    }
-    let llt = lower.llt(Side::Lower).ok()?;
-    let l = llt.L();
-    let logdet: f64 = (0..q).map(|j| 2.0 * l[(j, j)].ln()).sum();
+    let logdet = System::new(model, part, &a, &eta).logdet_effects(p)?;
     let criterion = 0.5 * logdet - h;
     if !criterion.is_finite() {
         return None;
@@ -176,18 +341,19 @@ fn inner(model: &Model, sigma: &[f64], start: &mut Vec<f64>) -> Option<Inner> {
 /// Exposed so its value can be compared across implementations (R glmm's estimate vs ours).
 pub fn pql_criterion(model: &Model, sigma: &[f64]) -> Option<f64> {
     let mut start = vec![0.0; model.p() + model.q()];
-    inner(model, sigma, &mut start).map(|r| r.criterion)
+    inner(model, &Partition::new(model), sigma, &mut start).map(|r| r.criterion)
 }
 
 /// Run PQL from `sigma = 1`, `beta = 0`, `s = 0`.
 pub fn pql(model: &Model) -> Result<PqlStart, PqlError> {
     let (p, q, nt) = (model.p(), model.q(), model.n_varcomps());
+    let part = Partition::new(model);
     let mut warm = vec![0.0; p + q];
     let mut evals = 0usize;
     let mut f = |sigma: &[f64], warm: &mut Vec<f64>| -> f64 {
         evals += 1;
         let mut w = warm.clone();
-        match inner(model, sigma, &mut w) {
+        match inner(model, &part, sigma, &mut w) {
             Some(r) => {
                 *warm = w;
                 r.criterion
@@ -199,7 +365,7 @@ pub fn pql(model: &Model) -> Result<PqlStart, PqlError> {
     let best = nelder_mead(&mut |s: &[f64]| f(s, &mut warm), &x0, 0.5, 2000);
     let sigma: Vec<f64> = best.iter().map(|s| s.abs().max(1e-3)).collect();
     let mut start = vec![0.0; p + q];
-    let sol = inner(model, &best, &mut start).ok_or(PqlError::InnerFailed {
+    let sol = inner(model, &part, &best, &mut start).ok_or(PqlError::InnerFailed {
         sigma: best.clone(),
     })?;
     let signs: Vec<f64> = best
@@ -315,7 +481,55 @@ pub(crate) fn nelder_mead(
 
 #[cfg(test)]
 mod tests {
-    use super::nelder_mead;
+    use super::{inner, nelder_mead, Partition};
+    use crate::{CrossedDesign, Family, Model};
+
+    /// Eliminating the diagonal block by Schur complement gives the dense solution.
+    #[test]
+    fn schur_elimination_matches_the_dense_system() {
+        for family in [Family::Bernoulli, Family::Poisson] {
+            let mut spec = CrossedDesign {
+                groups: 2,
+                animals: 10,
+                pairings: 6,
+            }
+            .design()
+            .unwrap();
+            spec.family = family;
+            // a numeric covariate column so X is not only indicators
+            let n = spec.y.len();
+            spec.x
+                .extend((0..n).map(|i| ((i * 37) % 11) as f64 / 5.0 - 1.0));
+            spec.x_names.push("x".into());
+            spec.y = crate::simulate_response(&spec, &[0.5, 0.2, -0.8, 0.4, 0.3], &[0.9, 0.6], 4)
+                .unwrap()
+                .0;
+            let model = Model::new(spec).unwrap();
+            let part = Partition::new(&model);
+            assert!(
+                part.e1.len() >= 20,
+                "one factor's levels are eliminated: {}",
+                part.e1.len()
+            );
+            for sigma in [[1.0, 1.0], [0.4, 1.3]] {
+                let (mut a, mut b) = (
+                    vec![0.0; model.p() + model.q()],
+                    vec![0.0; model.p() + model.q()],
+                );
+                let fast = inner(&model, &part, &sigma, &mut a).unwrap();
+                let dense = inner(&model, &Partition::dense(&model), &sigma, &mut b).unwrap();
+                assert!(
+                    (fast.criterion - dense.criterion).abs() < 1e-9 * dense.criterion.abs(),
+                    "{family}: {} vs {}",
+                    fast.criterion,
+                    dense.criterion
+                );
+                for (x, y) in a.iter().zip(&b) {
+                    assert!((x - y).abs() < 1e-7, "{family}: solution {x} vs {y}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn nelder_mead_finds_quadratic_minimum() {
