@@ -379,28 +379,21 @@ impl Fit {
     }
     /// Fixed-effects table (two-sided z tests).
     pub fn fixed_table(&self) -> Vec<CoefRow> {
-        (0..self.p)
-            .map(|j| {
-                inference::coef_row(
-                    &self.parameter_names[j],
-                    self.theta[j],
-                    self.se[j],
-                    self.mcse[j],
-                    false,
-                )
-            })
-            .collect()
+        self.table(0..self.p, false)
     }
     /// Variance-components table (one-tailed tests).
     pub fn varcomps_table(&self) -> Vec<CoefRow> {
-        (self.p..self.dim())
+        self.table(self.p..self.dim(), true)
+    }
+    fn table(&self, params: std::ops::Range<usize>, one_sided: bool) -> Vec<CoefRow> {
+        params
             .map(|j| {
                 inference::coef_row(
                     &self.parameter_names[j],
                     self.theta[j],
                     self.se[j],
                     self.mcse[j],
-                    true,
+                    one_sided,
                 )
             })
             .collect()

@@ -380,14 +380,29 @@ fn a_variance_on_the_boundary_is_flagged() {
         trials: None,
         x: vec![1.0; n],
         x_names: vec!["(Intercept)".into()],
-        random: vec![RandomBlock { names: (1..=6).map(|g| format!("g{g}")).collect(), z: Csr::from_triplets(n, 6, &trip).unwrap() }],
+        random: vec![RandomBlock {
+            names: (1..=6).map(|g| format!("g{g}")).collect(),
+            z: Csr::from_triplets(n, 6, &trip).unwrap(),
+        }],
         varcomps_equal: None,
         varcomps_names: vec!["g".into()],
         family: Family::Bernoulli,
         weights: None,
     };
     let model = Model::new(spec).unwrap();
-    let f = fit(&model, &FitOptions { m: 2_000, threads: Some(1), ..FitOptions::default() }).unwrap();
+    let f = fit(
+        &model,
+        &FitOptions {
+            m: 2_000,
+            threads: Some(1),
+            ..FitOptions::default()
+        },
+    )
+    .unwrap();
     assert!(f.varcomps()[0] < 1e-4, "{:?}", f.varcomps());
-    assert!(f.warnings.iter().any(|w| w.contains("boundary")), "{:?}", f.warnings);
+    assert!(
+        f.warnings.iter().any(|w| w.contains("boundary")),
+        "{:?}",
+        f.warnings
+    );
 }

@@ -24,6 +24,26 @@ fn booth_hobert_agq_reproduces_lme4() {
     assert!((l50 - ll).abs() < 1e-9);
 }
 
+/// BoothHobert fitted with the default (factorised) sampler at `m`, seed 1234.
+fn booth_hobert_fit(m: usize) -> Option<mcla::Fit> {
+    let shared = shared_dir()?;
+    let model = reference_model(&shared, "BoothHobert");
+    let f = fit(
+        &model,
+        &FitOptions {
+            m,
+            seed: 1234,
+            ..FitOptions::default()
+        },
+    )
+    .unwrap();
+    println!(
+        "BoothHobert m={m} {:?} loglik {} (mcse {}) mcse {:?}",
+        f.theta, f.loglik, f.loglik_mcse, f.mcse
+    );
+    Some(f)
+}
+
 /// At m = 10^4 (R glmm, joint sampler: 6.141 / 1.763 with MCSE 0.034 / 0.049) our
 /// factorised estimates are within 3 of their own reported MCSEs of the exact
 /// MLE, and the log-likelihood within 3 of its MCSE.  Measured over 12 seeds at
@@ -32,21 +52,9 @@ fn booth_hobert_agq_reproduces_lme4() {
 /// hold at m = 10^5 (next test), not reliably at 10^4.
 #[test]
 fn booth_hobert_mcla_at_1e4_within_its_mcse_of_exact_mle() {
-    let Some(shared) = shared_dir() else { return };
-    let model = reference_model(&shared, "BoothHobert");
-    let f = fit(
-        &model,
-        &FitOptions {
-            m: 10_000,
-            seed: 1234,
-            ..FitOptions::default()
-        },
-    )
-    .unwrap();
-    println!(
-        "BoothHobert m=1e4 {:?} loglik {} (mcse {}) mcse {:?}",
-        f.theta, f.loglik, f.loglik_mcse, f.mcse
-    );
+    let Some(f) = booth_hobert_fit(10_000) else {
+        return;
+    };
     assert!(f.converged);
     assert!(
         f.mcse[0] < 0.034 && f.mcse[1] < 0.049,
@@ -72,21 +80,9 @@ fn booth_hobert_mcla_at_1e4_within_its_mcse_of_exact_mle() {
 /// At m = 10^5: within 0.03 / 0.04 / 0.01 of the exact MLE (beta, nu, loglik).
 #[test]
 fn booth_hobert_mcla_at_1e5_matches_exact_mle() {
-    let Some(shared) = shared_dir() else { return };
-    let model = reference_model(&shared, "BoothHobert");
-    let f = fit(
-        &model,
-        &FitOptions {
-            m: 100_000,
-            seed: 1234,
-            ..FitOptions::default()
-        },
-    )
-    .unwrap();
-    println!(
-        "BoothHobert m=1e5 {:?} loglik {} (mcse {}) mcse {:?}",
-        f.theta, f.loglik, f.loglik_mcse, f.mcse
-    );
+    let Some(f) = booth_hobert_fit(100_000) else {
+        return;
+    };
     assert!((f.theta[0] - 6.132).abs() < 0.03, "beta {}", f.theta[0]);
     assert!((f.theta[1] - 1.766).abs() < 0.04, "nu {}", f.theta[1]);
     assert!((f.loglik - -44.056).abs() < 0.01, "loglik {}", f.loglik);
