@@ -32,6 +32,27 @@ pub enum FitError {
     Optimiser(String),
     #[error("could not start {threads} worker threads: {why}")]
     Threads { threads: usize, why: String },
+    #[error("storing the Monte Carlo sample needs about {needed_gb:.1} GB but only {available_gb:.1} GB of memory is available: use --low-memory (samples regenerated as needed, identical results, memory independent of m) or a smaller m")]
+    TooLarge { needed_gb: f64, available_gb: f64 },
+}
+
+/// Bytes the stored sample of `blocks` needs at `m` draws per block: the draws, `log f~`
+/// and the sums of squares, 8 bytes each.
+pub fn stored_sample_bytes(model: &Model, blocks: &Blocks, m: usize) -> f64 {
+    let per_draw: usize = blocks
+        .blocks
+        .iter()
+        .map(|b| b.q() + model.n_varcomps() + 1)
+        .sum();
+    8.0 * per_draw as f64 * m.div_ceil(crate::sampler::CHUNK) as f64 * crate::sampler::CHUNK as f64
+}
+
+/// Memory available to this process (Linux `MemAvailable`), if known.
+fn available_memory_bytes() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024.0)
 }
 
 /// Where the starting values and importance centre came from.
@@ -469,6 +490,17 @@ fn fit_in_pool(
     timings.start = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let blocks = Blocks::new(model, options.sampler);
+    if !options.low_memory {
+        let needed = stored_sample_bytes(model, &blocks, options.m);
+        if let Some(avail) = available_memory_bytes() {
+            if needed > 0.9 * avail {
+                return Err(FitError::TooLarge {
+                    needed_gb: needed / 1e9,
+                    available_gb: avail / 1e9,
+                });
+            }
+        }
+    }
     progress(Progress::Sampling {
         total: options.m * blocks.blocks.len(),
     });

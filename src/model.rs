@@ -97,7 +97,7 @@ impl Csr {
     }
 
     /// Check the structure (offsets monotone, indices in range).
-    fn check(&self, what: &str) -> Result<(), ModelError> {
+    pub(crate) fn check(&self, what: &str) -> Result<(), ModelError> {
         let bad = |why: &str| ModelError::BadSparse {
             block: what.to_string(),
             why: why.to_string(),

@@ -82,6 +82,9 @@ pub fn simulate_response(
         .collect();
     let mut u_all = Vec::new();
     for (b, blk) in spec.random.iter().enumerate() {
+        blk.z
+            .check(&format!("Z block {}", b + 1))
+            .map_err(|e| SimulateError::Design(e.to_string()))?;
         if blk.z.n_rows != n || blk.z.row_ptr.len() != n + 1 {
             return Err(SimulateError::Design(format!(
                 "random block {} has {} rows, expected {n}",

@@ -406,3 +406,19 @@ fn a_variance_on_the_boundary_is_flagged() {
         f.warnings
     );
 }
+
+#[test]
+fn a_sample_too_large_for_memory_is_an_error_not_a_crash() {
+    let model = Model::new(base()).unwrap();
+    // 3 effects + 1 component + 1 per draw: 40 bytes per draw; 10^12 draws = 40 TB
+    let e = fit(
+        &model,
+        &FitOptions {
+            m: 1_000_000_000_000,
+            threads: Some(1),
+            ..FitOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("--low-memory"), "{e}");
+}
