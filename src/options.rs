@@ -90,29 +90,29 @@ impl Default for FitOptions {
 /// A problem with the options; each message names the problem and the fix.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum OptionsError {
-    #[error("the Monte Carlo sample size m must be at least 1 (got 0): use e.g. m = 10^4")]
+    #[error("the Monte Carlo sample size m (--m) must be at least 1 (got 0): use e.g. m = 10^4")]
     ZeroM,
-    #[error("mixture probabilities must each be in [0, 1] and sum to 1 (got {got:?}, sum {sum})")]
+    #[error("mixture probabilities (--mixture) must each be in [0, 1] and sum to 1 (got {got:?}, sum {sum})")]
     MixtureNotProbabilities { got: [f64; 3], sum: f64 },
-    #[error("the first mixture probability p1 (the heavy-tailed t component) must be > 0: it guarantees finite-variance importance weights")]
+    #[error("the first mixture probability p1 (--mixture; the heavy-tailed t component) must be > 0: it guarantees finite-variance importance weights")]
     MixtureP1Zero,
-    #[error("zeta (t degrees of freedom) must be finite and > 0 (got {0})")]
+    #[error("zeta (--zeta, the t degrees of freedom) must be finite and > 0 (got {0})")]
     Zeta(f64),
-    #[error("par_init has {got} values but the model has {expected} parameters ({names}): give the fixed effects then the variance components")]
+    #[error("par_init (--par-init) has {got} values but the model has {expected} parameters ({names}): give the fixed effects then the variance components")]
     ParInitLength {
         got: usize,
         expected: usize,
         names: String,
     },
-    #[error("par_init gives variance component '{name}' the value {value}: variances must be > 0")]
+    #[error("par_init (--par-init) gives variance component '{name}' the value {value}: variances must be > 0")]
     ParInitVariance { name: String, value: f64 },
-    #[error("par_init value {value} for '{name}' is not finite")]
+    #[error("par_init (--par-init) value {value} for '{name}' is not finite")]
     ParInitNonFinite { name: String, value: f64 },
-    #[error("rinit ({rinit}) must be > 0 and rmax ({rmax}) must be >= rinit")]
+    #[error("the initial trust radius rinit ({rinit}) must be > 0 and rmax (--rmax, {rmax}) must be >= rinit")]
     Radius { rinit: f64, rmax: f64 },
-    #[error("iterlim must be at least 1")]
+    #[error("iterlim (--iterlim) must be at least 1")]
     Iterlim,
-    #[error("threads must be at least 1 (got 0): omit it to use all cores")]
+    #[error("threads (--threads) must be at least 1 (got 0): omit it to use all cores")]
     ZeroThreads,
 }
 

@@ -137,6 +137,29 @@ pub fn format_pvalue(p: f64) -> String {
     }
 }
 
+/// A column of p-values as R's `format.pval` prints it: tiny values in scientific
+/// notation (`3.61e-05`, `<2e-16`), the rest with the common number of decimals that gives
+/// each at least 3 significant digits (`0.0170`, `0.3984`).
+pub fn format_pvalue_column(ps: &[f64]) -> Vec<String> {
+    let plain = |p: f64| p.is_finite() && p >= 1e-4;
+    let dec = ps
+        .iter()
+        .copied()
+        .filter(|&p| plain(p))
+        .map(|p| decimals_needed(p, 3))
+        .max()
+        .unwrap_or(0);
+    ps.iter()
+        .map(|&p| {
+            if plain(p) && p < 1.0 {
+                format!("{p:.dec$}")
+            } else {
+                format_pvalue(p)
+            }
+        })
+        .collect()
+}
+
 /// A number to `digits` significant digits (no trailing zeros), e.g. for single values in prose.
 pub fn format_signif(x: f64, digits: usize) -> String {
     if !x.is_finite() {
@@ -245,6 +268,7 @@ fn coef_table(rows: &[CoefRow], truth: Option<&[f64]>, p_header: &str) -> String
         headers.push("Truth");
     }
     headers.extend(["Estimate", "Std. Error", "z value", p_header, ""]);
+    let pv = format_pvalue_column(&rows.iter().map(|r| r.p_value).collect::<Vec<_>>());
     let body: Vec<(String, Vec<String>)> = rows
         .iter()
         .enumerate()
@@ -257,7 +281,7 @@ fn coef_table(rows: &[CoefRow], truth: Option<&[f64]>, p_header: &str) -> String
                 est[i].clone(),
                 se[i].clone(),
                 z[i].clone(),
-                format_pvalue(r.p_value),
+                pv[i].clone(),
                 significance_stars(r.p_value).to_string(),
             ]);
             (r.name.clone(), cells)
@@ -604,6 +628,11 @@ mod tests {
         assert_eq!(format_pvalue(0.0107), "0.0107");
         assert_eq!(format_pvalue(1.0), "1");
         assert_eq!(format_pvalue(f64::NAN), "NaN");
+        // R: format.pval(c(0.0170, 0.3984, 3.61e-05, 0.0177), digits = 3)
+        assert_eq!(
+            format_pvalue_column(&[0.017, 0.39842, 3.6123e-5, 0.017661, 1e-20, 1.0]),
+            ["0.0170", "0.3984", "3.61e-05", "0.0177", "<2e-16", "1"]
+        );
         assert_eq!(
             format_column(&[1.2345678, f64::INFINITY], 4),
             ["1.235", "Inf"]
