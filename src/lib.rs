@@ -16,7 +16,7 @@
 //! | model input, validation | [`model`] | [`Model`] |
 //! | options | [`options`] | [`CheckedOptions`] |
 //! | family | [`family`] | [`Family`] |
-//! | PQL start | [`pql`] | [`PqlStart`] |
+//! | PQL start | [`pql`](mod@pql) | [`PqlStart`] |
 //! | likelihood blocks | [`blocks`] | [`Blocks`] |
 //! | importance sample | [`sampler`] | [`ImportanceSample`] |
 //! | MCLA objective | [`objective`] | [`Mcla`], [`McEvaluation`] |
@@ -24,7 +24,10 @@
 //! | inference | [`inference`], [`fit`](mod@fit) | [`Fit`] |
 //!
 //! Formulas and CSV data frames live in the `mcla-formula` crate; [`design`]
-//! turns its model matrices into a [`ModelSpec`].
+//! turns its model matrices into a [`ModelSpec`] and [`report`] prints a fit as
+//! R-style text or JSON.  [`quadrature`] computes the exact likelihood by
+//! adaptive Gauss–Hermite quadrature where every block is one-dimensional, and
+//! [`simulate`] draws data from a model (examples, power studies, tests).
 
 // Numerical code indexes several arrays with one loop variable, as the maths does, and
 // `!(x > 0.0)` is deliberate: it is true for NaN.
