@@ -123,108 +123,6 @@ pub fn read_frame(path: impl AsRef<Path>, options: &FrameOptions) -> Result<Data
     Ok(DataFrame::from_csv_path(path, options)?)
 }
 
-/// Columns whose every non-missing cell is quoted in the CSV file: the convention of files written
-/// by R's `write.csv` (factors and strings quoted, numbers not), so quoted IDs such as `"10"` are
-/// categorical.  Pass them as [`FrameOptions::factor_columns`].  An unreadable file gives an empty
-/// list (the frame reader then reports the problem).
-pub fn quoted_columns(path: impl AsRef<Path>) -> Vec<String> {
-    match std::fs::read(path) {
-        Ok(bytes) => quoted_columns_in(&String::from_utf8_lossy(&bytes)),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// [`quoted_columns`] on CSV text.
-pub fn quoted_columns_in(text: &str) -> Vec<String> {
-    // Per field: (text, was quoted).
-    let mut records: Vec<Vec<(String, bool)>> = Vec::new();
-    let mut record: Vec<(String, bool)> = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut in_quotes = false;
-    let mut at_start = true;
-    let mut chars = text
-        .strip_prefix('\u{feff}')
-        .unwrap_or(text)
-        .chars()
-        .peekable();
-    while let Some(c) = chars.next() {
-        if in_quotes {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    field.push('"');
-                    chars.next();
-                } else {
-                    in_quotes = false;
-                }
-            } else {
-                field.push(c);
-            }
-            continue;
-        }
-        match c {
-            '"' if at_start => {
-                in_quotes = true;
-                quoted = true;
-                at_start = false;
-            }
-            ',' => {
-                record.push((std::mem::take(&mut field), quoted));
-                quoted = false;
-                at_start = true;
-            }
-            '\n' | '\r' => {
-                if c == '\r' && chars.peek() == Some(&'\n') {
-                    chars.next();
-                }
-                record.push((std::mem::take(&mut field), quoted));
-                quoted = false;
-                at_start = true;
-                if !(record.len() == 1 && record[0].0.is_empty() && !record[0].1) {
-                    records.push(std::mem::take(&mut record));
-                } else {
-                    record.clear();
-                }
-            }
-            _ => {
-                field.push(c);
-                at_start = false;
-            }
-        }
-    }
-    if !field.is_empty() || quoted || !record.is_empty() {
-        record.push((field, quoted));
-        records.push(record);
-    }
-    let Some((header, rows)) = records.split_first() else {
-        return Vec::new();
-    };
-    header
-        .iter()
-        .enumerate()
-        .filter(|(j, _)| {
-            let mut any = false;
-            for r in rows {
-                match r.get(*j) {
-                    Some((v, q)) => {
-                        let v = v.trim();
-                        if v.is_empty() || v == "NA" {
-                            continue;
-                        }
-                        if !q {
-                            return false;
-                        }
-                        any = true;
-                    }
-                    None => continue,
-                }
-            }
-            any
-        })
-        .map(|(_, (name, _))| name.trim().to_string())
-        .collect()
-}
-
 /// Check the variance-component names and sharing against the number of random formulas.
 pub fn check_varcomps(n_blocks: usize, input: &ModelInput) -> Result<(), InputError> {
     if n_blocks == 0 {
@@ -734,14 +632,6 @@ mod tests {
         );
         let d = mcla_formula::build_design(&frame, "y ~ 1", &["~ 0 + g"], None).unwrap();
         assert!(design_warnings(&d).is_empty());
-    }
-
-    #[test]
-    fn quoted_columns_are_found() {
-        let csv =
-            "\"y\",\"id\",x,\"g\"\n1,\"10\",2,\"a\"\n0,\"11\",3,NA\r\n1,\"1\"\"2\",\"4\",\"b,c\"\n";
-        assert_eq!(quoted_columns_in(csv), ["id", "g"]);
-        assert!(quoted_columns_in("").is_empty());
     }
 
     #[test]

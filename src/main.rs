@@ -336,22 +336,8 @@ fn io_error(e: anyhow::Error) -> CliError {
     CliError { code: 1, error: e }
 }
 
-/// Frame options from --factor/--levels, plus every column quoted throughout the file (R's
-/// `write.csv` quotes factors: `"10"` is an ID, not the number 10).
-fn frame_options_for(
-    path: &std::path::Path,
-    factor: &[String],
-    levels: &[String],
-) -> Result<FrameOptions, CliError> {
-    let mut opts = frame_options(factor, levels)?;
-    for col in design::quoted_columns(path) {
-        if !opts.factor_columns.contains(&col) && !opts.levels.iter().any(|(c, _)| *c == col) {
-            opts.factor_columns.push(col);
-        }
-    }
-    Ok(opts)
-}
-
+/// Frame options from --factor/--levels; every column quoted throughout the file is categorical
+/// too (R's `write.csv` quotes factors: `"10"` is an ID, not the number 10).
 fn frame_options(factor: &[String], levels: &[String]) -> Result<FrameOptions, CliError> {
     let mut lv = Vec::new();
     for spec in levels {
@@ -367,6 +353,7 @@ fn frame_options(factor: &[String], levels: &[String]) -> Result<FrameOptions, C
     Ok(FrameOptions {
         factor_columns: factor.iter().map(|f| f.trim().to_string()).collect(),
         levels: lv,
+        quoted_as_categorical: true,
     })
 }
 
@@ -526,7 +513,7 @@ fn call_line() -> String {
 
 fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
     let t0 = Instant::now();
-    let fopts = frame_options_for(&a.data, &a.factor, &a.levels)?;
+    let fopts = frame_options(&a.factor, &a.levels)?;
     let varcomps_names = match &a.varcomps {
         Some(v) => v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
         None if a.varcomps_equal.is_some() => {
@@ -607,7 +594,7 @@ fn cmd_simulate(a: SimulateArgs) -> Result<(), CliError> {
                 .map(|e| e.0.iter().copied().max().unwrap_or(0))
                 .unwrap_or(a.random.len());
             let names = (1..=n_comp).map(|i| format!("nu{i}")).collect();
-            let fopts = frame_options_for(path, &a.factor, &a.levels)?;
+            let fopts = frame_options(&a.factor, &a.levels)?;
             let frame = design::read_frame(path, &fopts)?;
             let request = DataRequest {
                 fixed,

@@ -23,6 +23,10 @@ pub struct FrameOptions {
     /// Explicit level orders, like R's `factor(x, levels = ...)`; the column becomes categorical
     /// and a value not among the levels is an error.
     pub levels: Vec<(String, Vec<String>)>,
+    /// Treat every column whose non-missing cells are all quoted as categorical (files written by
+    /// R's `write.csv` quote factors: `"10"` is an ID, not the number 10).  R's `read.csv` does
+    /// not do this; the `mcla` command line does.
+    pub quoted_as_categorical: bool,
 }
 
 /// A categorical column: level labels and per-row level codes (`None` = missing).
@@ -273,7 +277,26 @@ impl DataFrame {
     }
 
     /// Read CSV text from any reader (e.g. `"a,b\n1,2\n".as_bytes()`).
-    pub fn from_reader<R: Read>(reader: R, options: &FrameOptions) -> Result<Self, FrameError> {
+    pub fn from_reader<R: Read>(mut reader: R, options: &FrameOptions) -> Result<Self, FrameError> {
+        if options.quoted_as_categorical {
+            let mut bytes = Vec::new();
+            reader
+                .read_to_end(&mut bytes)
+                .map_err(|e| FrameError::Csv {
+                    line: 0,
+                    message: e.to_string(),
+                })?;
+            let mut opts = options.clone();
+            opts.quoted_as_categorical = false;
+            for col in quoted_columns(&String::from_utf8_lossy(&bytes)) {
+                if !opts.factor_columns.contains(&col)
+                    && !opts.levels.iter().any(|(c, _)| *c == col)
+                {
+                    opts.factor_columns.push(col);
+                }
+            }
+            return Self::from_reader(bytes.as_slice(), &opts);
+        }
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -621,4 +644,124 @@ pub(crate) fn numeric_to_factor(values: &[Option<f64>]) -> Categorical {
         .map(|v| v.and_then(|x| index.get(format_r_number(x).as_str()).copied()))
         .collect();
     Categorical { levels, codes }
+}
+
+/// Columns whose every non-missing cell is quoted in the CSV text: the convention of files
+/// written by R's `write.csv` (factors and strings quoted, numbers not), so quoted IDs such as
+/// `"10"` are categorical.  The `csv` crate does not report whether a field was quoted, so this
+/// is a small scan of its own over the same text.
+pub fn quoted_columns(text: &str) -> Vec<String> {
+    // Per field: (text, was quoted).
+    let mut records: Vec<Vec<(String, bool)>> = Vec::new();
+    let mut record: Vec<(String, bool)> = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut in_quotes = false;
+    let mut at_start = true;
+    let mut chars = text
+        .strip_prefix('\u{feff}')
+        .unwrap_or(text)
+        .chars()
+        .peekable();
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    field.push('"');
+                    chars.next();
+                } else {
+                    in_quotes = false;
+                }
+            } else {
+                field.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' if at_start => {
+                in_quotes = true;
+                quoted = true;
+                at_start = false;
+            }
+            ',' => {
+                record.push((std::mem::take(&mut field), quoted));
+                quoted = false;
+                at_start = true;
+            }
+            '\n' | '\r' => {
+                if c == '\r' && chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                record.push((std::mem::take(&mut field), quoted));
+                quoted = false;
+                at_start = true;
+                if !(record.len() == 1 && record[0].0.is_empty() && !record[0].1) {
+                    records.push(std::mem::take(&mut record));
+                } else {
+                    record.clear();
+                }
+            }
+            _ => {
+                field.push(c);
+                at_start = false;
+            }
+        }
+    }
+    if !field.is_empty() || quoted || !record.is_empty() {
+        record.push((field, quoted));
+        records.push(record);
+    }
+    let Some((header, rows)) = records.split_first() else {
+        return Vec::new();
+    };
+    header
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| {
+            let mut any = false;
+            for r in rows {
+                match r.get(*j) {
+                    Some((v, q)) => {
+                        let v = v.trim();
+                        if v.is_empty() || v == "NA" {
+                            continue;
+                        }
+                        if !q {
+                            return false;
+                        }
+                        any = true;
+                    }
+                    None => continue,
+                }
+            }
+            any
+        })
+        .map(|(_, (name, _))| name.trim().to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod quoted_tests {
+    use super::{quoted_columns, DataFrame, FrameOptions};
+
+    #[test]
+    fn quoted_columns_are_found() {
+        let csv =
+            "\"y\",\"id\",x,\"g\"\n1,\"10\",2,\"a\"\n0,\"11\",3,NA\r\n1,\"1\"\"2\",\"4\",\"b,c\"\n";
+        assert_eq!(quoted_columns(csv), ["id", "g"]);
+        assert!(quoted_columns("").is_empty());
+    }
+
+    #[test]
+    fn quoted_numbers_become_categorical_only_when_asked() {
+        let csv = "y,id\n1,\"10\"\n0,\"9\"\n";
+        let plain = DataFrame::from_reader(csv.as_bytes(), &FrameOptions::default()).unwrap();
+        assert_eq!(plain.column("id").unwrap().data.type_name(), "numeric");
+        let opts = FrameOptions {
+            quoted_as_categorical: true,
+            ..Default::default()
+        };
+        let quoted = DataFrame::from_reader(csv.as_bytes(), &opts).unwrap();
+        assert_eq!(quoted.column("id").unwrap().data.type_name(), "categorical");
+    }
 }
