@@ -529,6 +529,15 @@ fn fit_in_pool(
     Ok(fit)
 }
 
+/// Four significant digits, in scientific notation when small, for numbers in messages.
+fn short(x: f64) -> String {
+    if x != 0.0 && x.abs() < 1e-3 {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
 /// Inference at the optimum: vcov, SE, MCSE, ESS and warnings.
 pub fn assemble(
     model: &Model,
@@ -599,7 +608,11 @@ pub fn assemble(
     }
     for (j, name) in model.parameter_names().iter().enumerate() {
         if mcse[j].is_finite() && se[j].is_finite() && mcse[j] > 0.2 * se[j] {
-            warnings.push(format!("the Monte Carlo standard error of {name} ({:.4}) is more than 20% of its standard error ({:.4}): increase m", mcse[j], se[j]));
+            warnings.push(format!(
+                "the Monte Carlo standard error of {name} ({}) is more than 20% of its standard error ({}): increase m",
+                short(mcse[j]),
+                short(se[j])
+            ));
         }
     }
     Fit {
