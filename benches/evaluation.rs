@@ -7,7 +7,7 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mcla::{Blocks, FitOptions, ImportanceSample, Mcla, Sampler};
+use mcla::{Mcla, Sampler};
 
 fn evaluation(c: &mut Criterion) {
     let Some(shared) = common::shared_dir() else {
@@ -17,24 +17,11 @@ fn evaluation(c: &mut Criterion) {
     let m = 10_000;
     let mut group = c.benchmark_group("salamander evaluation m=1e4");
     for sampler in [Sampler::Joint, Sampler::Factorised] {
-        let opts = FitOptions {
-            m,
-            sampler,
-            ..FitOptions::default()
-        };
-        let st = mcla::start(&model, &opts.check(&model).unwrap()).unwrap();
-        let blocks = Blocks::new(&model, sampler);
-        let sample = ImportanceSample::draw(
-            &model,
-            &blocks,
-            &st.centre,
-            m,
-            1,
-            opts.mixture,
-            opts.zeta,
-            false,
-        )
-        .unwrap();
+        let common::Prepared {
+            start: st,
+            blocks,
+            sample,
+        } = common::prepare(&model, sampler, m, 1);
         let mcla = Mcla::new(&model, &blocks, &sample);
         group.bench_function(sampler.name(), |b| {
             b.iter(|| mcla.evaluate(std::hint::black_box(&st.theta)))

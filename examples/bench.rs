@@ -16,10 +16,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use mcla::{
-    fit, Blocks, Csr, Family, FitOptions, ImportanceSample, Mcla, Model, ModelSpec, RandomBlock,
-    Sampler,
-};
+use mcla::{fit, Csr, Family, FitOptions, Mcla, Model, ModelSpec, RandomBlock, Sampler};
 use rayon::prelude::*;
 use std::time::Instant;
 
@@ -90,25 +87,12 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 
 /// Seconds for one evaluation (median of `reps`).
 fn eval_time(model: &Model, sampler: Sampler, m: usize, threads: usize, reps: usize) -> f64 {
-    let opts = FitOptions {
-        m,
-        sampler,
-        ..FitOptions::default()
-    };
-    let st = mcla::start(model, &opts.check(model).unwrap()).unwrap();
-    let blocks = Blocks::new(model, sampler);
     pool(threads).install(|| {
-        let sample = ImportanceSample::draw(
-            model,
-            &blocks,
-            &st.centre,
-            m,
-            1,
-            opts.mixture,
-            opts.zeta,
-            false,
-        )
-        .unwrap();
+        let common::Prepared {
+            start: st,
+            blocks,
+            sample,
+        } = common::prepare(model, sampler, m, 1);
         let mcla = Mcla::new(model, &blocks, &sample);
         median(
             (0..reps)

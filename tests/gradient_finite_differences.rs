@@ -5,25 +5,16 @@
 
 mod common;
 use common::*;
-use mcla::{Blocks, Family, FitOptions, ImportanceSample, Mcla, Sampler};
+use mcla::{Family, Mcla, Sampler};
 
 fn check(family: Family, sampler: Sampler, weighted: bool) {
     let model = simulated_model(family, 2, 11, weighted);
     let (p, d) = (model.p(), model.n_params());
-    let blocks = Blocks::new(&model, sampler);
-    let opts = FitOptions::default();
-    let start = mcla::start(&model, &opts.check(&model).unwrap()).unwrap();
-    let sample = ImportanceSample::draw(
-        &model,
-        &blocks,
-        &start.centre,
-        700,
-        5,
-        opts.mixture,
-        opts.zeta,
-        false,
-    )
-    .unwrap();
+    let Prepared {
+        start,
+        blocks,
+        sample,
+    } = prepare(&model, sampler, 700, 5);
     let mcla = Mcla::new(&model, &blocks, &sample);
     let mut points = vec![start.theta.clone()];
     let mut shifted = start.theta.clone();
@@ -91,20 +82,11 @@ fn poisson_joint_weighted() {
 #[test]
 fn outside_the_parameter_space_is_rejected() {
     let model = simulated_model(Family::Bernoulli, 1, 3, false);
-    let blocks = Blocks::new(&model, Sampler::Factorised);
-    let opts = FitOptions::default();
-    let start = mcla::start(&model, &opts.check(&model).unwrap()).unwrap();
-    let sample = ImportanceSample::draw(
-        &model,
-        &blocks,
-        &start.centre,
-        100,
-        1,
-        opts.mixture,
-        opts.zeta,
-        false,
-    )
-    .unwrap();
+    let Prepared {
+        start,
+        blocks,
+        sample,
+    } = prepare(&model, Sampler::Factorised, 100, 1);
     let mcla = Mcla::new(&model, &blocks, &sample);
     let mut t = start.theta.clone();
     let p = model.p();

@@ -264,3 +264,37 @@ pub fn single_factor_model(family: Family, groups: usize, per_group: usize, seed
         .0;
     Model::new(spec).unwrap()
 }
+
+/// The pieces an MCLA objective borrows: the start (PQL with default options), the blocks of
+/// `sampler` and a stored sample of `m` draws per block from `seed`.
+pub struct Prepared {
+    pub start: mcla::Start,
+    pub blocks: mcla::Blocks,
+    pub sample: mcla::ImportanceSample,
+}
+
+pub fn prepare(model: &Model, sampler: mcla::Sampler, m: usize, seed: u64) -> Prepared {
+    let opts = mcla::FitOptions {
+        m,
+        sampler,
+        ..mcla::FitOptions::default()
+    };
+    let start = mcla::start(model, &opts.check(model).unwrap()).unwrap();
+    let blocks = mcla::Blocks::new(model, sampler);
+    let sample = mcla::ImportanceSample::draw(
+        model,
+        &blocks,
+        &start.centre,
+        m,
+        seed,
+        opts.mixture,
+        opts.zeta,
+        false,
+    )
+    .unwrap();
+    Prepared {
+        start,
+        blocks,
+        sample,
+    }
+}
