@@ -114,11 +114,6 @@ impl Blocks {
             }
         }
     }
-
-    /// Largest block dimension.
-    pub fn max_q(&self) -> usize {
-        self.blocks.iter().map(Block::q).max().unwrap_or(0)
-    }
 }
 
 fn make_block(model: &Model, effects: Vec<usize>, obs: Vec<usize>) -> Block {

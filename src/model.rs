@@ -75,20 +75,6 @@ impl Csr {
         })
     }
 
-    /// Build from a dense row-major matrix.
-    pub fn from_dense_rows(n_rows: usize, n_cols: usize, dense: &[f64]) -> Result<Csr, ModelError> {
-        let mut t = Vec::new();
-        for i in 0..n_rows {
-            for j in 0..n_cols {
-                let v = dense.get(i * n_cols + j).copied().unwrap_or(0.0);
-                if v != 0.0 {
-                    t.push((i, j, v));
-                }
-            }
-        }
-        Csr::from_triplets(n_rows, n_cols, &t)
-    }
-
     /// The stored entries of row `i` as `(columns, values)`.
     #[inline]
     pub fn row(&self, i: usize) -> (&[usize], &[f64]) {

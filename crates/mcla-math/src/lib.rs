@@ -178,6 +178,18 @@ const TWO_M64: f64 = 1.0 / 18_446_744_073_709_551_616.0;
 // Scalar functions
 // ---------------------------------------------------------------------------
 
+/// Cody–Waite reduction shared by the `exp` variants: `k = round(x / ln2)` by the
+/// shift trick (`kbits` holds the bits of `1.5·2^52 + k`), and `r = x - k ln2` as
+/// `hi - lo` with `hi` exact.  Returns `(kbits, hi, lo, r)`.
+#[inline(always)]
+fn reduce_ln2(xc: f64) -> (u64, f64, f64, f64) {
+    let kd = xc * INV_LN2 + SHIFT;
+    let k = kd - SHIFT;
+    let hi = xc - k * LN2_HI;
+    let lo = k * LN2_LO;
+    (kd.to_bits(), hi, lo, hi - lo)
+}
+
 /// `e^x`, accurate to about 1 ulp, branch-free (see the crate documentation).
 ///
 /// Returns `+inf` for `x > 709.78`, `0` for `x < -745.14`, correctly
@@ -188,15 +200,7 @@ pub fn exp(x: f64) -> f64 {
     let xc = if x < EXP_LO { EXP_LO } else { x };
     let xc = if xc > EXP_HI { EXP_HI } else { xc };
 
-    // k = round(x / ln2) via the shift trick; kd holds 1.5·2^52 + k.
-    let kd = xc * INV_LN2 + SHIFT;
-    let kbits = kd.to_bits();
-    let k = kd - SHIFT;
-
-    // r = x - k ln2 in two pieces; hi is exact.
-    let hi = xc - k * LN2_HI;
-    let lo = k * LN2_LO;
-    let r = hi - lo;
+    let (kbits, hi, lo, r) = reduce_ln2(xc);
 
     // e^r = 1 + r + r² q(r), degree-13 Taylor polynomial.
     let q = E13;
@@ -306,13 +310,7 @@ fn exp_nonpos(x: f64) -> f64 {
     // Clamp below; NaN passes through.
     let xc = if x < EXP_LO { EXP_LO } else { x };
 
-    let kd = xc * INV_LN2 + SHIFT;
-    let kbits = kd.to_bits();
-    let k = kd - SHIFT;
-
-    let hi = xc - k * LN2_HI;
-    let lo = k * LN2_LO;
-    let r = hi - lo;
+    let (kbits, _, _, r) = reduce_ln2(xc);
 
     // e^r = 1 + r + r² q(r), q of degree 9 (minimax, see `EQ0`).
     let q = EQ9;
