@@ -77,7 +77,7 @@ impl Blocks {
                     fixed_only: Vec::new(),
                 }
             }
-            Sampler::Factorised => {
+            Sampler::Factorised | Sampler::Adaptive => {
                 let mut uf = UnionFind::new(q);
                 for i in 0..n {
                     let (cols, _) = z.row(i);

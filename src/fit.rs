@@ -7,12 +7,14 @@
 
 use crate::blocks::Blocks;
 use crate::inference::{self, CoefRow};
+use crate::integrate::adaptive::AdaptiveSettings;
+use crate::integrate::{IntegratorError, Objective};
 use crate::model::Model;
 use crate::objective::{McEvaluation, Mcla};
 use crate::options::{CheckedOptions, FitOptions, OptionsError, Sampler};
 use crate::pql::{pql, PqlError, PqlStart};
 use crate::sampler::{ImportanceCentre, ImportanceSample, SamplerError};
-use mcla_trust::{maximize, Evaluation, Objective, TrustOptions};
+use mcla_trust::{maximize, Evaluation, TrustOptions};
 use serde::Serialize;
 use std::time::Instant;
 use thiserror::Error;
@@ -26,6 +28,8 @@ pub enum FitError {
     Pql(#[from] PqlError),
     #[error(transparent)]
     Sampler(#[from] SamplerError),
+    #[error(transparent)]
+    Integrator(#[from] IntegratorError),
     #[error("the MCLA is not finite at the starting values {start:?}: the start is outside the parameter space or every importance weight underflows; try --par-init with plausible values or a larger m")]
     BadStart { start: Vec<f64> },
     #[error("the trust-region optimiser failed: {0}")]
@@ -175,7 +179,7 @@ pub struct Optimum {
 /// bits of theta, so the start check, the optimiser's first evaluation and the final
 /// point's full evaluation (with its Monte Carlo error pieces) cost one pass each.
 struct TrustAdapter<'o, 'a> {
-    mcla: &'o Mcla<'a>,
+    objective: &'o Objective<'a>,
     evaluated: Vec<(Vec<u64>, Option<McEvaluation>)>,
 }
 
@@ -185,13 +189,13 @@ impl TrustAdapter<'_, '_> {
         if let Some((_, e)) = self.evaluated.iter().find(|(k, _)| *k == key) {
             return e.clone();
         }
-        let e = self.mcla.evaluate(x);
+        let e = self.objective.evaluate(x);
         self.evaluated.push((key, e.clone()));
         e
     }
 }
 
-impl Objective for TrustAdapter<'_, '_> {
+impl mcla_trust::Objective for TrustAdapter<'_, '_> {
     type Error = std::convert::Infallible;
     fn evaluate(&mut self, x: &[f64]) -> Result<Option<Evaluation>, Self::Error> {
         Ok(self
@@ -200,9 +204,11 @@ impl Objective for TrustAdapter<'_, '_> {
     }
 }
 
-/// Maximise the MCLA from `theta0` with R trust semantics.
+/// Maximise the likelihood approximation from `theta0` with R trust semantics.
+/// The returned evaluation is the objective's at the optimum (its trust-region
+/// model Hessian); [`Objective::final_evaluation`] gives the one to report.
 pub fn maximise(
-    mcla: &Mcla<'_>,
+    objective: &Objective<'_>,
     theta0: &[f64],
     options: &FitOptions,
     progress: &mut dyn FnMut(Progress),
@@ -214,7 +220,7 @@ pub fn maximise(
         ..TrustOptions::default()
     };
     let mut adapter = TrustAdapter {
-        mcla,
+        objective,
         evaluated: Vec::new(),
     };
     if adapter.get(theta0).is_none() {
@@ -258,8 +264,18 @@ pub struct BlockInfo {
     pub q: usize,
     /// Number of observations in the block.
     pub n: usize,
-    /// Effective sample size `1 / sum_k v_k^2` at the MCMLE.
+    /// Effective sample size `1 / sum_k v_k^2` at the MCMLE (infinite, `null` in
+    /// JSON, for a block integrated exactly).
     pub ess: f64,
+    /// Draws of the block (0: integrated exactly, no Monte Carlo error).
+    pub draws: usize,
+}
+
+impl BlockInfo {
+    /// Whether the block was integrated exactly (no Monte Carlo).
+    pub fn is_exact(&self) -> bool {
+        self.draws == 0
+    }
 }
 
 /// Wall-clock seconds of each stage.
@@ -316,8 +332,10 @@ pub struct Fit {
     pub blocks: Vec<BlockInfo>,
     /// Number of observations.
     pub n: usize,
-    /// Monte Carlo sample size per block.
+    /// Monte Carlo sample size per block (the one reached, with automatic m).
     pub m: usize,
+    /// Whether m was chosen automatically (`--m auto`).
+    pub m_auto: bool,
     /// Seed.
     pub seed: u64,
     /// Worker threads used.
@@ -488,45 +506,143 @@ fn fit_in_pool(
     }
     let st = start(model, options)?;
     timings.start = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
     let blocks = Blocks::new(model, options.sampler);
-    if !options.low_memory {
-        let needed = stored_sample_bytes(model, &blocks, options.m);
-        if let Some(avail) = available_memory_bytes() {
-            if needed > 0.9 * avail {
-                return Err(FitError::TooLarge {
-                    needed_gb: needed / 1e9,
-                    available_gb: avail / 1e9,
-                });
+    let (opt, m) = if options.sampler == Sampler::Adaptive {
+        fit_adaptive(model, &blocks, options, &st, &mut timings, progress)?
+    } else {
+        let t1 = Instant::now();
+        if !options.low_memory {
+            let needed = stored_sample_bytes(model, &blocks, options.m);
+            if let Some(avail) = available_memory_bytes() {
+                if needed > 0.9 * avail {
+                    return Err(FitError::TooLarge {
+                        needed_gb: needed / 1e9,
+                        available_gb: avail / 1e9,
+                    });
+                }
             }
         }
-    }
-    progress(Progress::Sampling {
-        total: options.m * blocks.blocks.len(),
-    });
-    let sample = ImportanceSample::draw(
-        model,
-        &blocks,
-        &st.centre,
-        options.m,
-        options.seed,
-        options.mixture,
-        options.zeta,
-        options.low_memory,
-    )?;
-    timings.sampling = t1.elapsed().as_secs_f64();
-    let t2 = Instant::now();
-    let mcla = Mcla::new(model, &blocks, &sample)
-        .with_centred_mcse(options.sampler == Sampler::Factorised);
-    let opt = maximise(&mcla, &st.theta, options, progress)?;
-    timings.optimisation = t2.elapsed().as_secs_f64();
+        progress(Progress::Sampling {
+            total: options.m * blocks.blocks.len(),
+        });
+        let sample = ImportanceSample::draw(
+            model,
+            &blocks,
+            &st.centre,
+            options.m,
+            options.seed,
+            options.mixture,
+            options.zeta,
+            options.low_memory,
+        )?;
+        timings.sampling = t1.elapsed().as_secs_f64();
+        let t2 = Instant::now();
+        let mcla = Mcla::new(model, &blocks, &sample)
+            .with_centred_mcse(options.sampler == Sampler::Factorised);
+        let objective = Objective::new(model, vec![Box::new(mcla)]);
+        let opt = maximise(&objective, &st.theta, options, progress)?;
+        timings.optimisation = t2.elapsed().as_secs_f64();
+        (opt, options.m)
+    };
     let t3 = Instant::now();
     progress(Progress::Mcse);
     let mut fit = assemble(model, &blocks, opt, options, threads, &st);
-    timings.mcse = t3.elapsed().as_secs_f64();
+    fit.m = m;
+    fit.m_auto = options.auto_m.is_some();
+    if let Some(auto) = options
+        .auto_m
+        .filter(|_| options.sampler == Sampler::Adaptive)
+    {
+        if m >= auto.max && !auto_targets_met(&fit, &auto) {
+            fit.warnings.push(format!(
+                "automatic m stopped at its maximum ({m} draws per block) before every MCSE was below {} x its SE and the log-likelihood MCSE below {}: the Monte Carlo error is larger than targeted",
+                auto.mcse_ratio, auto.loglik_mcse
+            ));
+        }
+    }
+    timings.mcse += t3.elapsed().as_secs_f64();
     timings.total = t0.elapsed().as_secs_f64();
     fit.timings = timings;
     Ok(fit)
+}
+
+/// Whether a fit meets the automatic-m targets.
+fn auto_targets_met(fit: &Fit, auto: &crate::options::AutoM) -> bool {
+    fit.loglik_mcse <= auto.loglik_mcse
+        && fit
+            .mcse
+            .iter()
+            .zip(&fit.se)
+            .all(|(mc, se)| mc.is_finite() && *mc <= auto.mcse_ratio * se)
+}
+
+/// The SPEC §12 estimator, with m fixed or doubled until the targets are met
+/// (the draws already made are kept: chunk streams do not depend on m).  Returns
+/// the optimum with its reported evaluation (difference Hessian) and the m used.
+fn fit_adaptive(
+    model: &Model,
+    blocks: &Blocks,
+    options: &CheckedOptions,
+    st: &Start,
+    timings: &mut Timings,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Optimum, usize), FitError> {
+    let settings = AdaptiveSettings {
+        nodes: options.quadrature_nodes,
+        ..AdaptiveSettings::default()
+    };
+    let t2 = Instant::now();
+    let mut m = options.auto_m.map_or(options.m, |a| a.start);
+    let mut theta0 = st.theta.clone();
+    let mut path = Vec::new();
+    let mut iterations = 0;
+    loop {
+        let objective =
+            Objective::adaptive(model, blocks, m, options.seed, &st.centre.u_star, settings)?;
+        progress(Progress::Sampling {
+            total: m * blocks.blocks.len(),
+        });
+        let mut opt = maximise(&objective, &theta0, options, progress)?;
+        iterations += opt.iterations;
+        path.append(&mut opt.path);
+        let last = match options.auto_m {
+            None => true,
+            Some(auto) => {
+                m >= auto.max || objective.draws() == 0 || {
+                    // decide on the trust-region model's Hessian (within a few per cent)
+                    let probe = assemble(model, blocks, opt.clone(), options, 1, st);
+                    auto_targets_met(&probe, &auto)
+                }
+            }
+        };
+        if last {
+            let t3 = Instant::now();
+            progress(Progress::Mcse);
+            let final_eval = objective.final_evaluation(&opt.theta).ok_or_else(|| {
+                FitError::Optimiser(
+                    "the likelihood approximation is not finite near the final point".into(),
+                )
+            })?;
+            opt.evaluation = final_eval;
+            let accept = match options.auto_m {
+                Some(auto) if m < auto.max && objective.draws() > 0 => {
+                    let probe = assemble(model, blocks, opt.clone(), options, 1, st);
+                    auto_targets_met(&probe, &auto)
+                }
+                _ => true,
+            };
+            timings.mcse += t3.elapsed().as_secs_f64();
+            if accept {
+                opt.iterations = iterations;
+                opt.path = path;
+                timings.optimisation = t2.elapsed().as_secs_f64() - timings.mcse;
+                return Ok((opt, m));
+            }
+        }
+        theta0 = opt.theta.clone();
+        let max = options.auto_m.map_or(m, |a| a.max);
+        m = (2 * m).min(max);
+    }
 }
 
 /// Four significant digits, in scientific notation when small, for numbers in messages.
@@ -567,7 +683,6 @@ pub fn assemble(
             (vec![f64::INFINITY; d * d], vec![f64::INFINITY; d])
         }
     };
-    let ess: Vec<f64> = ev.blocks.iter().map(|b| b.ess).collect();
     let (mcvcov, mcse) = if se.iter().all(|s| s.is_finite()) {
         let mv = inference::mc_vcov(&vcov, &ev.mc_v, d);
         let ms = inference::sqrt_diag(&mv, d);
@@ -578,11 +693,12 @@ pub fn assemble(
     let block_info: Vec<BlockInfo> = blocks
         .blocks
         .iter()
-        .zip(&ess)
-        .map(|(b, &e)| BlockInfo {
+        .zip(&ev.blocks)
+        .map(|(b, s)| BlockInfo {
             q: b.q(),
             n: b.n(),
-            ess: e,
+            ess: s.ess,
+            draws: s.draws,
         })
         .collect();
     let low: Vec<String> = block_info
@@ -620,9 +736,11 @@ pub fn assemble(
         p: model.p(),
         loglik: ev.value + model.data_constant(),
         loglik_glmm: ev.value,
-        loglik_mcse: ess
+        loglik_mcse: ev
+            .blocks
             .iter()
-            .map(|e| (1.0 / e - 1.0 / options.m as f64).max(0.0))
+            .filter(|b| b.draws > 0)
+            .map(|b| (1.0 / b.ess - 1.0 / b.draws as f64).max(0.0))
             .sum::<f64>()
             .sqrt(),
         gradient: ev.gradient.clone(),
@@ -637,7 +755,8 @@ pub fn assemble(
         path: opt.path,
         blocks: block_info,
         n: model.n(),
-        m: options.m,
+        m: ev.blocks.iter().map(|b| b.draws).max().unwrap_or(0),
+        m_auto: options.auto_m.is_some(),
         seed: options.seed,
         threads,
         sampler: options.sampler,

@@ -18,8 +18,9 @@
 //! | family | [`family`] | [`Family`] |
 //! | PQL start | [`pql`](mod@pql) | [`PqlStart`] |
 //! | likelihood blocks | [`blocks`] | [`Blocks`] |
-//! | importance sample | [`sampler`] | [`ImportanceSample`] |
-//! | MCLA objective | [`objective`] | [`Mcla`], [`McEvaluation`] |
+//! | importance sample (fixed-sample samplers) | [`sampler`] | [`ImportanceSample`] |
+//! | block integrators (SPEC §12 adaptive, fixed sample, exact) | [`integrate`] | [`Objective`], [`McEvaluation`] |
+//! | fixed-sample MCLA kernel | [`objective`] | [`Mcla`] |
 //! | trust-region maximiser | `mcla-trust` crate | [`Optimum`] |
 //! | inference | [`inference`], [`fit`](mod@fit) | [`Fit`] |
 //!
@@ -42,6 +43,7 @@ pub mod design;
 pub mod family;
 pub mod fit;
 pub mod inference;
+pub mod integrate;
 pub mod model;
 pub mod objective;
 pub mod options;
@@ -58,9 +60,10 @@ pub use fit::{
     fit, fit_with_progress, maximise, start, BlockInfo, Fit, FitError, Optimum, Progress, Start,
     StartSource,
 };
+pub use integrate::{BlockIntegrator, Objective};
 pub use model::{Csr, Model, ModelError, ModelSpec, RandomBlock};
 pub use objective::{McEvaluation, Mcla};
-pub use options::{CheckedOptions, FitOptions, OptionsError, Sampler};
+pub use options::{AutoM, CheckedOptions, FitOptions, OptionsError, Sampler};
 pub use pql::{pql, PqlStart};
 pub use report::{json_report, text_report, ReportInfo};
 pub use sampler::{BlockMixture, ImportanceCentre, ImportanceSample};

@@ -244,6 +244,8 @@ pub struct Model {
     pub(crate) effect_names: Vec<String>,
     /// Variance component (0-based) of each random effect.
     pub(crate) effect_component: Vec<usize>,
+    /// Random formula (0-based block of `ModelSpec::random`) of each random effect.
+    pub(crate) effect_term: Vec<usize>,
     pub(crate) varcomps_names: Vec<String>,
     /// `q_t`: number of random effects of each component.
     pub(crate) q_per_component: Vec<usize>,
@@ -467,6 +469,7 @@ impl Model {
         }
         let mut effect_names = Vec::new();
         let mut effect_component = Vec::new();
+        let mut effect_term = Vec::new();
         let mut triplets = Vec::new();
         let mut offset = 0;
         for (b, blk) in spec.random.iter().enumerate() {
@@ -509,6 +512,7 @@ impl Model {
             }
             effect_names.extend(blk.names.iter().cloned());
             effect_component.extend(std::iter::repeat_n(equal[b] - 1, blk.z.n_cols));
+            effect_term.extend(std::iter::repeat_n(b, blk.z.n_cols));
             offset += blk.z.n_cols;
         }
         let z = Csr::from_triplets(n, offset, &triplets)?;
@@ -529,6 +533,7 @@ impl Model {
             z,
             effect_names,
             effect_component,
+            effect_term,
             varcomps_names: spec.varcomps_names,
             q_per_component,
             data_constant,
@@ -608,6 +613,11 @@ impl Model {
     /// Variance component (0-based) of each random effect.
     pub fn effect_component(&self) -> &[usize] {
         &self.effect_component
+    }
+
+    /// Random formula (0-based, in `ModelSpec::random` order) of each random effect.
+    pub fn effect_term(&self) -> &[usize] {
+        &self.effect_term
     }
     /// Number of random effects per variance component.
     pub fn q_per_component(&self) -> &[usize] {

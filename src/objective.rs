@@ -62,8 +62,10 @@ pub struct BlockSummary {
     pub value: f64,
     /// `sum_k v_k g_k`.
     pub mean_gradient: Vec<f64>,
-    /// Effective sample size `1 / sum_k v_k^2`.
+    /// Effective sample size `1 / sum_k v_k^2` (infinite for a block integrated exactly).
     pub ess: f64,
+    /// Draws of the block (0 for a block integrated exactly).
+    pub draws: usize,
 }
 
 /// Per-block copies of the data the kernel reads, grouped by X-row pattern.
@@ -278,6 +280,11 @@ impl<'a> Mcla<'a> {
         self.model.n_params()
     }
 
+    /// Draws per block (the largest block sample).
+    pub fn draws_per_block(&self) -> usize {
+        self.sample.blocks.iter().map(|b| b.m()).max().unwrap_or(0)
+    }
+
     fn check_theta(&self, theta: &[f64]) -> bool {
         theta.len() == self.dim()
             && theta.iter().all(|v| v.is_finite())
@@ -365,6 +372,7 @@ impl<'a> Mcla<'a> {
                 value: lb,
                 mean_gradient: acc.mean_g,
                 ess: s2n / acc.s2,
+                draws: self.sample.blocks[b].m(),
             });
         }
         // Observations without random effects: exact.

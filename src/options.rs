@@ -12,25 +12,33 @@ use thiserror::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sampler {
+    /// SPEC §12 (default): per block, a separator sampled from a theta-adaptive
+    /// Gaussian with common random numbers and the conditionally independent rest
+    /// integrated by adaptive Gauss–Hermite quadrature; blocks without a separator
+    /// (one grouping factor) are integrated exactly, with Monte Carlo error 0.
+    Adaptive,
     /// One independent importance sample per connected component of the
-    /// random-effects graph (SPEC §11): the exact likelihood factorises, and
-    /// the importance weights live in each component's low dimension.  Default.
+    /// random-effects graph (SPEC §11), drawn once from R glmm's mixture: the
+    /// exact likelihood factorises, and the importance weights live in each
+    /// component's low dimension.
     Factorised,
     /// R glmm's single q-dimensional mixture (SPEC §4), for comparison and reproduction.
     Joint,
 }
 
 impl Sampler {
-    /// `factorised` or `joint`.
+    /// `adaptive`, `factorised` or `joint`.
     pub fn name(self) -> &'static str {
         match self {
+            Sampler::Adaptive => "adaptive",
             Sampler::Factorised => "factorised",
             Sampler::Joint => "joint",
         }
     }
-    /// Parse `factorised`/`factorized`/`joint`.
+    /// Parse `adaptive`/`factorised`/`factorized`/`joint`.
     pub fn parse(s: &str) -> Option<Sampler> {
         match s.trim().to_ascii_lowercase().as_str() {
+            "adaptive" => Some(Sampler::Adaptive),
             "factorised" | "factorized" => Some(Sampler::Factorised),
             "joint" => Some(Sampler::Joint),
             _ => None,
@@ -38,11 +46,45 @@ impl Sampler {
     }
 }
 
-/// Options of a fit.  `Default` gives R glmm's defaults (with m = 10^4 and the factorised sampler).
+/// Automatic choice of the Monte Carlo sample size (`--m auto`, SPEC §12 / issue 7):
+/// start with `start` draws per block and double (keeping the draws already made)
+/// until every parameter's MCSE is at most `mcse_ratio` times its standard error and
+/// the log-likelihood's MCSE is at most `loglik_mcse`, or `max` is reached (then the
+/// fit warns).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AutoM {
+    /// First sample size per block.
+    pub start: usize,
+    /// Largest sample size per block.
+    pub max: usize,
+    /// Target MCSE / SE of every parameter.
+    pub mcse_ratio: f64,
+    /// Target MCSE of the log-likelihood.
+    pub loglik_mcse: f64,
+}
+
+impl Default for AutoM {
+    fn default() -> Self {
+        AutoM {
+            start: 250,
+            max: 1 << 17,
+            mcse_ratio: 0.02,
+            loglik_mcse: 0.01,
+        }
+    }
+}
+
+/// Options of a fit.  `Default` gives R glmm's defaults with the adaptive
+/// estimator (SPEC §12) and a fixed m = 10^4; [`FitOptions::auto`] chooses m
+/// automatically (the command line's default).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FitOptions {
-    /// Monte Carlo sample size per independent block.
+    /// Monte Carlo sample size per independent block (ignored when `auto_m` is set).
     pub m: usize,
+    /// Choose m automatically (see [`AutoM`]); `None`: use `m`.
+    pub auto_m: Option<AutoM>,
+    /// Gauss–Hermite nodes of the adaptive estimator's conditional integrals (K).
+    pub quadrature_nodes: usize,
     /// Seed of every random stream.
     pub seed: u64,
     /// Mixture probabilities `p = (p1, p2, p3)` of the importance distribution.
@@ -72,6 +114,8 @@ impl Default for FitOptions {
     fn default() -> Self {
         FitOptions {
             m: 10_000,
+            auto_m: None,
+            quadrature_nodes: 10,
             seed: 1234,
             mixture: [1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0],
             zeta: 5.0,
@@ -81,8 +125,18 @@ impl Default for FitOptions {
             rmax: 1000.0,
             iterlim: 1000,
             threads: None,
-            sampler: Sampler::Factorised,
+            sampler: Sampler::Adaptive,
             low_memory: false,
+        }
+    }
+}
+
+impl FitOptions {
+    /// The defaults with an automatically chosen m ([`AutoM::default`]).
+    pub fn auto() -> FitOptions {
+        FitOptions {
+            auto_m: Some(AutoM::default()),
+            ..FitOptions::default()
         }
     }
 }
@@ -114,6 +168,10 @@ pub enum OptionsError {
     Iterlim,
     #[error("threads (--threads) must be at least 1 (got 0): omit it to use all cores")]
     ZeroThreads,
+    #[error("the number of quadrature nodes (--nodes) must be between 1 and 200 (got {0}); 10 is accurate far below the Monte Carlo error")]
+    Nodes(usize),
+    #[error("automatic m (--m auto): {0}")]
+    AutoM(String),
 }
 
 /// Options validated against a model.
@@ -194,6 +252,25 @@ impl FitOptions {
         }
         if self.threads == Some(0) {
             return Err(OptionsError::ZeroThreads);
+        }
+        if !(1..=200).contains(&self.quadrature_nodes) {
+            return Err(OptionsError::Nodes(self.quadrature_nodes));
+        }
+        if let Some(a) = &self.auto_m {
+            if a.start == 0 || a.max < a.start {
+                return Err(OptionsError::AutoM(format!(
+                    "the start ({}) must be at least 1 and at most the maximum ({})",
+                    a.start, a.max
+                )));
+            }
+            if !(a.mcse_ratio > 0.0 && a.mcse_ratio.is_finite())
+                || !(a.loglik_mcse > 0.0 && a.loglik_mcse.is_finite())
+            {
+                return Err(OptionsError::AutoM(format!(
+                    "the targets must be positive numbers (MCSE/SE {}, log-likelihood MCSE {})",
+                    a.mcse_ratio, a.loglik_mcse
+                )));
+            }
         }
         Ok(CheckedOptions(self.clone()))
     }

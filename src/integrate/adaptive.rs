@@ -1,0 +1,1005 @@
+//! The theta-adaptive, Rao–Blackwellised block integrator (SPEC §12), the default.
+//!
+//! Per likelihood block, the effects are split ([`Split`]) into an integrated set
+//! I (no two share an observation) and a separator S.  Given `u_S`, the block's
+//! likelihood factorises over I and each factor is a one-dimensional integral,
+//! computed by adaptive Gauss–Hermite quadrature ([`conditional`]).  The integrand
+//! over the separator,
+//!
+//! ```text
+//! h_theta(u_S) = exp(R(u_S)) prod_{j in I} A_j(u_S) N(u_S; 0, D_S(nu)),
+//! ```
+//!
+//! is integrated by importance sampling from a Gaussian that follows theta:
+//! `u_S,k = v*(theta) + L^{-T} z_k`, `v*` the mode of `log h_theta`, `L L' = H_S`
+//! its negative Hessian there (both from posterior moments of the 1-D integrals on
+//! the quadrature nodes: gradient `sum_j E_j[s_j] - D_S^{-1} u_S`, negative Hessian
+//! `sum_j (E_j[Z'WZ] - Cov_j[s_j]) + D_S^{-1}`), and standard normal draws `z_k`
+//! fixed for the whole fit (common random numbers, one seeded stream per chunk).
+//!
+//! ```text
+//! log w_k = log h_theta(u_S,k) - log phi(z_k) - sum_i log L_ii,
+//! l_b(theta) = log((1/m) sum_k w_k).
+//! ```
+//!
+//! For fixed `z` this is a smooth, deterministic function of theta.  An empty
+//! separator (one grouping factor, a single effect) needs no draws: `l_b = log h`
+//! exactly, with Monte Carlo error 0.
+//!
+//! **Derivatives.**  With `p_k = ∂_theta log h(u_S,k)` at fixed `u_S` (beta part
+//! `sum_i w_i x_i (y_i - E[mu_i])`, nu part from `E_j[u_j^2]` and `u_S'u_S`) and
+//! `g_k = ∇_{u_S} log h(u_S,k)`, the per-draw total derivative is
+//!
+//! ```text
+//! s_k = p_k + (dv*/dtheta)' g_k - (dL a_k)' b_k - d(sum_i log L_ii)/dtheta,
+//! a_k = L^{-1} g_k,  b_k = L^{-T} z_k,
+//! ```
+//!
+//! because `d(L^{-T})/dtheta_j z_k = -L^{-T} dL_j' b_k`.  The proposal derivatives
+//! `dv*/dtheta` and `dL/dtheta` come from central differences of the deterministic
+//! proposal construction (2(p + T) extra proposal builds per evaluation, no extra
+//! pass over the draws).  `grad l_b = sum_k v_k s_k` (`v_k` the normalised weights).
+//!
+//! **Hessian.**  For the trust-region model: Louis' identity at the draws,
+//! `sum_k v_k ∂²_theta log h(u_S,k) + sum_k v_k (p_k - p̄)(p_k - p̄)'`, with
+//! `∂²_theta log h` at fixed `u_S` from second posterior moments on the nodes
+//! (a consistent estimate of the Hessian, within a few per cent of that of l_b).
+//! The Hessian that is reported (vcov, MCSE sandwich) is the central difference of
+//! the gradient, computed by [`Objective::final_evaluation`](super::Objective::final_evaluation).
+//!
+//! **Monte Carlo error** (SPEC §12 f): `V_b = sum_k v_k^2 (s_k - G_b)(s_k - G_b)'`
+//! with `G_b = sum_k v_k s_k`; ESS `1 / sum_k v_k^2`.
+
+use super::conditional::{self, EffectObs, Nodes, Rule};
+use super::separator::Split;
+use super::{BlockIntegrator, IntegratorError};
+use crate::blocks::Block;
+use crate::model::Model;
+use crate::objective::{BlockSummary, McEvaluation};
+use crate::Family;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+
+/// Draws per chunk: each chunk has its own random stream, so the draws (and every
+/// result) do not depend on the number of threads, and growing m keeps the draws
+/// already made.
+pub const ADAPTIVE_CHUNK: usize = 64;
+
+const LN_2PI: f64 = 1.837_877_066_409_345_3;
+
+/// Settings of the adaptive integrator.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdaptiveSettings {
+    /// Gauss–Hermite nodes per conditional integral (K).
+    pub nodes: usize,
+    /// Newton steps of each per-draw 1-D mode (fixed, from a linear-response start).
+    pub newton_steps: usize,
+    /// Relative step of the central differences of the proposal (times `max(|theta_j|, 0.01)`).
+    pub proposal_step: f64,
+}
+
+impl Default for AdaptiveSettings {
+    fn default() -> Self {
+        AdaptiveSettings {
+            nodes: 10,
+            newton_steps: 3,
+            proposal_step: 1e-4,
+        }
+    }
+}
+
+/// One likelihood block integrated by SPEC §12.
+#[derive(Debug, Clone)]
+pub struct AdaptiveBlock {
+    family: Family,
+    p: usize,
+    d: usize,
+    m: usize,
+    seed: u64,
+    index: usize,
+    rule: Rule,
+    settings: AdaptiveSettings,
+    // Local observations: those of the integrated effects first, grouped by effect,
+    // then the rest (R).
+    y: Vec<f64>,
+    w: Vec<f64>,
+    nt: Vec<f64>,
+    /// Row-major `n x p`.
+    x: Vec<f64>,
+    /// Coefficient of the observation's integrated effect (0 for R).
+    zi: Vec<f64>,
+    /// `i_ptr[j]..i_ptr[j + 1]`: observations of integrated effect j.
+    i_ptr: Vec<usize>,
+    i_comp: Vec<usize>,
+    /// Separator part of Z, CSR over local observations.
+    s_ptr: Vec<usize>,
+    s_idx: Vec<usize>,
+    s_val: Vec<f64>,
+    s_comp: Vec<usize>,
+    /// Separator effects touched by each integrated effect (`touch_ptr[j]..`), and for
+    /// each separator entry of an I observation its position in that list.
+    touch_ptr: Vec<usize>,
+    touch: Vec<usize>,
+    s_pos: Vec<usize>,
+    /// Start of the separator-mode Newton iteration.
+    v_start: Vec<f64>,
+    /// Global effect index of each integrated / separator effect.
+    i_effects: Vec<usize>,
+    s_effects: Vec<usize>,
+}
+
+/// The proposal at one theta.
+#[derive(Debug, Clone)]
+struct Proposal {
+    v: Vec<f64>,
+    /// Lower Cholesky factor of the negative Hessian at `v`, row-major.
+    l: Vec<f64>,
+    logdet: f64,
+    /// Modes and curvatures of the integrated effects at `v`.
+    u_mode: Vec<f64>,
+    tau2: Vec<f64>,
+    /// Offsets at `v`.
+    o: Vec<f64>,
+    /// `w_i z_ij c''_i` at the mode (linear response of the 1-D modes to the offsets).
+    wc: Vec<f64>,
+}
+
+/// Central-difference derivatives of the proposal.
+#[derive(Debug, Clone)]
+struct ProposalDerivs {
+    /// `d x nS`.
+    dv: Vec<f64>,
+    /// `d x nS x nS`.
+    dl: Vec<f64>,
+    dlogdet: Vec<f64>,
+}
+
+/// Per-chunk results.
+#[derive(Debug, Clone, Default)]
+struct ChunkOut {
+    lw: Vec<f64>,
+    /// `len x d` partial scores.
+    part: Vec<f64>,
+    /// `len x d` total scores.
+    total: Vec<f64>,
+    /// `max lw` of the chunk and `sum_k exp(lw_k - max) H_k`.
+    h_max: f64,
+    h_sum: Vec<f64>,
+}
+
+/// Scratch of one worker.
+#[derive(Debug, Default)]
+struct Scratch {
+    nodes: Nodes,
+    z: Vec<f64>,
+    b: Vec<f64>,
+    us: Vec<f64>,
+    o: Vec<f64>,
+    g: Vec<f64>,
+    a: Vec<f64>,
+    part: Vec<f64>,
+    hk: Vec<f64>,
+    delta: Vec<f64>,
+    emu: Vec<f64>,
+    hs: Vec<f64>,
+}
+
+impl AdaptiveBlock {
+    /// Prepare block `index` of `model` with `m` draws; `u_start` (length q of the
+    /// model) starts the separator-mode iterations (e.g. the PQL effects).
+    pub fn new(
+        model: &Model,
+        block: &Block,
+        index: usize,
+        m: usize,
+        seed: u64,
+        u_start: &[f64],
+        settings: AdaptiveSettings,
+    ) -> Result<AdaptiveBlock, IntegratorError> {
+        let rule = Rule::new(settings.nodes).map_err(IntegratorError::Quadrature)?;
+        let term: Vec<usize> = block
+            .effects
+            .iter()
+            .map(|&j| model.effect_term()[j])
+            .collect();
+        let split = Split::choose(block, &term);
+        let obs_of = super::separator::effect_observations(block);
+        let mut s_local = vec![usize::MAX; block.q()];
+        for (k, &j) in split.separator.iter().enumerate() {
+            s_local[j] = k;
+        }
+        let mut is_i = vec![false; block.q()];
+        for &j in &split.integrated {
+            is_i[j] = true;
+        }
+        // local observation order
+        let mut order = Vec::with_capacity(block.n());
+        let mut i_ptr = vec![0];
+        for &j in &split.integrated {
+            order.extend_from_slice(&obs_of[j]);
+            i_ptr.push(order.len());
+        }
+        let mut in_i = vec![false; block.n()];
+        for &i in &order {
+            in_i[i] = true;
+        }
+        order.extend((0..block.n()).filter(|&i| !in_i[i]));
+        let p = model.p();
+        let (mut y, mut w, mut nt, mut x, mut zi) = (vec![], vec![], vec![], vec![], vec![]);
+        let (mut s_ptr, mut s_idx, mut s_val) = (vec![0], vec![], vec![]);
+        for &li in &order {
+            let gi = block.obs[li];
+            y.push(model.y()[gi]);
+            w.push(model.weights()[gi]);
+            nt.push(model.trials()[gi]);
+            x.extend_from_slice(model.x_row(gi));
+            let (cols, vals) = block.z.row(li);
+            let mut zij = 0.0;
+            for (&j, &v) in cols.iter().zip(vals) {
+                if is_i[j] {
+                    zij = v;
+                } else {
+                    s_idx.push(s_local[j]);
+                    s_val.push(v);
+                }
+            }
+            zi.push(zij);
+            s_ptr.push(s_idx.len());
+        }
+        let mut touch_ptr = vec![0];
+        let mut touch = Vec::new();
+        let mut s_pos = vec![usize::MAX; s_idx.len()];
+        for j in 0..split.integrated.len() {
+            let start = touch.len();
+            for i in i_ptr[j]..i_ptr[j + 1] {
+                for e in s_ptr[i]..s_ptr[i + 1] {
+                    let s = s_idx[e];
+                    let pos = match touch[start..].iter().position(|&t| t == s) {
+                        Some(k) => k,
+                        None => {
+                            touch.push(s);
+                            touch.len() - 1 - start
+                        }
+                    };
+                    s_pos[e] = pos;
+                }
+            }
+            touch_ptr.push(touch.len());
+        }
+        let comp = &block.component;
+        Ok(AdaptiveBlock {
+            family: model.family(),
+            p,
+            d: model.n_params(),
+            m,
+            seed,
+            index,
+            rule,
+            settings,
+            y,
+            w,
+            nt,
+            x,
+            zi,
+            i_comp: split.integrated.iter().map(|&j| comp[j]).collect(),
+            i_ptr,
+            s_ptr,
+            s_idx,
+            s_val,
+            s_comp: split.separator.iter().map(|&j| comp[j]).collect(),
+            touch_ptr,
+            touch,
+            s_pos,
+            v_start: split
+                .separator
+                .iter()
+                .map(|&j| u_start.get(block.effects[j]).copied().unwrap_or(0.0))
+                .collect(),
+            i_effects: split.integrated.iter().map(|&j| block.effects[j]).collect(),
+            s_effects: split.separator.iter().map(|&j| block.effects[j]).collect(),
+        })
+    }
+
+    fn n_s(&self) -> usize {
+        self.s_comp.len()
+    }
+    fn n_i(&self) -> usize {
+        self.i_comp.len()
+    }
+    fn n(&self) -> usize {
+        self.y.len()
+    }
+    /// Number of sampled (separator) effects; 0 when the block is integrated exactly.
+    pub fn separator_size(&self) -> usize {
+        self.n_s()
+    }
+    /// Number of effects integrated by quadrature.
+    pub fn integrated_size(&self) -> usize {
+        self.n_i()
+    }
+    /// Global indices of the integrated and the separator effects.
+    pub fn effects(&self) -> (&[usize], &[usize]) {
+        (&self.i_effects, &self.s_effects)
+    }
+
+    fn x_beta(&self, beta: &[f64]) -> Vec<f64> {
+        let p = self.p;
+        (0..self.n())
+            .map(|i| {
+                let xr = &self.x[i * p..(i + 1) * p];
+                let mut s = 0.0;
+                for a in 0..p {
+                    s += xr[a] * beta[a];
+                }
+                s
+            })
+            .collect()
+    }
+
+    fn offsets(&self, xb: &[f64], us: &[f64], o: &mut Vec<f64>) {
+        o.clear();
+        for i in 0..self.n() {
+            let mut s = xb[i];
+            for e in self.s_ptr[i]..self.s_ptr[i + 1] {
+                s += self.s_val[e] * us[self.s_idx[e]];
+            }
+            o.push(s);
+        }
+    }
+
+    fn effect_obs(&self, j: usize) -> (EffectObs<'_>, std::ops::Range<usize>) {
+        let r = self.i_ptr[j]..self.i_ptr[j + 1];
+        (
+            EffectObs {
+                y: &self.y[r.clone()],
+                w: &self.w[r.clone()],
+                nt: &self.nt[r.clone()],
+                z: &self.zi[r.clone()],
+            },
+            r,
+        )
+    }
+
+    /// `log h(v)`, its gradient in `v` and (if `hess`) its negative Hessian (row-major),
+    /// with the 1-D modes found to machine precision from `u_mode` (updated).
+    fn marginal(
+        &self,
+        xb: &[f64],
+        nu: &[f64],
+        v: &[f64],
+        u_mode: &mut [f64],
+        tau2: &mut [f64],
+        hess: bool,
+        s: &mut Scratch,
+    ) -> (f64, Vec<f64>, Vec<f64>) {
+        let ns = self.n_s();
+        let mut f = 0.0;
+        let mut g = vec![0.0; ns];
+        let mut h = if hess { vec![0.0; ns * ns] } else { Vec::new() };
+        let mut o = std::mem::take(&mut s.o);
+        self.offsets(xb, v, &mut o);
+        for k in 0..ns {
+            let nuk = nu[self.s_comp[k]];
+            f += -0.5 * (LN_2PI + nuk.ln()) - 0.5 * v[k] * v[k] / nuk;
+            g[k] -= v[k] / nuk;
+            if hess {
+                h[k * ns + k] += 1.0 / nuk;
+            }
+        }
+        let n_iobs = self.i_ptr[self.n_i()];
+        for i in n_iobs..self.n() {
+            let (ll, mu, var) = conditional::obs_terms(self.family, self.y[i], self.nt[i], o[i]);
+            f += self.w[i] * ll;
+            let res = self.w[i] * (self.y[i] - mu);
+            let wv = self.w[i] * var;
+            for e in self.s_ptr[i]..self.s_ptr[i + 1] {
+                let (a, za) = (self.s_idx[e], self.s_val[e]);
+                g[a] += res * za;
+                if hess {
+                    for e2 in self.s_ptr[i]..self.s_ptr[i + 1] {
+                        h[a * ns + self.s_idx[e2]] += wv * za * self.s_val[e2];
+                    }
+                }
+            }
+        }
+        let kk = self.rule.len();
+        for j in 0..self.n_i() {
+            let (obs, r) = self.effect_obs(j);
+            let oj = &o[r.clone()];
+            let nuj = nu[self.i_comp[j]];
+            let (c, t2) = conditional::mode_precise(self.family, &obs, oj, nuj, u_mode[j]);
+            u_mode[j] = c;
+            tau2[j] = t2;
+            f +=
+                conditional::integrate(self.family, &self.rule, &obs, oj, nuj, c, t2, &mut s.nodes);
+            let nj = r.len();
+            let nodes = &s.nodes;
+            s.emu.clear();
+            s.emu.resize(nj, 0.0);
+            let mut evar = vec![0.0; nj];
+            for n in 0..kk {
+                for i in 0..nj {
+                    s.emu[i] += nodes.pi[n] * nodes.mu[n * nj + i];
+                    evar[i] += nodes.pi[n] * nodes.var[n * nj + i];
+                }
+            }
+            for (ii, i) in r.clone().enumerate() {
+                let res = self.w[i] * (self.y[i] - s.emu[ii]);
+                let wv = self.w[i] * evar[ii];
+                for e in self.s_ptr[i]..self.s_ptr[i + 1] {
+                    let (a, za) = (self.s_idx[e], self.s_val[e]);
+                    g[a] += res * za;
+                    if hess {
+                        for e2 in self.s_ptr[i]..self.s_ptr[i + 1] {
+                            h[a * ns + self.s_idx[e2]] += wv * za * self.s_val[e2];
+                        }
+                    }
+                }
+            }
+            if hess {
+                // - Cov_j[s_j], s_j[t] = sum_i w_i z_it (y_i - mu_i): per node
+                // delta_n[pos] = sum_i w_i z_it (mu_in - E mu_i).
+                let tr = self.touch_ptr[j]..self.touch_ptr[j + 1];
+                let nt_ = tr.len();
+                s.delta.clear();
+                s.delta.resize(nt_, 0.0);
+                for n in 0..kk {
+                    s.delta.iter_mut().for_each(|v| *v = 0.0);
+                    for (ii, i) in r.clone().enumerate() {
+                        let dm = self.w[i] * (nodes.mu[n * nj + ii] - s.emu[ii]);
+                        for e in self.s_ptr[i]..self.s_ptr[i + 1] {
+                            s.delta[self.s_pos[e]] += dm * self.s_val[e];
+                        }
+                    }
+                    let pn = nodes.pi[n];
+                    for a in 0..nt_ {
+                        let da = pn * s.delta[a];
+                        let ra = self.touch[tr.start + a] * ns;
+                        for b in 0..nt_ {
+                            h[ra + self.touch[tr.start + b]] -= da * s.delta[b];
+                        }
+                    }
+                }
+            }
+        }
+        s.o = o;
+        (f, g, h)
+    }
+
+    /// Build the proposal at theta: Newton for `v*` to machine precision, then the factor.
+    fn proposal(
+        &self,
+        theta: &[f64],
+        warm: Option<&Proposal>,
+        s: &mut Scratch,
+    ) -> Option<Proposal> {
+        let (p, ns) = (self.p, self.n_s());
+        let nu = &theta[p..];
+        let xb = self.x_beta(&theta[..p]);
+        let mut v = warm.map_or_else(|| self.v_start.clone(), |w| w.v.clone());
+        let mut u_mode = warm.map_or_else(|| vec![0.0; self.n_i()], |w| w.u_mode.clone());
+        let mut tau2 = vec![0.0; self.n_i()];
+        let mut finishing = false;
+        let mut l = vec![0.0; ns * ns];
+        let mut converged = false;
+        for _ in 0..100 {
+            let (f, g, h) = self.marginal(&xb, nu, &v, &mut u_mode, &mut tau2, true, s);
+            if !f.is_finite() {
+                return None;
+            }
+            if !cholesky(&h, ns, &mut l) {
+                return None;
+            }
+            if finishing {
+                converged = true;
+                break;
+            }
+            let step = chol_solve(&l, ns, &g);
+            let mut t = 1.0;
+            let vmax = v.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+            let smax = step.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+            if smax > 1e-3 * (1.0 + vmax) {
+                // guard large steps with a backtracking check on log h
+                for _ in 0..40 {
+                    let trial: Vec<f64> = v.iter().zip(&step).map(|(a, b)| a + t * b).collect();
+                    let mut um = u_mode.clone();
+                    let mut t2 = tau2.clone();
+                    let (ft, _, _) = self.marginal(&xb, nu, &trial, &mut um, &mut t2, false, s);
+                    if ft.is_finite() && ft >= f - 1e-12 * f.abs() {
+                        break;
+                    }
+                    t *= 0.5;
+                }
+            }
+            for (a, b) in v.iter_mut().zip(&step) {
+                *a += t * b;
+            }
+            if t == 1.0 && smax <= 1e-9 * (1.0 + vmax) {
+                // quadratic convergence: one more full step lands on the fixed point
+                let (_, g2, _) = self.marginal(&xb, nu, &v, &mut u_mode, &mut tau2, false, s);
+                let step2 = chol_solve(&l, ns, &g2);
+                for (a, b) in v.iter_mut().zip(&step2) {
+                    *a += b;
+                }
+                finishing = true;
+            }
+        }
+        if !converged {
+            return None;
+        }
+        let logdet: f64 = (0..ns).map(|k| l[k * ns + k].ln()).sum();
+        let mut o = Vec::new();
+        self.offsets(&xb, &v, &mut o);
+        let mut wc = vec![0.0; self.n()];
+        for j in 0..self.n_i() {
+            for i in self.i_ptr[j]..self.i_ptr[j + 1] {
+                let (_, _, var) = conditional::obs_terms(
+                    self.family,
+                    self.y[i],
+                    self.nt[i],
+                    o[i] + self.zi[i] * u_mode[j],
+                );
+                wc[i] = self.w[i] * self.zi[i] * var;
+            }
+        }
+        Some(Proposal {
+            v,
+            l,
+            logdet,
+            u_mode,
+            tau2,
+            o,
+            wc,
+        })
+    }
+
+    /// Relative steps of the proposal's central differences.
+    fn fd_step(&self, theta: &[f64], j: usize) -> f64 {
+        let h = self.settings.proposal_step * theta[j].abs().max(0.01);
+        if j >= self.p {
+            h.min(0.5 * theta[j])
+        } else {
+            h
+        }
+    }
+
+    fn derivs(&self, theta: &[f64], centre: &Proposal) -> Option<ProposalDerivs> {
+        let (d, ns) = (self.d, self.n_s());
+        let builds: Vec<Option<Proposal>> = (0..2 * d)
+            .into_par_iter()
+            .map_init(Scratch::default, |s, k| {
+                let j = k / 2;
+                let h = self.fd_step(theta, j);
+                let mut t = theta.to_vec();
+                t[j] += if k % 2 == 0 { h } else { -h };
+                self.proposal(&t, Some(centre), s)
+            })
+            .collect();
+        let mut dv = vec![0.0; d * ns];
+        let mut dl = vec![0.0; d * ns * ns];
+        let mut dlogdet = vec![0.0; d];
+        for j in 0..d {
+            let (plus, minus) = (builds[2 * j].as_ref()?, builds[2 * j + 1].as_ref()?);
+            let h2 = 2.0 * self.fd_step(theta, j);
+            for k in 0..ns {
+                dv[j * ns + k] = (plus.v[k] - minus.v[k]) / h2;
+            }
+            for k in 0..ns * ns {
+                dl[j * ns * ns + k] = (plus.l[k] - minus.l[k]) / h2;
+            }
+            dlogdet[j] = (0..ns)
+                .map(|k| dl[j * ns * ns + k * ns + k] / centre.l[k * ns + k])
+                .sum();
+        }
+        Some(ProposalDerivs { dv, dl, dlogdet })
+    }
+
+    /// One draw (or, for an exact block, the single evaluation): `log h`, partial
+    /// scores into `s.part`, gradient in u_S into `s.g`, `∂² log h` into `s.hk`.
+    fn draw_terms(
+        &self,
+        theta: &[f64],
+        xb: &[f64],
+        prop: Option<&Proposal>,
+        s: &mut Scratch,
+    ) -> f64 {
+        let (p, d, ns) = (self.p, self.d, self.n_s());
+        let nu = &theta[p..];
+        s.part.clear();
+        s.part.resize(d, 0.0);
+        s.g.clear();
+        s.g.resize(ns, 0.0);
+        s.hk.clear();
+        s.hk.resize(d * d, 0.0);
+        let mut lw = 0.0;
+        let mut o = std::mem::take(&mut s.o);
+        self.offsets(xb, &s.us, &mut o);
+        for k in 0..ns {
+            let t = self.s_comp[k];
+            let (nuk, u) = (nu[t], s.us[k]);
+            lw += -0.5 * (LN_2PI + nuk.ln()) - 0.5 * u * u / nuk;
+            s.part[p + t] += 0.5 * u * u / (nuk * nuk) - 0.5 / nuk;
+            s.g[k] -= u / nuk;
+            s.hk[(p + t) * d + p + t] += 0.5 / (nuk * nuk) - u * u / (nuk * nuk * nuk);
+        }
+        let n_iobs = self.i_ptr[self.n_i()];
+        for i in n_iobs..self.n() {
+            let (ll, mu, var) = conditional::obs_terms(self.family, self.y[i], self.nt[i], o[i]);
+            lw += self.w[i] * ll;
+            let res = self.w[i] * (self.y[i] - mu);
+            self.add_obs(i, res, self.w[i] * var, s);
+        }
+        let kk = self.rule.len();
+        for j in 0..self.n_i() {
+            let (obs, r) = self.effect_obs(j);
+            let oj = &o[r.clone()];
+            let t = self.i_comp[j];
+            let nuj = nu[t];
+            let (c, t2) = match prop {
+                Some(pr) => {
+                    let mut u0 = pr.u_mode[j];
+                    for i in r.clone() {
+                        u0 -= pr.wc[i] * (o[i] - pr.o[i]) / pr.tau2[j];
+                    }
+                    conditional::mode_fixed(
+                        self.family,
+                        &obs,
+                        oj,
+                        nuj,
+                        u0,
+                        self.settings.newton_steps,
+                    )
+                }
+                None => conditional::mode_precise(self.family, &obs, oj, nuj, 0.0),
+            };
+            lw +=
+                conditional::integrate(self.family, &self.rule, &obs, oj, nuj, c, t2, &mut s.nodes);
+            let nj = r.len();
+            let mut emu = std::mem::take(&mut s.emu);
+            emu.clear();
+            emu.resize(nj, 0.0);
+            let mut eu2 = 0.0;
+            {
+                let nodes = &s.nodes;
+                for n in 0..kk {
+                    let pn = nodes.pi[n];
+                    eu2 += pn * nodes.u[n] * nodes.u[n];
+                    for ii in 0..nj {
+                        emu[ii] += pn * nodes.mu[n * nj + ii];
+                    }
+                }
+            }
+            let mut vu2 = 0.0;
+            for n in 0..kk {
+                let du = s.nodes.u[n] * s.nodes.u[n] - eu2;
+                vu2 += s.nodes.pi[n] * du * du;
+            }
+            for (ii, i) in r.clone().enumerate() {
+                let mut ev = 0.0;
+                for n in 0..kk {
+                    ev += s.nodes.pi[n] * s.nodes.var[n * nj + ii];
+                }
+                let res = self.w[i] * (self.y[i] - emu[ii]);
+                self.add_obs(i, res, self.w[i] * ev, s);
+            }
+            let nu2 = nuj * nuj;
+            s.part[p + t] += 0.5 * eu2 / nu2 - 0.5 / nuj;
+            s.hk[(p + t) * d + p + t] += 0.5 / nu2 - eu2 / (nu2 * nuj) + 0.25 * vu2 / (nu2 * nu2);
+            // Cov of the beta score over the nodes, and with u^2 / (2 nu^2):
+            // r_n - E r = -delta_n, delta_n = sum_i w_i x_i (mu_in - E mu_i).
+            s.delta.clear();
+            s.delta.resize(p, 0.0);
+            for n in 0..kk {
+                s.delta.iter_mut().for_each(|v| *v = 0.0);
+                for (ii, i) in r.clone().enumerate() {
+                    let dm = self.w[i] * (s.nodes.mu[n * nj + ii] - emu[ii]);
+                    let xr = &self.x[i * p..(i + 1) * p];
+                    for a in 0..p {
+                        s.delta[a] += dm * xr[a];
+                    }
+                }
+                let pn = s.nodes.pi[n];
+                let du = (s.nodes.u[n] * s.nodes.u[n] - eu2) / (2.0 * nu2);
+                for a in 0..p {
+                    let da = pn * s.delta[a];
+                    for b in 0..p {
+                        s.hk[a * d + b] += da * s.delta[b];
+                    }
+                    s.hk[a * d + p + t] -= da * du;
+                    s.hk[(p + t) * d + a] -= da * du;
+                }
+            }
+            s.emu = emu;
+        }
+        s.o = o;
+        lw
+    }
+
+    /// Add observation `i`'s residual `res = w (y - E mu)` and weighted variance `wv` to
+    /// the partial scores, the u_S gradient and `∂² log h`.
+    #[inline]
+    fn add_obs(&self, i: usize, res: f64, wv: f64, s: &mut Scratch) {
+        let (p, d) = (self.p, self.d);
+        let xr = &self.x[i * p..(i + 1) * p];
+        for a in 0..p {
+            s.part[a] += res * xr[a];
+            let wa = wv * xr[a];
+            for b in 0..p {
+                s.hk[a * d + b] -= wa * xr[b];
+            }
+        }
+        for e in self.s_ptr[i]..self.s_ptr[i + 1] {
+            s.g[self.s_idx[e]] += res * self.s_val[e];
+        }
+    }
+
+    fn rng(&self, chunk: usize) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream((1u64 << 63) | ((self.index as u64) << 32) | chunk as u64);
+        rng
+    }
+
+    fn chunk(
+        &self,
+        theta: &[f64],
+        xb: &[f64],
+        prop: &Proposal,
+        derivs: &ProposalDerivs,
+        c: usize,
+        s: &mut Scratch,
+    ) -> ChunkOut {
+        let (d, ns) = (self.d, self.n_s());
+        let start = c * ADAPTIVE_CHUNK;
+        let len = ADAPTIVE_CHUNK.min(self.m - start);
+        let mut rng = self.rng(c);
+        let mut out = ChunkOut {
+            lw: Vec::with_capacity(len),
+            part: Vec::with_capacity(len * d),
+            total: Vec::with_capacity(len * d),
+            h_max: f64::NEG_INFINITY,
+            h_sum: vec![0.0; d * d],
+        };
+        s.hs.clear();
+        let l = &prop.l;
+        for _ in 0..len {
+            s.z.clear();
+            let mut zz = 0.0;
+            for _ in 0..ns {
+                let v: f64 = StandardNormal.sample(&mut rng);
+                zz += v * v;
+                s.z.push(v);
+            }
+            // b = L^{-T} z
+            s.b.clear();
+            s.b.resize(ns, 0.0);
+            for r in (0..ns).rev() {
+                let mut acc = s.z[r];
+                for cc in r + 1..ns {
+                    acc -= l[cc * ns + r] * s.b[cc];
+                }
+                s.b[r] = acc / l[r * ns + r];
+            }
+            s.us.clear();
+            s.us.extend(prop.v.iter().zip(&s.b).map(|(v, b)| v + b));
+            let lh = self.draw_terms(theta, xb, Some(prop), s);
+            let lw = lh + 0.5 * zz + 0.5 * ns as f64 * LN_2PI - prop.logdet;
+            // a = L^{-1} g
+            s.a.clear();
+            s.a.resize(ns, 0.0);
+            for r in 0..ns {
+                let mut acc = s.g[r];
+                for cc in 0..r {
+                    acc -= l[r * ns + cc] * s.a[cc];
+                }
+                s.a[r] = acc / l[r * ns + r];
+            }
+            for j in 0..d {
+                let mut sj = s.part[j] - derivs.dlogdet[j];
+                let dvj = &derivs.dv[j * ns..(j + 1) * ns];
+                let dlj = &derivs.dl[j * ns * ns..(j + 1) * ns * ns];
+                for r in 0..ns {
+                    sj += s.g[r] * dvj[r];
+                    let mut la = 0.0;
+                    for cc in 0..=r {
+                        la += dlj[r * ns + cc] * s.a[cc];
+                    }
+                    sj -= la * s.b[r];
+                }
+                out.total.push(sj);
+            }
+            out.part.extend_from_slice(&s.part);
+            out.lw.push(lw);
+            out.h_max = out.h_max.max(lw);
+            s.hs.extend_from_slice(&s.hk);
+        }
+        for k in 0..len {
+            let wk = (out.lw[k] - out.h_max).exp();
+            for (acc, h) in out.h_sum.iter_mut().zip(&s.hs[k * d * d..(k + 1) * d * d]) {
+                *acc += wk * h;
+            }
+        }
+        out
+    }
+
+    fn evaluate_exact(&self, theta: &[f64]) -> Option<McEvaluation> {
+        let d = self.d;
+        let xb = self.x_beta(&theta[..self.p]);
+        let mut s = Scratch::default();
+        let value = self.draw_terms(theta, &xb, None, &mut s);
+        if !value.is_finite() {
+            return None;
+        }
+        Some(McEvaluation {
+            value,
+            gradient: s.part.clone(),
+            hessian: s.hk.clone(),
+            blocks: vec![BlockSummary {
+                log_max: value,
+                sum_w: 1.0,
+                value,
+                mean_gradient: s.part,
+                ess: f64::INFINITY,
+                draws: 0,
+            }],
+            mc_v: vec![0.0; d * d],
+        })
+    }
+
+    fn evaluate_sampled(&self, theta: &[f64]) -> Option<McEvaluation> {
+        let d = self.d;
+        let mut s = Scratch::default();
+        let prop = self.proposal(theta, None, &mut s)?;
+        let derivs = self.derivs(theta, &prop)?;
+        let xb = self.x_beta(&theta[..self.p]);
+        let n_chunks = self.m.div_ceil(ADAPTIVE_CHUNK);
+        let outs: Vec<ChunkOut> = (0..n_chunks)
+            .into_par_iter()
+            .map_init(Scratch::default, |s, c| {
+                self.chunk(theta, &xb, &prop, &derivs, c, s)
+            })
+            .collect();
+        let a = outs
+            .iter()
+            .map(|o| o.h_max)
+            .fold(f64::NEG_INFINITY, f64::max);
+        if !a.is_finite() {
+            return None;
+        }
+        let mut sum_w = 0.0;
+        for o in &outs {
+            for &lw in &o.lw {
+                sum_w += (lw - a).exp();
+            }
+        }
+        if !(sum_w > 0.0) || !sum_w.is_finite() {
+            return None;
+        }
+        let value = a + sum_w.ln() - (self.m as f64).ln();
+        let mut grad = vec![0.0; d];
+        let mut pbar = vec![0.0; d];
+        let mut hess = vec![0.0; d * d];
+        let mut s2 = 0.0;
+        for o in &outs {
+            let f = (o.h_max - a).exp() / sum_w;
+            for (h, x) in hess.iter_mut().zip(&o.h_sum) {
+                *h += f * x;
+            }
+            for (k, &lw) in o.lw.iter().enumerate() {
+                let v = (lw - a).exp() / sum_w;
+                s2 += v * v;
+                for j in 0..d {
+                    grad[j] += v * o.total[k * d + j];
+                    pbar[j] += v * o.part[k * d + j];
+                }
+            }
+        }
+        let mut mc_v = vec![0.0; d * d];
+        for o in &outs {
+            for (k, &lw) in o.lw.iter().enumerate() {
+                let v = (lw - a).exp() / sum_w;
+                let pk = &o.part[k * d..(k + 1) * d];
+                let tk = &o.total[k * d..(k + 1) * d];
+                for r in 0..d {
+                    let (dp, dt) = (pk[r] - pbar[r], tk[r] - grad[r]);
+                    for c in 0..d {
+                        hess[r * d + c] += v * dp * (pk[c] - pbar[c]);
+                        mc_v[r * d + c] += v * v * dt * (tk[c] - grad[c]);
+                    }
+                }
+            }
+        }
+        symmetrise(&mut hess, d);
+        symmetrise(&mut mc_v, d);
+        if !value.is_finite() || grad.iter().chain(&hess).any(|v| !v.is_finite()) {
+            return None;
+        }
+        Some(McEvaluation {
+            value,
+            gradient: grad.clone(),
+            hessian: hess,
+            blocks: vec![BlockSummary {
+                log_max: a,
+                sum_w,
+                value,
+                mean_gradient: grad,
+                ess: 1.0 / s2,
+                draws: self.m,
+            }],
+            mc_v,
+        })
+    }
+}
+
+fn symmetrise(m: &mut [f64], d: usize) {
+    for r in 0..d {
+        for c in 0..r {
+            let v = 0.5 * (m[r * d + c] + m[c * d + r]);
+            m[r * d + c] = v;
+            m[c * d + r] = v;
+        }
+    }
+}
+
+/// Lower Cholesky factor of the row-major `n x n` matrix `a` into `l`; false when
+/// `a` is not (numerically) positive definite.
+fn cholesky(a: &[f64], n: usize, l: &mut [f64]) -> bool {
+    l.iter_mut().for_each(|v| *v = 0.0);
+    for r in 0..n {
+        for c in 0..=r {
+            let mut s = 0.5 * (a[r * n + c] + a[c * n + r]);
+            for k in 0..c {
+                s -= l[r * n + k] * l[c * n + k];
+            }
+            if r == c {
+                if !(s > 0.0) || !s.is_finite() {
+                    return false;
+                }
+                l[r * n + r] = s.sqrt();
+            } else {
+                l[r * n + c] = s / l[c * n + c];
+            }
+        }
+    }
+    true
+}
+
+/// Solve `L L' x = b`.
+fn chol_solve(l: &[f64], n: usize, b: &[f64]) -> Vec<f64> {
+    let mut y = b.to_vec();
+    for r in 0..n {
+        for c in 0..r {
+            y[r] -= l[r * n + c] * y[c];
+        }
+        y[r] /= l[r * n + r];
+    }
+    for r in (0..n).rev() {
+        for c in r + 1..n {
+            y[r] -= l[c * n + r] * y[c];
+        }
+        y[r] /= l[r * n + r];
+    }
+    y
+}
+
+impl BlockIntegrator for AdaptiveBlock {
+    fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
+        if self.n_s() == 0 {
+            self.evaluate_exact(theta)
+        } else {
+            self.evaluate_sampled(theta)
+        }
+    }
+    fn draws(&self) -> usize {
+        if self.n_s() == 0 {
+            0
+        } else {
+            self.m
+        }
+    }
+    fn hessian_is_exact(&self) -> bool {
+        // exact blocks: E[∂²] + Cov on the nodes is the Hessian of the integral
+        self.n_s() == 0
+    }
+}
