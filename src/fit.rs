@@ -741,7 +741,7 @@ pub fn assemble(
             .iter()
             .filter(|b| b.draws > 0)
             .map(|b| (1.0 / b.ess - 1.0 / b.draws as f64).max(0.0))
-            .sum::<f64>()
+            .fold(0.0, |a, b| a + b)
             .sqrt(),
         gradient: ev.gradient.clone(),
         hessian: ev.hessian.clone(),

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mcla::design::{self, DataRequest, InputError, ModelInput};
 use mcla::report::{self, ReportInfo};
-use mcla::{CrossedDesign, Family, Fit, FitError, FitOptions, Model, Progress, Sampler};
+use mcla::{AutoM, CrossedDesign, Family, Fit, FitError, FitOptions, Model, Progress, Sampler};
 use mcla_formula::FrameOptions;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -50,17 +50,29 @@ enum Format {
 /// Options of the Monte Carlo fit shared by `fit` and `example`.
 #[derive(Args, Debug, Clone)]
 struct McArgs {
-    /// Monte Carlo sample size per independent block: 10000, 1e4 or 10^4.
-    #[arg(long, value_parser = parse_m, default_value = "1e4", allow_negative_numbers = true)]
-    m: usize,
+    /// Monte Carlo sample size per independent block: auto (default: start at 250 and double
+    /// until every MCSE <= 0.02 x its SE and the log-likelihood MCSE <= 0.01), or 10000, 1e4, 10^4.
+    #[arg(long, value_parser = parse_m, default_value = "auto", allow_negative_numbers = true)]
+    m: MArg,
+    /// With --m auto: target MCSE / SE of every parameter.
+    #[arg(long, default_value_t = 0.02)]
+    target_mcse_ratio: f64,
+    /// With --m auto: target MCSE of the log-likelihood.
+    #[arg(long, default_value_t = 0.01)]
+    target_loglik_mcse: f64,
+    /// Gauss-Hermite nodes of the adaptive sampler's conditional integrals.
+    #[arg(long, default_value_t = 10)]
+    nodes: usize,
     /// Seed of every random stream (same seed, same answer, for any --threads).
     #[arg(long, default_value_t = 1234)]
     seed: u64,
     /// Worker threads (default: all cores). Never changes the result.
     #[arg(long, value_parser = parse_threads, allow_negative_numbers = true)]
     threads: Option<usize>,
-    /// Importance sampler: factorised (one sample per independent block; default) or joint (R glmm's).
-    #[arg(long, value_parser = parse_sampler, default_value = "factorised")]
+    /// Likelihood approximation: adaptive (default; SPEC §12: theta-adaptive sampling of a separator,
+    /// the rest by exact quadrature), factorised (one fixed importance sample per independent block)
+    /// or joint (R glmm's single fixed sample).
+    #[arg(long, value_parser = parse_sampler, default_value = "adaptive")]
     sampler: Sampler,
     /// Confidence level of the Wald intervals.
     #[arg(long, value_parser = parse_level, default_value = "0.95", allow_negative_numbers = true)]
@@ -179,11 +191,25 @@ struct ExampleArgs {
 // ---------------------------------------------------------------------------------------------
 // Value parsers (clap reports their errors as `error: invalid value ...`, exit code 2)
 
-/// Parse a Monte Carlo sample size: `10000`, `1e4`, `10^4`.
-fn parse_m(s: &str) -> Result<usize, String> {
+/// A Monte Carlo sample size: `auto` or a number.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum MArg {
+    Auto,
+    Fixed(usize),
+}
+
+/// Parse a Monte Carlo sample size: `auto`, `10000`, `1e4`, `10^4`.
+fn parse_m(s: &str) -> Result<MArg, String> {
+    if s.trim().eq_ignore_ascii_case("auto") {
+        return Ok(MArg::Auto);
+    }
+    parse_m_number(s).map(MArg::Fixed)
+}
+
+fn parse_m_number(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let bad = || {
-        format!("'{s}' is not a Monte Carlo sample size; give a positive whole number such as 10000, 1e4 or 10^4")
+        format!("'{s}' is not a Monte Carlo sample size; give auto or a positive whole number such as 10000, 1e4 or 10^4")
     };
     let v: f64 = if let Some((b, e)) = t.split_once('^') {
         let b: f64 = b.trim().parse().map_err(|_| bad())?;
@@ -221,7 +247,7 @@ fn parse_family(s: &str) -> Result<Family, String> {
 
 fn parse_sampler(s: &str) -> Result<Sampler, String> {
     Sampler::parse(s).ok_or_else(|| {
-        format!("unknown sampler '{s}'; use factorised (default) or joint (R glmm's)")
+        format!("unknown sampler '{s}'; use adaptive (default), factorised or joint (R glmm's)")
     })
 }
 
@@ -454,12 +480,28 @@ fn run_fit(model: &Model, options: &FitOptions, quiet: bool) -> Result<Fit, CliE
 }
 
 fn fit_options(mc: &McArgs) -> FitOptions {
+    let defaults = FitOptions::default();
+    let (m, auto_m) = match mc.m {
+        MArg::Fixed(m) => (m, None),
+        MArg::Auto if mc.sampler == Sampler::Adaptive => (
+            defaults.m,
+            Some(AutoM {
+                mcse_ratio: mc.target_mcse_ratio,
+                loglik_mcse: mc.target_loglik_mcse,
+                ..AutoM::default()
+            }),
+        ),
+        // the fixed-sample samplers keep R glmm's habit of a given m (default 10^4)
+        MArg::Auto => (defaults.m, None),
+    };
     FitOptions {
-        m: mc.m,
+        m,
+        auto_m,
+        quadrature_nodes: mc.nodes,
         seed: mc.seed,
         threads: mc.threads,
         sampler: mc.sampler,
-        ..FitOptions::default()
+        ..defaults
     }
 }
 
@@ -677,17 +719,18 @@ fn cmd_example(a: ExampleArgs) -> Result<(), CliError> {
 {k} times ({n} pairings), four cross types (R/R, R/W, W/R, W/W; female first). Whether a pair mates is \
 bernoulli with logit P = beta[cross] + female effect + male effect, the effects normal with variances \
 nu_F and nu_M. The data were drawn with the truth shown below (data seed {ds}); mcla fits them by Monte \
-Carlo likelihood approximation with the factorised sampler (one importance sample of m = {m} per \
-independent group) and reports the maximum likelihood estimates beside the truth. Estimates differ \
+Carlo likelihood approximation with the {sampler} sampler (m = {m} draws per independent group) and \
+reports the maximum likelihood estimates beside the truth. Estimates differ \
 from the truth by sampling error (Std. Error), not by Monte Carlo error (MCSE, much smaller). The \
 same model on your own data: mcla fit --data salamander.csv --fixed \"Mate ~ 0 + Cross\" --random \
-\"~ 0 + Female\" --random \"~ 0 + Male\" --varcomps F,M --family bernoulli --m 1e4\n\n",
+\"~ 0 + Female\" --random \"~ 0 + Male\" --varcomps F,M --family bernoulli\n\n",
         g = d.groups,
         a = d.animals,
         k = d.pairings,
         n = d.n(),
         ds = a.data_seed,
-        m = a.mc.m
+        sampler = fit.sampler.name(),
+        m = if fit.m_auto { format!("{} (chosen automatically)", fit.m) } else { fit.m.to_string() }
     );
     emit(&fit, &info, a.mc.format, Some(&preamble))
 }

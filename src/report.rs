@@ -359,14 +359,30 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
     o.push('\n');
 
     // Monte Carlo section.
-    o.push_str(&format!(
-        "\nMonte Carlo error (m = {} per block, seed {}, {} thread{}, {} sampler):\n",
-        fit.m,
-        fit.seed,
-        fit.threads,
-        if fit.threads == 1 { "" } else { "s" },
-        fit.sampler.name()
-    ));
+    let n_exact = fit.blocks.iter().filter(|b| b.is_exact()).count();
+    let sampled = fit.blocks.len() - n_exact;
+    if sampled == 0 {
+        o.push_str(&format!(
+            "\nMonte Carlo error: none. Every block ({}) is integrated exactly by adaptive Gauss-Hermite quadrature ({} sampler): MCSE 0.\n",
+            fit.blocks.len(),
+            fit.sampler.name()
+        ));
+    } else {
+        o.push_str(&format!(
+            "\nMonte Carlo error (m = {} per sampled block{}, seed {}, {} thread{}, {} sampler{}):\n",
+            fit.m,
+            if fit.m_auto { ", chosen automatically" } else { "" },
+            fit.seed,
+            fit.threads,
+            if fit.threads == 1 { "" } else { "s" },
+            fit.sampler.name(),
+            if n_exact > 0 {
+                format!("; {n_exact} of {} blocks integrated exactly", fit.blocks.len())
+            } else {
+                String::new()
+            }
+        ));
+    }
     let est = format_column(&fit.theta, 4);
     let se = format_column(&fit.se, 4);
     let mcse = format_column(&fit.mcse, 2);
@@ -401,19 +417,27 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
         &rows,
     ));
     o.push_str("(MCSE: run-to-run Monte Carlo variability at these data; SE: sampling variability. MCSE should be small beside SE; if not, increase m.)\n");
-    let ess: Vec<f64> = fit.blocks.iter().map(|b| b.ess).collect();
+    let ess: Vec<f64> = fit
+        .blocks
+        .iter()
+        .filter(|b| !b.is_exact())
+        .map(|b| b.ess)
+        .collect();
     let below = ess
         .iter()
         .filter(|e| e.is_nan() || **e < crate::fit::ESS_WARNING)
         .count();
-    if ess.len() <= 12 {
+    if ess.is_empty() {
+    } else if ess.len() <= 12 {
         let list: Vec<String> = fit
             .blocks
             .iter()
-            .map(|b| format!("{} (q = {})", format_ess(b.ess), b.q))
+            .filter(|b| !b.is_exact())
+            .map(|b| format!("{} of {} (q = {})", format_ess(b.ess), b.draws, b.q))
             .collect();
         o.push_str(&format!(
-            "Effective sample size per block ({} block{}): {}\n",
+            "Effective sample size per {}block ({} block{}): {}\n",
+            if n_exact > 0 { "sampled " } else { "" },
             ess.len(),
             if ess.len() == 1 { "" } else { "s" },
             list.join(", ")
@@ -581,6 +605,7 @@ pub fn json_report(fit: &Fit, info: &ReportInfo) -> Value {
     o.insert("converged".into(), json!(fit.converged));
     o.insert("iterations".into(), json!(fit.iterations));
     o.insert("m".into(), json!(fit.m));
+    o.insert("m_auto".into(), json!(fit.m_auto));
     o.insert("seed".into(), json!(fit.seed));
     o.insert("threads".into(), json!(fit.threads));
     o.insert("sampler".into(), json!(fit.sampler.name()));
@@ -595,7 +620,7 @@ pub fn json_report(fit: &Fit, info: &ReportInfo) -> Value {
         Value::Array(
             fit.blocks
                 .iter()
-                .map(|b| json!({"q": b.q, "n": b.n}))
+                .map(|b| json!({"q": b.q, "n": b.n, "draws": b.draws}))
                 .collect(),
         ),
     );
