@@ -8,7 +8,7 @@
 use crate::blocks::Blocks;
 use crate::inference::{self, CoefRow};
 use crate::integrate::adaptive::AdaptiveSettings;
-use crate::integrate::{IntegratorError, Objective};
+use crate::integrate::{BlockIntegrator, IntegratorError, Objective};
 use crate::model::Model;
 use crate::objective::{McEvaluation, Mcla};
 use crate::options::{CheckedOptions, FitOptions, OptionsError, Sampler};
@@ -178,12 +178,12 @@ pub struct Optimum {
 /// The MCLA as a trust-region objective.  Every evaluation is kept, keyed by the exact
 /// bits of theta, so the start check, the optimiser's first evaluation and the final
 /// point's full evaluation (with its Monte Carlo error pieces) cost one pass each.
-struct TrustAdapter<'o, 'a> {
-    objective: &'o Objective<'a>,
+struct TrustAdapter<'o> {
+    objective: &'o dyn BlockIntegrator,
     evaluated: Vec<(Vec<u64>, Option<McEvaluation>)>,
 }
 
-impl TrustAdapter<'_, '_> {
+impl TrustAdapter<'_> {
     fn get(&mut self, x: &[f64]) -> Option<McEvaluation> {
         let key: Vec<u64> = x.iter().map(|v| v.to_bits()).collect();
         if let Some((_, e)) = self.evaluated.iter().find(|(k, _)| *k == key) {
@@ -195,7 +195,7 @@ impl TrustAdapter<'_, '_> {
     }
 }
 
-impl mcla_trust::Objective for TrustAdapter<'_, '_> {
+impl mcla_trust::Objective for TrustAdapter<'_> {
     type Error = std::convert::Infallible;
     fn evaluate(&mut self, x: &[f64]) -> Result<Option<Evaluation>, Self::Error> {
         Ok(self
@@ -208,7 +208,7 @@ impl mcla_trust::Objective for TrustAdapter<'_, '_> {
 /// The returned evaluation is the objective's at the optimum (its trust-region
 /// model Hessian); [`Objective::final_evaluation`] gives the one to report.
 pub fn maximise(
-    objective: &Objective<'_>,
+    objective: &dyn BlockIntegrator,
     theta0: &[f64],
     options: &FitOptions,
     progress: &mut dyn FnMut(Progress),

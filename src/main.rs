@@ -772,10 +772,12 @@ mod tests {
 
     #[test]
     fn sample_sizes() {
-        assert_eq!(parse_m("10000"), Ok(10000));
-        assert_eq!(parse_m("1e4"), Ok(10000));
-        assert_eq!(parse_m("10^4"), Ok(10000));
-        assert_eq!(parse_m(" 2.5e3 "), Ok(2500));
+        assert_eq!(parse_m("10000"), Ok(MArg::Fixed(10000)));
+        assert_eq!(parse_m("1e4"), Ok(MArg::Fixed(10000)));
+        assert_eq!(parse_m("10^4"), Ok(MArg::Fixed(10000)));
+        assert_eq!(parse_m(" 2.5e3 "), Ok(MArg::Fixed(2500)));
+        assert_eq!(parse_m("auto"), Ok(MArg::Auto));
+        assert_eq!(parse_m("AUTO"), Ok(MArg::Auto));
         for bad in ["0", "-5", "abc", "1.5", "1e400", "", "10^-1"] {
             assert!(parse_m(bad).is_err(), "{bad}");
         }

@@ -23,7 +23,7 @@
 //! would put jumps into the likelihood).
 
 use crate::family::Family;
-use crate::quadrature::{gauss_hermite, QuadratureError};
+use crate::quadrature::{gauss_hermite_log, QuadratureError};
 
 /// Largest Newton step on one effect (standard-deviation units are not known
 /// before the first step; this only guards the first steps of far starts).
@@ -48,8 +48,7 @@ impl Rule {
     /// assert!((s - std::f64::consts::PI.sqrt() / 2.0).abs() < 1e-14);
     /// ```
     pub fn new(k: usize) -> Result<Rule, QuadratureError> {
-        let (x, w) = gauss_hermite(k)?;
-        let log_w = x.iter().zip(&w).map(|(x, w)| w.ln() + x * x).collect();
+        let (x, log_w) = gauss_hermite_log(k)?;
         Ok(Rule { x, log_w })
     }
     /// Number of nodes.
@@ -81,8 +80,7 @@ pub fn obs_terms(family: Family, y: f64, nt: f64, eta: f64) -> (f64, f64, f64) {
     match family {
         Family::Bernoulli | Family::Binomial => {
             let (sp, lg) = mcla_math::softplus_logistic(eta);
-            let lgm = mcla_math::logistic(-eta);
-            (y * eta - nt * sp, nt * lg, nt * lg * lgm)
+            (y * eta - nt * sp, nt * lg, nt * lg * (1.0 - lg))
         }
         Family::Poisson => {
             let e = mcla_math::exp(eta);
@@ -91,16 +89,53 @@ pub fn obs_terms(family: Family, y: f64, nt: f64, eta: f64) -> (f64, f64, f64) {
     }
 }
 
+/// [`obs_terms`] over slices, vectorised (the same bits on every instruction set):
+/// on return `a[i] = c(eta_i) / nt_i`-part and `b[i] = c'(eta_i)`-part, combined by
+/// [`combine`].
+#[inline]
+fn family_kernel(family: Family, eta: &[f64], a: &mut [f64], b: &mut [f64]) {
+    match family {
+        Family::Bernoulli | Family::Binomial => {
+            // softplus into a, logistic into b
+            let _ = mcla_math::softplus_logistic_slice(eta, a, b);
+        }
+        Family::Poisson => {
+            let _ = mcla_math::exp_slice(eta, b);
+        }
+    }
+}
+
+/// `(y eta - c(eta), c'(eta), c''(eta))` from [`family_kernel`]'s outputs.
+#[inline(always)]
+fn combine(family: Family, y: f64, nt: f64, eta: f64, a: f64, b: f64) -> (f64, f64, f64) {
+    match family {
+        Family::Bernoulli | Family::Binomial => (y * eta - nt * a, nt * b, nt * b * (1.0 - b)),
+        Family::Poisson => (y * eta - b, b, b),
+    }
+}
+
+/// Largest number of observations of one effect evaluated in one stack buffer.
+const STACK: usize = 64;
+
 /// `h'(u)` and `-h''(u)` at `u`.
 #[inline]
 fn slope_curvature(family: Family, obs: &EffectObs<'_>, o: &[f64], nu: f64, u: f64) -> (f64, f64) {
     let mut g = -u / nu;
     let mut h = 1.0 / nu;
-    for i in 0..o.len() {
-        let z = obs.z[i];
-        let (_, mu, var) = obs_terms(family, obs.y[i], obs.nt[i], o[i] + z * u);
-        g += obs.w[i] * z * (obs.y[i] - mu);
-        h += obs.w[i] * z * z * var;
+    let (mut eta, mut a, mut b) = ([0.0; STACK], [0.0; STACK], [0.0; STACK]);
+    for start in (0..o.len()).step_by(STACK) {
+        let len = STACK.min(o.len() - start);
+        for k in 0..len {
+            eta[k] = o[start + k] + obs.z[start + k] * u;
+        }
+        family_kernel(family, &eta[..len], &mut a[..len], &mut b[..len]);
+        for k in 0..len {
+            let i = start + k;
+            let z = obs.z[i];
+            let (_, mu, var) = combine(family, obs.y[i], obs.nt[i], eta[k], a[k], b[k]);
+            g += obs.w[i] * z * (obs.y[i] - mu);
+            h += obs.w[i] * z * z * var;
+        }
     }
     (g, h)
 }
@@ -162,6 +197,8 @@ pub struct Nodes {
     pub mu: Vec<f64>,
     /// `c''(eta_ik)`, node-major.
     pub var: Vec<f64>,
+    /// Linear predictors, node-major (scratch).
+    eta: Vec<f64>,
 }
 
 /// `log A_j` by the rule around `(centre, tau2)`; fills `nodes`.
@@ -180,21 +217,35 @@ pub fn integrate(
     nodes.pi.resize(k, 0.0);
     nodes.mu.resize(k * nj, 0.0);
     nodes.var.resize(k * nj, 0.0);
+    nodes.eta.resize(k * nj, 0.0);
     let scale = std::f64::consts::SQRT_2 / tau2.sqrt();
-    let mut top = f64::NEG_INFINITY;
     for n in 0..k {
         let u = centre + scale * rule.x[n];
         nodes.u[n] = u;
-        let mut h = -0.5 * u * u / nu;
-        let (mu, var) = (
-            &mut nodes.mu[n * nj..(n + 1) * nj],
-            &mut nodes.var[n * nj..(n + 1) * nj],
-        );
+        let eta = &mut nodes.eta[n * nj..(n + 1) * nj];
         for i in 0..nj {
-            let (ll, m, v) = obs_terms(family, obs.y[i], obs.nt[i], o[i] + obs.z[i] * u);
+            eta[i] = o[i] + obs.z[i] * u;
+        }
+    }
+    // softplus (or nothing) into var, logistic (or exp) into mu; then combine in place
+    family_kernel(family, &nodes.eta, &mut nodes.var, &mut nodes.mu);
+    let mut top = f64::NEG_INFINITY;
+    for n in 0..k {
+        let u = nodes.u[n];
+        let mut h = -0.5 * u * u / nu;
+        for i in 0..nj {
+            let x = n * nj + i;
+            let (ll, m, v) = combine(
+                family,
+                obs.y[i],
+                obs.nt[i],
+                nodes.eta[x],
+                nodes.var[x],
+                nodes.mu[x],
+            );
             h += obs.w[i] * ll;
-            mu[i] = m;
-            var[i] = v;
+            nodes.mu[x] = m;
+            nodes.var[x] = v;
         }
         let t = rule.log_w[n] + h;
         nodes.pi[n] = t;

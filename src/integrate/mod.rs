@@ -114,7 +114,19 @@ impl BlockIntegrator for FixedOnly<'_> {
     }
 }
 
-/// The log-likelihood approximation: a sum of block integrators.
+impl BlockIntegrator for Objective<'_> {
+    fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
+        Objective::evaluate(self, theta)
+    }
+    fn draws(&self) -> usize {
+        Objective::draws(self)
+    }
+    fn hessian_is_exact(&self) -> bool {
+        self.parts.iter().all(|p| p.hessian_is_exact())
+    }
+}
+
+/// The log-likelihood approximation: a sum of block integrators (itself one).
 pub struct Objective<'a> {
     model: &'a Model,
     parts: Vec<Box<dyn BlockIntegrator + 'a>>,
