@@ -568,12 +568,29 @@ fn fit_in_pool(
 
 /// Whether a fit meets the automatic-m targets.
 fn auto_targets_met(fit: &Fit, auto: &crate::options::AutoM) -> bool {
-    fit.loglik_mcse <= auto.loglik_mcse
-        && fit
-            .mcse
-            .iter()
-            .zip(&fit.se)
-            .all(|(mc, se)| mc.is_finite() && *mc <= auto.mcse_ratio * se)
+    auto_growth(fit, auto) <= 1.0
+}
+
+/// The factor by which m must grow to meet the automatic-m targets (MCSE falls as
+/// `1/sqrt(m)`): the largest `(MCSE / target)^2` over the parameters and the
+/// log-likelihood; infinite when an MCSE is not finite.
+fn auto_growth(fit: &Fit, auto: &crate::options::AutoM) -> f64 {
+    let mut g = (fit.loglik_mcse / auto.loglik_mcse).powi(2);
+    for (mc, se) in fit.mcse.iter().zip(&fit.se) {
+        let r = mc / (auto.mcse_ratio * se);
+        g = g.max(if r.is_finite() { r * r } else { f64::INFINITY });
+    }
+    g
+}
+
+/// The next sample size: at least double, else the predicted need (with 10 % to spare)
+/// rounded up to a power-of-two multiple of m, at most `max`.
+fn next_m(m: usize, growth: f64, max: usize) -> usize {
+    let mut next = 2 * m;
+    while (next as f64) < 1.1 * growth * m as f64 && next < max {
+        next *= 2;
+    }
+    next.min(max)
 }
 
 /// The SPEC §12 estimator, with m fixed or doubled until the targets are met
@@ -605,13 +622,15 @@ fn fit_adaptive(
         let mut opt = maximise(&objective, &theta0, options, progress)?;
         iterations += opt.iterations;
         path.append(&mut opt.path);
+        // decide on the trust-region model's Hessian (within a few per cent)
+        let mut growth = 1.0;
         let last = match options.auto_m {
             None => true,
             Some(auto) => {
                 m >= auto.max || objective.draws() == 0 || {
-                    // decide on the trust-region model's Hessian (within a few per cent)
                     let probe = assemble(model, blocks, opt.clone(), options, 1, st);
-                    auto_targets_met(&probe, &auto)
+                    growth = auto_growth(&probe, &auto);
+                    growth <= 1.0
                 }
             }
         };
@@ -627,7 +646,8 @@ fn fit_adaptive(
             let accept = match options.auto_m {
                 Some(auto) if m < auto.max && objective.draws() > 0 => {
                     let probe = assemble(model, blocks, opt.clone(), options, 1, st);
-                    auto_targets_met(&probe, &auto)
+                    growth = auto_growth(&probe, &auto);
+                    growth <= 1.0
                 }
                 _ => true,
             };
@@ -641,7 +661,7 @@ fn fit_adaptive(
         }
         theta0 = opt.theta.clone();
         let max = options.auto_m.map_or(m, |a| a.max);
-        m = (2 * m).min(max);
+        m = next_m(m, growth, max);
     }
 }
 
