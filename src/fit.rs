@@ -338,6 +338,9 @@ pub struct Fit {
     pub warnings: Vec<String>,
     /// Stage timings.
     pub timings: Timings,
+    /// Random-effect predictions `E[u | y]`, `SD[u | y]` at theta-hat, one per random effect
+    /// in model order (empty when they could not be computed).
+    pub ranef: Vec<crate::ranef::RanefRow>,
 }
 
 /// A variance component below this is reported as on the boundary (a singular fit).
@@ -523,6 +526,7 @@ fn fit_in_pool(
     let t3 = Instant::now();
     progress(Progress::Mcse);
     let mut fit = assemble(model, &blocks, opt, options, threads, &st);
+    fit.ranef = crate::ranef::ranef_from_mcla(model, &blocks, &mcla, &fit.theta);
     timings.mcse = t3.elapsed().as_secs_f64();
     timings.total = t0.elapsed().as_secs_f64();
     fit.timings = timings;
@@ -648,5 +652,6 @@ pub fn assemble(
         start_theta: st.theta.clone(),
         warnings,
         timings: Timings::default(),
+        ranef: Vec::new(),
     }
 }
