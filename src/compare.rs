@@ -204,7 +204,10 @@ pub fn anova(models: &[ModelSummary]) -> Result<Vec<AnovaRow>, CompareError> {
             row.chisq_mcse = Some(2.0 * (m.loglik_mcse.powi(2) + prev.loglik_mcse.powi(2)).sqrt());
             row.df = Some(df);
             let nested = prev.fixed_names.iter().all(|n| m.fixed_names.contains(n))
-                && prev.varcomp_names.iter().all(|n| m.varcomp_names.contains(n));
+                && prev
+                    .varcomp_names
+                    .iter()
+                    .all(|n| m.varcomp_names.contains(n));
             if df == 0 {
                 row.note = "same number of parameters: no test".into();
             } else if nested {

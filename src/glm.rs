@@ -117,7 +117,9 @@ pub fn fit_glm(spec: &GlmSpec) -> Result<GlmFit, GlmError> {
     let trials = spec.trials.clone().unwrap_or_else(|| vec![1.0; n]);
     let w = spec.weights.clone().unwrap_or_else(|| vec![1.0; n]);
     if trials.len() != n || w.len() != n {
-        return Err(GlmError::Shape("trials or weights have the wrong length".into()));
+        return Err(GlmError::Shape(
+            "trials or weights have the wrong length".into(),
+        ));
     }
     let fam = spec.family;
     for i in 0..n {

@@ -675,7 +675,15 @@ fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
     options
         .check(&model)
         .map_err(|e| input(format!("{e}; see `mcla fit --help`")))?;
-    let plan = infer::plan(&a.inference, a.mc.format, &model, &frame, &dsg, &request, &fopts)?;
+    let plan = infer::plan(
+        &a.inference,
+        a.mc.format,
+        &model,
+        &frame,
+        &dsg,
+        &request,
+        &fopts,
+    )?;
     let mut fit = run_fit(&model, &options, a.mc.quiet)?;
     fit.warnings.extend(design::design_warnings(&dsg));
     let results = infer::run(&plan, &a.inference, a.mc.level, &model, &options, &fit)?;

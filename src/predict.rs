@@ -198,8 +198,8 @@ impl Fit {
             ));
         }
         let zq = inference::wald_quantile(level);
-        let (nodes, weights) = gauss_hermite(MARGINAL_NODES)
-            .map_err(|e| PredictError::Shape(e.to_string()))?;
+        let (nodes, weights) =
+            gauss_hermite(MARGINAL_NODES).map_err(|e| PredictError::Shape(e.to_string()))?;
         let sqrt_pi = std::f64::consts::PI.sqrt();
         let mut out = Vec::with_capacity(new.x.len());
         for ((label, x), z) in new.labels.iter().zip(&new.x).zip(&new.z) {
@@ -259,7 +259,8 @@ impl Fit {
                         mu += w * ginv(fam, eta);
                         dmu_deta += w * ginv1(fam, eta);
                         if s > 0.0 {
-                            dmu_ds2 += w * ginv1(fam, eta) * std::f64::consts::SQRT_2 * xk / (2.0 * s);
+                            dmu_ds2 +=
+                                w * ginv1(fam, eta) * std::f64::consts::SQRT_2 * xk / (2.0 * s);
                         }
                     }
                     if s == 0.0 {
@@ -465,8 +466,11 @@ pub fn new_data_from_frame(
             data,
         });
     }
-    let combined = DataFrame::from_columns(columns)
-        .map_err(|e| new_err(format!("cannot combine the new data with the fitted data: {e}")))?;
+    let combined = DataFrame::from_columns(columns).map_err(|e| {
+        new_err(format!(
+            "cannot combine the new data with the fitted data: {e}"
+        ))
+    })?;
     let random: Vec<&str> = request.random.iter().map(String::as_str).collect();
     let dsg = build_design(&combined, &request.fixed, &random, None)
         .map_err(|e| new_err(format!("new data: {e}")))?;
@@ -630,7 +634,9 @@ pub fn emmeans_grid(
             match (&mut cols[k], &grid[k].1[*c]) {
                 (ColumnData::Numeric(v), ColumnData::Numeric(w)) => v.push(w[0]),
                 (ColumnData::Logical(v), ColumnData::Logical(w)) => v.push(w[0]),
-                (ColumnData::Categorical(v), ColumnData::Categorical(w)) => v.codes.push(w.codes[0]),
+                (ColumnData::Categorical(v), ColumnData::Categorical(w)) => {
+                    v.codes.push(w.codes[0])
+                }
                 _ => {}
             }
         }

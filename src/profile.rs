@@ -229,8 +229,16 @@ pub fn profile_intervals(
             let (mut a, mut fa, mut b, mut fb) = (inside, d_in, cout, d_out);
             let mut last_side = 0;
             for _ in 0..settings.max_iterations {
-                let c = if fb != fa { b - fb * (b - a) / (fb - fa) } else { 0.5 * (a + b) };
-                let c = if c.is_finite() && (c - a) * (c - b) < 0.0 { c } else { 0.5 * (a + b) };
+                let c = if fb != fa {
+                    b - fb * (b - a) / (fb - fa)
+                } else {
+                    0.5 * (a + b)
+                };
+                let c = if c.is_finite() && (c - a) * (c - b) < 0.0 {
+                    c
+                } else {
+                    0.5 * (a + b)
+                };
                 let Some(fc) = dfun(c, &mut warm, evaluations) else {
                     b = c;
                     fb = d_out;

@@ -273,7 +273,11 @@ mod tests {
         let s: f64 = w.iter().sum();
         let v: Vec<f64> = w.iter().map(|x| x / s).collect();
         let mean: f64 = v.iter().zip(&all_u).map(|(a, b)| a * b).sum();
-        let var: f64 = v.iter().zip(&all_u).map(|(a, b)| a * (b - mean).powi(2)).sum();
+        let var: f64 = v
+            .iter()
+            .zip(&all_u)
+            .map(|(a, b)| a * (b - mean).powi(2))
+            .sum();
         let mc: f64 = v
             .iter()
             .zip(&all_u)

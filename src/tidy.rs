@@ -57,8 +57,15 @@ fn line(fields: &[String]) -> String {
 pub fn params_csv(fit: &Fit, level: f64, profile: Option<&[ProfileInterval]>) -> String {
     let mut o = line(
         &[
-            "effect", "term", "estimate", "std.error", "statistic", "p.value", "conf.low",
-            "conf.high", "mcse",
+            "effect",
+            "term",
+            "estimate",
+            "std.error",
+            "statistic",
+            "p.value",
+            "conf.low",
+            "conf.high",
+            "mcse",
         ]
         .map(String::from),
     );
@@ -91,8 +98,17 @@ pub fn params_csv(fit: &Fit, level: f64, profile: Option<&[ProfileInterval]>) ->
 pub fn tests_csv(tests: &[WaldTest]) -> String {
     let mut o = line(
         &[
-            "hypothesis", "restriction", "estimate", "std.error", "statistic", "p.value", "mcse",
-            "chisq", "df", "joint.p.value", "chisq.mcse",
+            "hypothesis",
+            "restriction",
+            "estimate",
+            "std.error",
+            "statistic",
+            "p.value",
+            "mcse",
+            "chisq",
+            "df",
+            "joint.p.value",
+            "chisq.mcse",
         ]
         .map(String::from),
     );
@@ -120,7 +136,14 @@ pub fn tests_csv(tests: &[WaldTest]) -> String {
 pub fn predictions_csv(rows: &[Prediction]) -> String {
     let mut o = line(
         &[
-            "row", "kind", "scale", "estimate", "std.error", "conf.low", "conf.high", "mcse",
+            "row",
+            "kind",
+            "scale",
+            "estimate",
+            "std.error",
+            "conf.low",
+            "conf.high",
+            "mcse",
         ]
         .map(String::from),
     );
@@ -158,8 +181,18 @@ pub fn ranef_csv(rows: &[RanefRow]) -> String {
 pub fn anova_csv(rows: &[AnovaRow]) -> String {
     let mut o = line(
         &[
-            "model", "npar", "AIC", "BIC", "logLik", "logLik.mcse", "deviance", "Chisq",
-            "Chisq.mcse", "Df", "p.value", "note",
+            "model",
+            "npar",
+            "AIC",
+            "BIC",
+            "logLik",
+            "logLik.mcse",
+            "deviance",
+            "Chisq",
+            "Chisq.mcse",
+            "Df",
+            "p.value",
+            "note",
         ]
         .map(String::from),
     );
@@ -205,7 +238,13 @@ pub fn tests_text(tests: &[WaldTest]) -> String {
             .map(|(k, r)| {
                 (
                     r.restriction.clone(),
-                    vec![fe[k].clone(), fs[k].clone(), fz[k].clone(), fp[k].clone(), fm[k].clone()],
+                    vec![
+                        fe[k].clone(),
+                        fs[k].clone(),
+                        fz[k].clone(),
+                        fp[k].clone(),
+                        fm[k].clone(),
+                    ],
                 )
             })
             .collect();
@@ -251,7 +290,13 @@ pub fn predictions_text(title: &str, rows: &[Prediction], level: f64) -> String 
         .map(|(k, p)| {
             (
                 p.label.clone(),
-                vec![e[k].clone(), s[k].clone(), lo[k].clone(), hi[k].clone(), m[k].clone()],
+                vec![
+                    e[k].clone(),
+                    s[k].clone(),
+                    lo[k].clone(),
+                    hi[k].clone(),
+                    m[k].clone(),
+                ],
             )
         })
         .collect();
@@ -309,7 +354,15 @@ pub fn anova_text(rows: &[AnovaRow]) -> String {
     o.push('\n');
     o.push_str(&render_table(
         &[
-            "npar", "AIC", "BIC", "logLik", "MCSE", "deviance", "Chisq", "MCSE", "Df",
+            "npar",
+            "AIC",
+            "BIC",
+            "logLik",
+            "MCSE",
+            "deviance",
+            "Chisq",
+            "MCSE",
+            "Df",
             "Pr(>Chisq)",
         ],
         &table,
@@ -327,11 +380,21 @@ pub fn profile_text(fit: &Fit, intervals: &[ProfileInterval], level: f64) -> Str
     let hi: Vec<f64> = intervals.iter().map(|i| i.upper).collect();
     let wl: Vec<f64> = intervals
         .iter()
-        .map(|i| wald.iter().find(|w| w.0 == i.name).map(|w| w.1).unwrap_or(f64::NAN))
+        .map(|i| {
+            wald.iter()
+                .find(|w| w.0 == i.name)
+                .map(|w| w.1)
+                .unwrap_or(f64::NAN)
+        })
         .collect();
     let wh: Vec<f64> = intervals
         .iter()
-        .map(|i| wald.iter().find(|w| w.0 == i.name).map(|w| w.2).unwrap_or(f64::NAN))
+        .map(|i| {
+            wald.iter()
+                .find(|w| w.0 == i.name)
+                .map(|w| w.2)
+                .unwrap_or(f64::NAN)
+        })
         .collect();
     let (flo, fhi, fwl, fwh) = (
         format_column(&lo, 4),
@@ -346,7 +409,15 @@ pub fn profile_text(fit: &Fit, intervals: &[ProfileInterval], level: f64) -> Str
             (
                 i.name.clone(),
                 vec![
-                    format!("{}{}", flo[k], if i.lower_at_boundary { " (boundary)" } else { "" }),
+                    format!(
+                        "{}{}",
+                        flo[k],
+                        if i.lower_at_boundary {
+                            " (boundary)"
+                        } else {
+                            ""
+                        }
+                    ),
                     fhi[k].clone(),
                     fwl[k].clone(),
                     fwh[k].clone(),

@@ -86,7 +86,11 @@ enum Tok {
     Op(char),
 }
 
-fn tokenize(s: &str, names: &[&str], fail: &dyn Fn(&str, &str) -> WaldError) -> Result<Vec<Tok>, WaldError> {
+fn tokenize(
+    s: &str,
+    names: &[&str],
+    fail: &dyn Fn(&str, &str) -> WaldError,
+) -> Result<Vec<Tok>, WaldError> {
     // longest names first, so `CrossR/R` wins over an operator reading
     let mut order: Vec<usize> = (0..names.len()).collect();
     order.sort_by_key(|&j| std::cmp::Reverse(names[j].len()));
@@ -111,7 +115,10 @@ fn tokenize(s: &str, names: &[&str], fail: &dyn Fn(&str, &str) -> WaldError) -> 
             rest = &rest[close + 2..];
             continue;
         }
-        if let Some(&j) = order.iter().find(|&&j| !names[j].is_empty() && rest.starts_with(names[j])) {
+        if let Some(&j) = order
+            .iter()
+            .find(|&&j| !names[j].is_empty() && rest.starts_with(names[j]))
+        {
             toks.push(Tok::Name(j));
             rest = &rest[names[j].len()..];
             continue;
@@ -134,9 +141,7 @@ fn tokenize(s: &str, names: &[&str], fail: &dyn Fn(&str, &str) -> WaldError) -> 
                 })
                 .map(|(i, _)| i)
                 .unwrap_or(rest.len());
-            let v: f64 = rest[..end]
-                .parse()
-                .map_err(|_| fail(rest, "a number"))?;
+            let v: f64 = rest[..end].parse().map_err(|_| fail(rest, "a number"))?;
             toks.push(Tok::Num(v));
             rest = &rest[end..];
             continue;
@@ -200,7 +205,9 @@ impl Hypothesis {
                                 coef[*k] += side * sign * v;
                                 i = j + 1;
                             }
-                            _ if j == i + 2 => return Err(fail(&row_text, "a parameter after '*'")),
+                            _ if j == i + 2 => {
+                                return Err(fail(&row_text, "a parameter after '*'"))
+                            }
                             _ => {
                                 rhs -= side * sign * v;
                                 i += 1;
@@ -227,7 +234,9 @@ impl Hypothesis {
                         expect_term = false;
                         i = j;
                     }
-                    Tok::Op(_) => return Err(fail(&row_text, "'*' between a number and a parameter")),
+                    Tok::Op(_) => {
+                        return Err(fail(&row_text, "'*' between a number and a parameter"))
+                    }
                 }
                 if !expect_term {
                     if let Some(Tok::Name(_) | Tok::Num(_)) = toks.get(i) {
@@ -421,7 +430,11 @@ impl Fit {
         }
         // d chisq / d theta = 2 L' (L V L')^{-1} (L theta - c)
         let g: Vec<f64> = (0..d)
-            .map(|j| 2.0 * (0..k).map(|a| hypothesis.rows[a].coefficients[j] * w[a]).sum::<f64>())
+            .map(|j| {
+                2.0 * (0..k)
+                    .map(|a| hypothesis.rows[a].coefficients[j] * w[a])
+                    .sum::<f64>()
+            })
             .collect();
         let chisq_mcse = quad(&g, &self.mcvcov, &g).max(0.0).sqrt();
         let involves_variance = hypothesis
@@ -478,7 +491,10 @@ mod tests {
             "`CrossR/R = 0",
         ] {
             let e = Hypothesis::parse(bad, &NAMES).unwrap_err().to_string();
-            assert!(e.contains("CrossR/R") || e.contains("no parameter"), "{bad}: {e}");
+            assert!(
+                e.contains("CrossR/R") || e.contains("no parameter"),
+                "{bad}: {e}"
+            );
         }
         assert!(matches!(
             Hypothesis::parse("CrossR/R - CrossR/R = 0", &NAMES),

@@ -235,11 +235,19 @@ pub fn emit(
     let mut written = Vec::new();
     if let Some(path) = &a.ranef {
         write_file(path, &tidy::ranef_csv(&fit.ranef))?;
-        written.push(format!("random-effect predictions ({} rows): {}", fit.ranef.len(), path.display()));
+        written.push(format!(
+            "random-effect predictions ({} rows): {}",
+            fit.ranef.len(),
+            path.display()
+        ));
     }
     if let (Some(path), Some(p)) = (&a.predict_out, &r.predictions) {
         write_file(path, &tidy::predictions_csv(p))?;
-        written.push(format!("predictions ({} rows): {}", p.len(), path.display()));
+        written.push(format!(
+            "predictions ({} rows): {}",
+            p.len(),
+            path.display()
+        ));
     }
     if let Some(path) = &a.tests_out {
         write_file(path, &tidy::tests_csv(&r.tests))?;
@@ -250,7 +258,9 @@ pub fn emit(
         written.push(format!("emmeans: {}", path.display()));
     }
     let kind_word = match a.predict_kind {
-        PredictKind::Conditional => "conditional, random effects at their predictions (u = 0 for levels not in the fit)",
+        PredictKind::Conditional => {
+            "conditional, random effects at their predictions (u = 0 for levels not in the fit)"
+        }
         PredictKind::Marginal => "marginal, averaged over the random effects",
     };
     let scale_word = match a.predict_scale {
@@ -264,7 +274,11 @@ pub fn emit(
             for (f, rows) in &r.emmeans {
                 let title = format!(
                     "Estimated marginal means of {f} ({scale_word}, {}; {}% confidence intervals):",
-                    if a.predict_kind == PredictKind::Conditional { "at u = 0" } else { "averaged over the random effects" },
+                    if a.predict_kind == PredictKind::Conditional {
+                        "at u = 0"
+                    } else {
+                        "averaged over the random effects"
+                    },
                     report::format_signif(100.0 * info.level, 4)
                 );
                 s.push_str(&tidy::predictions_text(&title, rows, info.level));
@@ -299,7 +313,11 @@ pub fn emit(
                 o.insert("ranef".into(), to_json(&fit.ranef));
                 o.insert(
                     "confint_method".into(),
-                    json!(if r.profile.is_some() { "profile" } else { "wald" }),
+                    json!(if r.profile.is_some() {
+                        "profile"
+                    } else {
+                        "wald"
+                    }),
                 );
                 if let Some(pr) = &r.profile {
                     o.insert("profile_confint".into(), to_json(pr));
@@ -335,8 +353,8 @@ pub fn cmd_compare(a: CompareArgs) -> Result<(), CliError> {
     let mut fits = Vec::new();
     for (k, f) in a.models.iter().enumerate() {
         let which = format!("--model {} '{f}'", k + 1);
-        let mixed = mcla_formula::mixed::expand_optional(f)
-            .map_err(|e| input(format!("{which}: {e}")))?;
+        let mixed =
+            mcla_formula::mixed::expand_optional(f).map_err(|e| input(format!("{which}: {e}")))?;
         match mixed {
             Some(m) => {
                 let request = DataRequest {
@@ -367,7 +385,9 @@ pub fn cmd_compare(a: CompareArgs) -> Result<(), CliError> {
                     family: a.family,
                 };
                 if spec.trials.is_some() && a.family != mcla::Family::Binomial {
-                    return Err(input(format!("{which}: a cbind(successes, failures) response needs --family binomial")));
+                    return Err(input(format!(
+                        "{which}: a cbind(successes, failures) response needs --family binomial"
+                    )));
                 }
                 let g = fit_glm(&spec).map_err(|e| input(format!("{which}: {e}")))?;
                 summaries.push(ModelSummary::from_glm(f, &g, Some(dsg.kept_rows.clone())));
@@ -393,7 +413,12 @@ pub fn cmd_compare(a: CompareArgs) -> Result<(), CliError> {
     }
     match a.mc.format {
         Format::Text => {
-            let mut s = format!("Call:\n{}\n\nData: {} ({} observations)\n", call_line(), a.data.display(), summaries[0].n);
+            let mut s = format!(
+                "Call:\n{}\n\nData: {} ({} observations)\n",
+                call_line(),
+                a.data.display(),
+                summaries[0].n
+            );
             s.push_str(&tidy::anova_text(&rows));
             for w in &warnings {
                 s.push_str(&format!("Warning: {w}\n"));

@@ -34,5 +34,5 @@ pub mod mixed;
 
 pub use design::{build_design, build_design_from_formulas, Design, DesignError, RandomDesign};
 pub use frame::{Categorical, Column, ColumnData, DataFrame, FrameError, FrameOptions};
-pub use mixed::{expand_mixed_formula, MixedFormula, MixedFormulaError};
 pub use grammar::{parse_formula, Formula, ParseError, ParseErrorKind, Response, Term, Variable};
+pub use mixed::{expand_mixed_formula, MixedFormula, MixedFormulaError};

@@ -56,7 +56,9 @@ pub enum MixedFormulaError {
         slope: String,
     },
     /// A bar term whose parts are empty or not understood.
-    #[error("'{term}' is not a random-effect term of the form (1 | g), (0 + x | g) or (1 | a/b): {why}")]
+    #[error(
+        "'{term}' is not a random-effect term of the form (1 | g), (0 + x | g) or (1 | a/b): {why}"
+    )]
     BadTerm {
         /// The term as written.
         term: String,
@@ -227,7 +229,9 @@ pub fn expand_mixed_formula(text: &str) -> Result<MixedFormula, MixedFormulaErro
             });
         }
         if !intercept && slopes.is_empty() {
-            return Err(bad("no random effect before '|' ('0' alone removes everything)"));
+            return Err(bad(
+                "no random effect before '|' ('0' alone removes everything)",
+            ));
         }
         for g in &group_list {
             if intercept {
@@ -296,7 +300,9 @@ mod tests {
 
     #[test]
     fn refuses_correlated_and_malformed_terms() {
-        let e = expand_mixed_formula("y ~ x + (x | g)").unwrap_err().to_string();
+        let e = expand_mixed_formula("y ~ x + (x | g)")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("correlated random effects are not supported; write (1 | g) + (0 + x | g) for independent ones"),
             "{e}"
