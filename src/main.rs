@@ -35,6 +35,7 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once
 enum Command {
     /// Fit a GLMM to a CSV file with R-style formulas (like R's glmm + summary).
     Fit(FitArgs),

@@ -191,7 +191,7 @@ pub fn profile_intervals(
             let mut k = 0;
             let mut outside: Option<(f64, f64)> = None;
             while k < 8 {
-                let mut c = theta_hat[j] + side * z * step * 2f64.powi(k as i32 - 1) * 2.0;
+                let mut c = theta_hat[j] + side * z * step * 2f64.powi(k);
                 if is_var && c <= 0.0 {
                     // the boundary: profile just inside it
                     let tiny = (theta_hat[j] * 1e-6).max(1e-10);
@@ -214,15 +214,11 @@ pub fn profile_intervals(
                         outside = Some((c, v));
                         break;
                     }
-                    None => {
-                        // outside the domain: look closer
-                        outside = None;
-                        break;
-                    }
+                    None => break,
                 }
                 k += 1;
             }
-            let Some((mut cout, mut d_out)) = outside else {
+            let Some((cout, d_out)) = outside else {
                 return (theta_hat[j] + side * f64::INFINITY, false, false);
             };
             // Illinois method on [inside, cout]
@@ -240,8 +236,9 @@ pub fn profile_intervals(
                     0.5 * (a + b)
                 };
                 let Some(fc) = dfun(c, &mut warm, evaluations) else {
+                    // not computable there: treat as outside
                     b = c;
-                    fb = d_out;
+                    fb = fb.max(d_out);
                     continue;
                 };
                 if fc < 0.0 {
@@ -259,16 +256,15 @@ pub fn profile_intervals(
                     }
                     last_side = 1;
                 }
-                cout = b;
-                d_out = fb;
-                if (b - a).abs() < settings.tolerance * step || fc.abs() < 1e-8 {
+                if fc.abs() < 1e-8 {
+                    return (c, false, true);
+                }
+                if (b - a).abs() < settings.tolerance * step {
                     break;
                 }
             }
-            let _ = d_out;
-            let root = if fa.abs() < fb.abs() { a } else { b };
-            let _ = cout;
-            (root, false, true)
+            // the last bracket is narrower than the tolerance: its midpoint
+            (0.5 * (a + b), false, true)
         };
         let (lower, at_boundary, found_lo) = limit(-1.0, &mut evaluations);
         let (upper, _, found_hi) = limit(1.0, &mut evaluations);

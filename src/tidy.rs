@@ -281,7 +281,7 @@ pub fn predictions_text(title: &str, rows: &[Prediction], level: f64) -> String 
         col(|p| p.conf_high, 4),
         col(|p| p.mcse, 2),
     );
-    let pct = format!("{}", format_signif(100.0 * level, 4));
+    let pct = format_signif(100.0 * level, 4);
     let lo_h = format!("lower {pct}%");
     let hi_h = format!("upper {pct}%");
     let table: Vec<(String, Vec<String>)> = rows

@@ -393,7 +393,7 @@ fn booth_hobert_profile_matches_quadrature_profile() {
     let (theta_hat, _) = agq_mle(&model, &[6.0, 1.7], 25).unwrap();
     let ll = |t: &[f64]| agq_loglik(&model, t, 25).unwrap_or(f64::NEG_INFINITY);
     let mut exact_obj = |t: &[f64]| -> Option<(f64, Vec<f64>, Vec<f64>)> {
-        if !(t[1] > 0.0) {
+        if t[1].is_nan() || t[1] <= 0.0 {
             return None;
         }
         let v = ll(t);

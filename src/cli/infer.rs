@@ -405,8 +405,8 @@ pub fn cmd_compare(a: CompareArgs) -> Result<(), CliError> {
                 }
             }
             Fitted::Glm(g) => {
-                if !g.converged {
-                    warnings.push(format!("{f}: IRLS did not converge"));
+                for w in &g.warnings {
+                    warnings.push(format!("{f}: {w}"));
                 }
             }
         }
