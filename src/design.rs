@@ -277,6 +277,10 @@ pub struct DataRequest {
 pub fn design_warnings(design: &Design) -> Vec<String> {
     let mut out = Vec::new();
     for r in &design.random {
+        // `~ 0 + x:g` (lme4's `(0 + x | g)`): a slope per level of g, deliberately
+        if r.formula.contains(':') {
+            continue;
+        }
         let mut slope_cols: Vec<&str> = Vec::new();
         for (j, name) in r.col_names.iter().enumerate() {
             let non_indicator = r

@@ -453,3 +453,58 @@ fn profile_confint_lower_limit_of_a_variance_is_positive() {
     assert!(0.0 < lo && lo < est && est < hi, "{lo} {est} {hi}");
     assert_eq!(j["confint_method"], "profile");
 }
+
+#[test]
+fn independent_random_slopes_match_the_random_spelling_without_a_slope_warning() {
+    let mut csv = String::from("y,x,g\n");
+    for i in 0..160 {
+        let g = i % 8;
+        let x = (i % 5) as f64 / 2.0;
+        let y = ((i * 7 + g * 3) % 3 == 0) as u8;
+        csv.push_str(&format!("{y},{x},\"g{g}\"\n"));
+    }
+    let path = temp("slopes.csv", &csv);
+    let common = [
+        "--m",
+        "1000",
+        "--threads",
+        "1",
+        "--quiet",
+        "--format",
+        "json",
+    ];
+    let mut a = vec![
+        "fit",
+        "--data",
+        &path,
+        "--formula",
+        "y ~ x + (1 | g) + (0 + x | g)",
+    ];
+    a.extend(common);
+    let mut b = vec![
+        "fit",
+        "--data",
+        &path,
+        "--fixed",
+        "y ~ x",
+        "--random",
+        "~ 0 + g",
+        "--random",
+        "~ 0 + x:g",
+    ];
+    b.extend(common);
+    let (ja, jb) = (json(&mcla(&a)), json(&mcla(&b)));
+    assert_eq!(
+        ja["parameter_names"],
+        serde_json::json!(["(Intercept)", "x", "g", "x:g"])
+    );
+    assert_eq!(ja["coefficients"], jb["coefficients"]);
+    assert_eq!(ja["varcomps"], jb["varcomps"]);
+    let warnings = ja["warnings"].as_array().unwrap();
+    assert!(
+        !warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("random slope on the values")),
+        "{warnings:?}"
+    );
+}
