@@ -277,6 +277,10 @@ pub struct DataRequest {
 pub fn design_warnings(design: &Design) -> Vec<String> {
     let mut out = Vec::new();
     for r in &design.random {
+        // `~ 0 + x:g` (lme4's `(0 + x | g)`): a slope per level of g, deliberately
+        if r.formula.contains(':') {
+            continue;
+        }
         let mut slope_cols: Vec<&str> = Vec::new();
         for (j, name) in r.col_names.iter().enumerate() {
             let non_indicator = r
@@ -308,10 +312,41 @@ pub fn load_model(frame: &DataFrame, request: &DataRequest) -> Result<(Design, M
         return Err(InputError::NoRandom);
     }
     let random: Vec<&str> = request.random.iter().map(String::as_str).collect();
-    let design =
+    let mut design =
         mcla_formula::build_design(frame, &request.fixed, &random, request.weights.as_deref())?;
+    drop_empty_interaction_columns(&mut design);
     let model = model_from_design(&design, &request.input)?;
     Ok((design, model))
+}
+
+/// Drop the all-zero columns of random formulas with an interaction (`~ 0 + a:b`, from
+/// `(1 | a/b)`): R's `model.matrix` gives every combination of levels, but only combinations
+/// that occur are random effects (lme4 uses `interaction(a, b, drop = TRUE)`).
+pub fn drop_empty_interaction_columns(design: &mut Design) {
+    for r in &mut design.random {
+        if !r.formula.contains(':') {
+            continue;
+        }
+        let mut used = vec![false; r.col_names.len()];
+        for &c in &r.col_idx {
+            used[c] = true;
+        }
+        if used.iter().all(|&u| u) {
+            continue;
+        }
+        let mut new_index = vec![usize::MAX; used.len()];
+        let mut names = Vec::new();
+        for (j, &u) in used.iter().enumerate() {
+            if u {
+                new_index[j] = names.len();
+                names.push(r.col_names[j].clone());
+            }
+        }
+        for c in &mut r.col_idx {
+            *c = new_index[*c];
+        }
+        r.col_names = names;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ use crate::model::Model;
 use crate::objective::{McEvaluation, Mcla};
 use crate::options::{CheckedOptions, FitOptions, OptionsError, Sampler};
 use crate::pql::{pql, PqlError, PqlStart};
+use crate::ranef::BlockMoments;
 use crate::sampler::{ImportanceCentre, ImportanceSample, SamplerError};
 use mcla_trust::{maximize, Evaluation, TrustOptions};
 use serde::Serialize;
@@ -356,6 +357,9 @@ pub struct Fit {
     pub warnings: Vec<String>,
     /// Stage timings.
     pub timings: Timings,
+    /// Random-effect predictions `E[u | y]`, `SD[u | y]` at theta-hat, one per random effect
+    /// in model order (empty when they could not be computed).
+    pub ranef: Vec<crate::ranef::RanefRow>,
 }
 
 /// A variance component below this is reported as on the boundary (a singular fit).
@@ -507,7 +511,7 @@ fn fit_in_pool(
     let st = start(model, options)?;
     timings.start = t0.elapsed().as_secs_f64();
     let blocks = Blocks::new(model, options.sampler);
-    let (opt, m) = if options.sampler == Sampler::Adaptive {
+    let (opt, m, ranef) = if options.sampler == Sampler::Adaptive {
         fit_adaptive(model, &blocks, options, &st, &mut timings, progress)?
     } else {
         let t1 = Instant::now();
@@ -542,7 +546,8 @@ fn fit_in_pool(
         let objective = Objective::new(model, vec![Box::new(mcla)]);
         let opt = maximise(&objective, &st.theta, options, progress)?;
         timings.optimisation = t2.elapsed().as_secs_f64();
-        (opt, options.m)
+        let ranef = objective.posterior_moments(&opt.theta);
+        (opt, options.m, ranef)
     };
     let t3 = Instant::now();
     progress(Progress::Mcse);
@@ -560,6 +565,9 @@ fn fit_in_pool(
             ));
         }
     }
+    fit.ranef = ranef
+        .map(|moments| crate::ranef::ranef_rows(model, &blocks, &moments))
+        .unwrap_or_default();
     timings.mcse += t3.elapsed().as_secs_f64();
     timings.total = t0.elapsed().as_secs_f64();
     fit.timings = timings;
@@ -603,7 +611,7 @@ fn fit_adaptive(
     st: &Start,
     timings: &mut Timings,
     progress: &mut dyn FnMut(Progress),
-) -> Result<(Optimum, usize), FitError> {
+) -> Result<(Optimum, usize, Option<Vec<BlockMoments>>), FitError> {
     let settings = AdaptiveSettings {
         nodes: options.quadrature_nodes,
         ..AdaptiveSettings::default()
@@ -656,7 +664,8 @@ fn fit_adaptive(
                 opt.iterations = iterations;
                 opt.path = path;
                 timings.optimisation = t2.elapsed().as_secs_f64() - timings.mcse;
-                return Ok((opt, m));
+                let ranef = objective.posterior_moments(&opt.theta);
+                return Ok((opt, m, ranef));
             }
         }
         theta0 = opt.theta.clone();
@@ -787,5 +796,6 @@ pub fn assemble(
         start_theta: st.theta.clone(),
         warnings,
         timings: Timings::default(),
+        ranef: Vec::new(),
     }
 }

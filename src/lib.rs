@@ -39,19 +39,26 @@
 )]
 
 pub mod blocks;
+pub mod compare;
 pub mod design;
 pub mod family;
 pub mod fit;
+pub mod glm;
 pub mod inference;
 pub mod integrate;
 pub mod model;
 pub mod objective;
 pub mod options;
 pub mod pql;
+pub mod predict;
+pub mod profile;
 pub mod quadrature;
+pub mod ranef;
 pub mod report;
 pub mod sampler;
 pub mod simulate;
+pub mod tidy;
+pub mod wald;
 
 pub use blocks::{Block, Blocks};
 pub use design::{DataRequest, InputError, ModelInput};

@@ -15,6 +15,9 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+#[path = "cli/infer.rs"]
+mod infer;
+
 /// Truth of `mcla example` (and the default of `mcla simulate --crossed`).
 const EXAMPLE_BETA: [f64; 4] = [1.0, 0.3, -1.9, 1.0];
 const EXAMPLE_NU: [f64; 2] = [1.4, 1.25];
@@ -32,6 +35,7 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once
 enum Command {
     /// Fit a GLMM to a CSV file with R-style formulas (like R's glmm + summary).
     Fit(FitArgs),
@@ -39,12 +43,41 @@ enum Command {
     Simulate(SimulateArgs),
     /// Fit a simulated salamander-shaped crossed design and show the estimates beside the truth.
     Example(ExampleArgs),
+    /// Likelihood-ratio tests between nested models on the same data (like lme4's anova).
+    #[command(alias = "anova")]
+    Compare(CompareArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Format {
     Text,
     Json,
+    /// One row per parameter in broom.mixed's shape (other tables go to their own files).
+    Csv,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PredictKind {
+    /// At the predicted random effects of levels seen in the fit (u = 0 otherwise).
+    Conditional,
+    /// Averaged over the random effects' normal distribution (population-averaged).
+    Marginal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PredictScale {
+    /// Mean of the response (probability, expected count).
+    Response,
+    /// Linear predictor (log odds, log mean).
+    Link,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ConfintMethod {
+    /// est +- z * SE (the default).
+    Wald,
+    /// Profile likelihood of the MCLA (re-maximised over the other parameters).
+    Profile,
 }
 
 /// Options of the Monte Carlo fit shared by `fit` and `example`.
@@ -91,11 +124,14 @@ struct FitArgs {
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
     /// Fixed-effects formula, e.g. "Mate ~ 0 + Cross" or "cbind(s, f) ~ x * g".
-    #[arg(long, value_name = "FORMULA")]
-    fixed: String,
+    #[arg(long, value_name = "FORMULA", required_unless_present = "formula")]
+    fixed: Option<String>,
     /// One-sided random-effect formula, e.g. "~ 0 + Female" (repeat for several).
     #[arg(long, value_name = "FORMULA")]
     random: Vec<String>,
+    /// lme4-style formula instead of --fixed/--random, e.g. "Mate ~ 0 + Cross + (1 | Female) + (1 | Male)".
+    #[arg(long, value_name = "FORMULA", conflicts_with_all = ["fixed", "random"])]
+    formula: Option<String>,
     /// Variance-component names, one per distinct component, e.g. F,M (default: from the formulas).
     #[arg(long, value_name = "NAMES")]
     varcomps: Option<String>,
@@ -133,6 +169,67 @@ struct FitArgs {
     #[arg(long, value_name = "COL")]
     factor: Vec<String>,
     /// Level order of a categorical column, COL=a,b,c (first = reference level); repeatable.
+    #[arg(long, value_name = "COL=LEVELS")]
+    levels: Vec<String>,
+    #[command(flatten)]
+    inference: InferenceArgs,
+    #[command(flatten)]
+    mc: McArgs,
+}
+
+/// What to infer after the fit.
+#[derive(Args, Debug, Clone)]
+struct InferenceArgs {
+    /// Wald test of linear hypotheses, e.g. "CrossR/R = CrossW/W"; comma-separated rows are tested jointly; repeatable.
+    #[arg(long, value_name = "HYPOTHESIS", allow_hyphen_values = true)]
+    test: Vec<String>,
+    /// Write the Wald tests as CSV to FILE.
+    #[arg(long, value_name = "FILE")]
+    tests_out: Option<PathBuf>,
+    /// Predict for the rows of a CSV with the fixed-effect columns (grouping columns optional).
+    #[arg(long, value_name = "FILE")]
+    predict: Option<PathBuf>,
+    /// Write the predictions as CSV to FILE (otherwise they are printed).
+    #[arg(long, value_name = "FILE", requires = "predict")]
+    predict_out: Option<PathBuf>,
+    /// Conditional (at the predicted random effects) or marginal (population-averaged) predictions and emmeans.
+    #[arg(long, value_enum, default_value_t = PredictKind::Conditional)]
+    predict_kind: PredictKind,
+    /// Scale of predictions and emmeans: response (probabilities, means) or link.
+    #[arg(long, value_enum, default_value_t = PredictScale::Response)]
+    predict_scale: PredictScale,
+    /// Estimated marginal means: one row per level of this factor of the fixed effects, with CIs; repeatable.
+    #[arg(long, value_name = "FACTOR")]
+    emmeans: Vec<String>,
+    /// Write the emmeans as CSV to FILE.
+    #[arg(long, value_name = "FILE")]
+    emmeans_out: Option<PathBuf>,
+    /// Write the random-effect predictions E[u|y], SD[u|y] and their MCSE as CSV to FILE.
+    #[arg(long, value_name = "FILE")]
+    ranef: Option<PathBuf>,
+    /// Confidence intervals: wald (default) or profile (profile likelihood of the MCLA).
+    #[arg(long, value_enum, default_value_t = ConfintMethod::Wald)]
+    confint: ConfintMethod,
+    /// Parameters to profile with --confint profile, e.g. F,M (default: all).
+    #[arg(long, value_name = "NAMES", requires = "confint")]
+    confint_params: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct CompareArgs {
+    /// CSV file with a header row.
+    #[arg(long, value_name = "FILE")]
+    data: PathBuf,
+    /// A model as an lme4-style formula, e.g. "Mate ~ 0 + Cross + (1 | Female)"; give two or more. A formula without (1 | g) terms is fitted as a GLM (exact likelihood).
+    #[arg(long = "model", value_name = "FORMULA", required = true, num_args = 1)]
+    models: Vec<String>,
+    /// Response family: bernoulli, binomial or poisson.
+    #[arg(long, value_parser = parse_family, default_value = "bernoulli")]
+    family: Family,
+    /// Treat a numeric column as categorical; repeatable.
+    #[arg(long, value_name = "COL")]
+    factor: Vec<String>,
+    /// Level order of a categorical column, COL=a,b,c; repeatable.
     #[arg(long, value_name = "COL=LEVELS")]
     levels: Vec<String>,
     #[command(flatten)]
@@ -532,6 +629,7 @@ fn emit(
             s.push_str(&report::text_report(fit, info));
             print_out(&s)
         }
+        Format::Csv => print_out(&mcla::tidy::params_csv(fit, info.level, None)),
         Format::Json => {
             let v = report::json_report(fit, info);
             let s = serde_json::to_string_pretty(&v)
@@ -553,26 +651,40 @@ fn call_line() -> String {
 // ---------------------------------------------------------------------------------------------
 // Commands
 
+/// `--formula` or `--fixed`/`--random`: the fixed formula, the random formulas and the default
+/// variance-component names.
+fn resolve_formulas(a: &FitArgs) -> Result<(String, Vec<String>, Vec<String>), CliError> {
+    match (&a.formula, &a.fixed) {
+        (Some(f), _) => {
+            let m = mcla_formula::expand_mixed_formula(f).map_err(|e| input(format!("--formula: {e}")))?;
+            Ok((m.fixed, m.random, m.names))
+        }
+        (None, Some(fixed)) => Ok((fixed.clone(), a.random.clone(), default_varcomps(&a.random))),
+        (None, None) => Err(input("give the model as --formula \"y ~ x + (1 | g)\" or as --fixed \"y ~ x\" with --random \"~ 0 + g\"".into())),
+    }
+}
+
 fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
     let t0 = Instant::now();
     let fopts = frame_options(&a.factor, &a.levels)?;
+    let (fixed, random, default_names) = resolve_formulas(&a)?;
     let varcomps_names = match &a.varcomps {
         Some(v) => v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
         None if a.varcomps_equal.is_some() => {
             return Err(input("--varcomps-equal needs --varcomps with one name per distinct component, e.g. --varcomps-equal 1,1,2 --varcomps A,B".into()))
         }
-        None => default_varcomps(&a.random),
+        None => default_names,
     };
     let input_spec = ModelInput {
         family: a.family,
         varcomps_names,
         varcomps_equal: a.varcomps_equal.clone().map(|c| c.0),
     };
-    design::check_varcomps(a.random.len(), &input_spec)?;
+    design::check_varcomps(random.len(), &input_spec)?;
     let frame = design::read_frame(&a.data, &fopts)?;
     let request = DataRequest {
-        fixed: a.fixed.clone(),
-        random: a.random.clone(),
+        fixed,
+        random,
         weights: a.weights.clone(),
         input: input_spec,
     };
@@ -606,8 +718,18 @@ fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
     options
         .check(&model)
         .map_err(|e| input(format!("{e}; see `mcla fit --help`")))?;
+    let plan = infer::plan(
+        &a.inference,
+        a.mc.format,
+        &model,
+        &frame,
+        &dsg,
+        &request,
+        &fopts,
+    )?;
     let mut fit = run_fit(&model, &options, a.mc.quiet)?;
     fit.warnings.extend(design::design_warnings(&dsg));
+    let results = infer::run(&plan, &a.inference, a.mc.level, &model, &options, &fit)?;
     let info = ReportInfo {
         call: call_line(),
         rows_read: dsg.n_rows_read,
@@ -616,7 +738,7 @@ fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
         elapsed_seconds: t0.elapsed().as_secs_f64(),
         truth: None,
     };
-    emit(&fit, &info, a.mc.format, None)
+    infer::emit(&fit, &info, a.mc.format, &a.inference, &results)
 }
 
 fn cmd_simulate(a: SimulateArgs) -> Result<(), CliError> {
@@ -749,6 +871,7 @@ fn main() -> ExitCode {
         Command::Fit(a) => cmd_fit(a),
         Command::Simulate(a) => cmd_simulate(a),
         Command::Example(a) => cmd_example(a),
+        Command::Compare(a) => infer::cmd_compare(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

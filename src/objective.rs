@@ -416,6 +416,35 @@ impl<'a> Mcla<'a> {
         })
     }
 
+    /// Posterior moments of the random effects given the data at `theta`, per block, from the
+    /// self-normalised importance weights `v_k` of the fixed sample:
+    /// `E[u_j | y] = sum_k v_k u_kj`, `SD[u_j | y]` from `sum_k v_k u_kj^2`, and the Monte Carlo
+    /// standard error of the mean by the delta method for the ratio estimator,
+    /// `sqrt(sum_k v_k^2 (u_kj - E[u_j | y])^2)`.  Blocks in order, effects in the block's local
+    /// order.  `None` outside the parameter space or when a block's weights all underflow.
+    pub fn posterior_moments(&self, theta: &[f64]) -> Option<Vec<crate::ranef::BlockMoments>> {
+        if !self.check_theta(theta) {
+            return None;
+        }
+        let xb_all = self.model.x_beta(&theta[..self.model.p()]);
+        (0..self.sample.blocks.len())
+            .into_par_iter()
+            .map(|b| {
+                let mut s = Scratch::default();
+                let q = self.blocks.blocks[b].q();
+                let mut acc = crate::ranef::MomentAcc::new(q);
+                for c in 0..self.sample.blocks[b].n_chunks() {
+                    let len = self.chunk_terms(theta, &xb_all, b, c, &mut s);
+                    let mut draws = std::mem::take(&mut s.draws);
+                    let chunk = self.sample.blocks[b].chunk(c, &mut draws, &mut s.gen);
+                    acc.add_chunk(&s.b[..len], &chunk.u, len);
+                    s.draws = draws;
+                }
+                acc.finish()
+            })
+            .collect()
+    }
+
     /// Per-draw terms of one chunk into the scratch: `b_k` in `s.b`, `g_k` in `s.g`,
     /// per-pattern `sum w c''` in `s.cacc`.  Returns the number of draws.
     fn chunk_terms(

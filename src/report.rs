@@ -209,7 +209,7 @@ pub fn command_line<S: AsRef<str>>(args: &[S]) -> String {
 
 /// Render a table: row names left-aligned, cells right-aligned; a column with an empty header
 /// (stars) is left-aligned.
-fn render_table(headers: &[&str], rows: &[(String, Vec<String>)]) -> String {
+pub fn render_table(headers: &[&str], rows: &[(String, Vec<String>)]) -> String {
     let name_w = rows
         .iter()
         .map(|(n, _)| n.chars().count())

@@ -28,6 +28,7 @@ use crate::blocks::Blocks;
 use crate::model::Model;
 use crate::objective::{McEvaluation, Mcla};
 use crate::quadrature::QuadratureError;
+use crate::ranef::BlockMoments;
 use adaptive::{AdaptiveBlock, AdaptiveSettings};
 use rayon::prelude::*;
 use thiserror::Error;
@@ -50,6 +51,9 @@ pub trait BlockIntegrator: Send + Sync {
     /// Whether [`evaluate`](BlockIntegrator::evaluate)'s Hessian is that of the
     /// function itself (otherwise the objective differences the gradient for reporting).
     fn hessian_is_exact(&self) -> bool;
+    /// Conditional moments of each covered block's random effects given y at theta
+    /// (blocks in order, effects in each block's local order), for `ranef`.
+    fn posterior_moments(&self, theta: &[f64]) -> Option<Vec<BlockMoments>>;
 }
 
 impl BlockIntegrator for Mcla<'_> {
@@ -61,6 +65,9 @@ impl BlockIntegrator for Mcla<'_> {
     }
     fn hessian_is_exact(&self) -> bool {
         true
+    }
+    fn posterior_moments(&self, theta: &[f64]) -> Option<Vec<BlockMoments>> {
+        Mcla::posterior_moments(self, theta)
     }
 }
 
@@ -112,6 +119,9 @@ impl BlockIntegrator for FixedOnly<'_> {
     fn hessian_is_exact(&self) -> bool {
         true
     }
+    fn posterior_moments(&self, _theta: &[f64]) -> Option<Vec<BlockMoments>> {
+        Some(Vec::new())
+    }
 }
 
 impl BlockIntegrator for Objective<'_> {
@@ -123,6 +133,18 @@ impl BlockIntegrator for Objective<'_> {
     }
     fn hessian_is_exact(&self) -> bool {
         self.parts.iter().all(|p| p.hessian_is_exact())
+    }
+    fn posterior_moments(&self, theta: &[f64]) -> Option<Vec<BlockMoments>> {
+        let per: Vec<Option<Vec<BlockMoments>>> = self
+            .parts
+            .par_iter()
+            .map(|p| p.posterior_moments(theta))
+            .collect();
+        let mut out = Vec::new();
+        for m in per {
+            out.extend(m?);
+        }
+        Some(out)
     }
 }
 

@@ -30,7 +30,9 @@
 pub mod design;
 pub mod frame;
 pub mod grammar;
+pub mod mixed;
 
 pub use design::{build_design, build_design_from_formulas, Design, DesignError, RandomDesign};
 pub use frame::{Categorical, Column, ColumnData, DataFrame, FrameError, FrameOptions};
 pub use grammar::{parse_formula, Formula, ParseError, ParseErrorKind, Response, Term, Variable};
+pub use mixed::{expand_mixed_formula, MixedFormula, MixedFormulaError};
