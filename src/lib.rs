@@ -39,6 +39,7 @@
 
 pub mod blocks;
 pub mod design;
+pub mod diagnostics;
 pub mod family;
 pub mod fit;
 pub mod inference;
@@ -50,6 +51,7 @@ pub mod quadrature;
 pub mod report;
 pub mod sampler;
 pub mod simulate;
+pub mod special;
 
 pub use blocks::{Block, Blocks};
 pub use design::{DataRequest, InputError, ModelInput};

@@ -15,6 +15,9 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// Smallest `--rmax` accepted.
+const MIN_RMAX: f64 = 1e-3;
+
 /// Truth of `mcla example` (and the default of `mcla simulate --crossed`).
 const EXAMPLE_BETA: [f64; 4] = [1.0, 0.3, -1.9, 1.0];
 const EXAMPLE_NU: [f64; 2] = [1.4, 1.25];
@@ -54,9 +57,9 @@ struct McArgs {
     #[arg(long, value_parser = parse_m, default_value = "1e4", allow_negative_numbers = true)]
     m: usize,
     /// Seed of every random stream (same seed, same answer, for any --threads).
-    #[arg(long, default_value_t = 1234)]
+    #[arg(long, default_value = "1234", value_parser = parse_seed, allow_negative_numbers = true)]
     seed: u64,
-    /// Worker threads (default: all cores). Never changes the result.
+    /// Worker threads (default: all cores; at most 4 x the cores). Never changes the result.
     #[arg(long, value_parser = parse_threads, allow_negative_numbers = true)]
     threads: Option<usize>,
     /// Importance sampler: factorised (one sample per independent block; default) or joint (R glmm's).
@@ -75,9 +78,17 @@ struct McArgs {
 
 #[derive(Args, Debug)]
 struct FitArgs {
-    /// CSV file with a header row (missing values: empty cells or NA).
+    /// CSV file with a header row (missing values: empty cells and the --na-strings spellings).
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
+    /// Cell texts read as missing, comma-separated (an empty cell is always missing).
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "NA,N/A,na,NaN,NULL,null,.,-,?",
+        allow_hyphen_values = true
+    )]
+    na_strings: String,
     /// Fixed-effects formula, e.g. "Mate ~ 0 + Cross" or "cbind(s, f) ~ x * g".
     #[arg(long, value_name = "FORMULA")]
     fixed: String,
@@ -106,7 +117,7 @@ struct FitArgs {
     #[arg(long, value_name = "LIST", value_parser = parse_list, allow_hyphen_values = true)]
     par_init: Option<Numbers>,
     /// Skip PQL: start at beta = 0, nu = 1.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "par_init")]
     no_pql: bool,
     /// Maximum trust-region radius.
     #[arg(long, default_value_t = 1000.0, allow_negative_numbers = true)]
@@ -136,10 +147,20 @@ struct SimulateArgs {
     #[arg(long, value_name = "G,A,P")]
     crossed: Option<String>,
     /// Fixed-effects formula (with --design), e.g. "y ~ x + g".
-    #[arg(long, value_name = "FORMULA", requires = "design")]
+    #[arg(
+        long,
+        value_name = "FORMULA",
+        requires = "design",
+        conflicts_with = "crossed"
+    )]
     fixed: Option<String>,
     /// One-sided random-effect formula (with --design); repeatable.
-    #[arg(long, value_name = "FORMULA", requires = "design")]
+    #[arg(
+        long,
+        value_name = "FORMULA",
+        requires = "design",
+        conflicts_with = "crossed"
+    )]
     random: Vec<String>,
     /// Which variance component each --random formula uses, e.g. 1,1,2.
     #[arg(long, value_name = "LIST", value_parser = parse_equal)]
@@ -154,7 +175,7 @@ struct SimulateArgs {
     #[arg(long, value_name = "LIST", value_parser = parse_list, allow_hyphen_values = true)]
     nu: Option<Numbers>,
     /// Seed.
-    #[arg(long, default_value_t = 1234)]
+    #[arg(long, default_value = "1234", value_parser = parse_seed, allow_negative_numbers = true)]
     seed: u64,
     /// Output CSV (default: standard output).
     #[arg(long, value_name = "FILE")]
@@ -165,6 +186,14 @@ struct SimulateArgs {
     /// Level order of a categorical column, COL=a,b,c; repeatable.
     #[arg(long, value_name = "COL=LEVELS")]
     levels: Vec<String>,
+    /// Cell texts of the design read as missing, comma-separated (an empty cell is always missing).
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "NA,N/A,na,NaN,NULL,null,.,-,?",
+        allow_hyphen_values = true
+    )]
+    na_strings: String,
 }
 
 #[derive(Args, Debug)]
@@ -207,6 +236,14 @@ fn parse_m(s: &str) -> Result<usize, String> {
     Ok(v as usize)
 }
 
+fn parse_seed(s: &str) -> Result<u64, String> {
+    s.trim().parse::<u64>().map_err(|_| {
+        format!(
+            "'{s}' is not a seed; give a whole number from 0 to 18446744073709551615, e.g. 1234"
+        )
+    })
+}
+
 fn parse_threads(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(0) => Err("the number of threads must be at least 1; omit --threads to use all cores".into()),
@@ -227,7 +264,10 @@ fn parse_sampler(s: &str) -> Result<Sampler, String> {
 
 fn parse_level(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        Ok(v) if (0.001..=0.999999).contains(&v) => Ok(v),
+        Ok(v) if v > 0.0 && v < 1.0 => Err(format!(
+            "confidence level '{s}' is outside 0.001 to 0.999999: intervals at such levels are not meaningful (they shrink to the estimate or grow without bound); use e.g. 0.95"
+        )),
         _ => Err(format!(
             "confidence level '{s}' must be a number strictly between 0 and 1, e.g. 0.95"
         )),
@@ -286,7 +326,10 @@ fn parse_mixture(s: &str) -> Result<[f64; 3], String> {
     let v = parse_numbers(s)?;
     let p: [f64; 3] = v.as_slice().try_into().map_err(|_| format!("--mixture needs three probabilities p1,p2,p3 (got {} values in '{s}'), e.g. 0.3333,0.3333,0.3334", v.len()))?;
     let sum: f64 = p.iter().sum();
-    if p.iter().any(|x| !(0.0..=1.0).contains(x)) || (sum - 1.0).abs() > 1e-6 {
+    if let Some(x) = p.iter().find(|x| !(0.0..=1.0).contains(*x)) {
+        return Err(format!("mixture probability {x} in '{s}' is not between 0 and 1: each of p1,p2,p3 must be in [0, 1] (and they sum to 1), e.g. 0.5,0.25,0.25"));
+    }
+    if (sum - 1.0).abs() > 1e-6 {
         return Err(format!("mixture probabilities must each be in [0, 1] and sum to 1, but '{s}' sums to {sum}; e.g. 0.5,0.25,0.25"));
     }
     if p[0] <= 0.0 {
@@ -338,7 +381,11 @@ fn io_error(e: anyhow::Error) -> CliError {
 
 /// Frame options from --factor/--levels; every column quoted throughout the file is categorical
 /// too (R's `write.csv` quotes factors: `"10"` is an ID, not the number 10).
-fn frame_options(factor: &[String], levels: &[String]) -> Result<FrameOptions, CliError> {
+fn frame_options(
+    factor: &[String],
+    levels: &[String],
+    na_strings: &str,
+) -> Result<FrameOptions, CliError> {
     let mut lv = Vec::new();
     for spec in levels {
         let (col, list) = spec
@@ -354,6 +401,13 @@ fn frame_options(factor: &[String], levels: &[String]) -> Result<FrameOptions, C
         factor_columns: factor.iter().map(|f| f.trim().to_string()).collect(),
         levels: lv,
         quoted_as_categorical: true,
+        na_strings: Some(
+            na_strings
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
+        ),
     })
 }
 
@@ -454,10 +508,18 @@ fn run_fit(model: &Model, options: &FitOptions, quiet: bool) -> Result<Fit, CliE
 }
 
 fn fit_options(mc: &McArgs) -> FitOptions {
+    let max = mcla::options::max_threads();
+    let threads = match mc.threads {
+        Some(t) if t > max => {
+            eprintln!("note: --threads {t} is more than 4 x the cores of this machine; using {max} threads (the result does not depend on the number)");
+            Some(max)
+        }
+        t => t,
+    };
     FitOptions {
         m: mc.m,
         seed: mc.seed,
-        threads: mc.threads,
+        threads,
         sampler: mc.sampler,
         ..FitOptions::default()
     }
@@ -513,7 +575,7 @@ fn call_line() -> String {
 
 fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
     let t0 = Instant::now();
-    let fopts = frame_options(&a.factor, &a.levels)?;
+    let fopts = frame_options(&a.factor, &a.levels, &a.na_strings)?;
     let varcomps_names = match &a.varcomps {
         Some(v) => v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
         None if a.varcomps_equal.is_some() => {
@@ -534,10 +596,15 @@ fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
         weights: a.weights.clone(),
         input: input_spec,
     };
-    let (dsg, model) = design::load_model(&frame, &request)?;
+    let (dsg, model, notes) = design::load_model_with_notes(&frame, &request)?;
+    if a.mc.format == Format::Text {
+        for n in &notes {
+            eprintln!("note: {n}");
+        }
+    }
     if dsg.dropped_rows > 0 && a.mc.format == Format::Text {
         eprintln!(
-            "note: {} of {} data rows dropped because they have a missing value (empty or NA) in a column the model uses",
+            "note: {} of {} data rows dropped because they have a missing value (an empty cell or one of --na-strings, e.g. NA) in a column the model uses",
             dsg.dropped_rows, dsg.n_rows_read
         );
     }
@@ -554,6 +621,12 @@ fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
     if a.rmax <= 0.0 || !a.rmax.is_finite() {
         return Err(input(format!(
             "--rmax must be a positive number (got {}); the default is 1000",
+            a.rmax
+        )));
+    }
+    if a.rmax < MIN_RMAX {
+        return Err(input(format!(
+            "--rmax {:e} is too small: steps that short change the log-likelihood by less than the optimiser's stopping tolerance, so it would stop where it started; use at least {MIN_RMAX} (the default 1000 suits almost every model)",
             a.rmax
         )));
     }
@@ -594,7 +667,7 @@ fn cmd_simulate(a: SimulateArgs) -> Result<(), CliError> {
                 .map(|e| e.0.iter().copied().max().unwrap_or(0))
                 .unwrap_or(a.random.len());
             let names = (1..=n_comp).map(|i| format!("nu{i}")).collect();
-            let fopts = frame_options(&a.factor, &a.levels)?;
+            let fopts = frame_options(&a.factor, &a.levels, &a.na_strings)?;
             let frame = design::read_frame(path, &fopts)?;
             let request = DataRequest {
                 fixed,
@@ -692,6 +765,26 @@ same model on your own data: mcla fit --data salamander.csv --fixed \"Mate ~ 0 +
     emit(&fit, &info, a.mc.format, Some(&preamble))
 }
 
+/// Whether standard output was closed when mcla started (`mcla fit ... >&-`).  The Rust runtime
+/// reopens a closed descriptor 1 as `/dev/null` (read-write) before `main`, so every write would
+/// silently vanish; a shell's `> /dev/null` opens it write-only, which stays allowed.  Linux only
+/// (elsewhere this returns false).
+fn stdout_is_closed() -> bool {
+    let Ok(target) = std::fs::read_link("/proc/self/fd/1") else {
+        return false;
+    };
+    if target != std::path::Path::new("/dev/null") {
+        return false;
+    }
+    let Ok(info) = std::fs::read_to_string("/proc/self/fdinfo/1") else {
+        return false;
+    };
+    info.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        .is_some_and(|flags| flags & 0o3 == 0o2)
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -702,6 +795,14 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let writes_stdout = match &cli.command {
+        Command::Simulate(a) => a.out.is_none(),
+        _ => true,
+    };
+    if writes_stdout && stdout_is_closed() {
+        eprintln!("error: standard output is closed, so the results cannot be written; run the command without closing it (e.g. drop `>&-`), redirect it to a file (> results.txt){}", if matches!(cli.command, Command::Simulate(_)) { " or use --out FILE" } else { "" });
+        return ExitCode::from(1);
+    }
     let res = match cli.command {
         Command::Fit(a) => cmd_fit(a),
         Command::Simulate(a) => cmd_simulate(a),
