@@ -129,8 +129,13 @@ pub struct ModelInput {
 }
 
 /// Read a CSV file into a data frame (R `read.csv` conventions, see `mcla-formula`).
+///
+/// Every level given in `options.levels` must occur in its column (a level that does not is a
+/// typo, reported as such rather than as a rank-deficient design later).
 pub fn read_frame(path: impl AsRef<Path>, options: &FrameOptions) -> Result<DataFrame, InputError> {
-    Ok(DataFrame::from_csv_path(path, options)?)
+    let frame = DataFrame::from_csv_path(path, options)?;
+    frame.check_levels_occur(options)?;
+    Ok(frame)
 }
 
 /// Check the variance-component names and sharing against the number of random formulas.

@@ -330,6 +330,10 @@ pub fn closest_name<'a>(
     (d <= limit && d < len).then(|| c.to_string())
 }
 
+/// A column read as categorical although most cells are numbers: (name, numbers, other cells,
+/// up to 5 other cells with their lines).
+type MostlyNumeric = (String, usize, usize, Vec<(String, u64)>);
+
 /// An in-memory data frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataFrame {
@@ -338,7 +342,7 @@ pub struct DataFrame {
     /// 1-based line in the file of each data row (empty when built from columns).
     lines: Vec<u64>,
     /// Columns read as categorical although most of their cells are numbers.
-    mostly_numeric: Vec<(String, usize, usize, Vec<(String, u64)>)>,
+    mostly_numeric: Vec<MostlyNumeric>,
 }
 
 fn parse_logical(s: &str) -> Option<bool> {
@@ -654,6 +658,38 @@ impl DataFrame {
             })
     }
 
+    /// Check that every level given in `options.levels` occurs in its column.  R's
+    /// `factor(levels = )` allows unused levels (and data exported from R carry them), so reading
+    /// does not require it; a command line that takes the levels from the user does: a level that
+    /// does not occur is a typo, and would otherwise surface as a rank-deficient design.
+    pub fn check_levels_occur(&self, options: &FrameOptions) -> Result<(), FrameError> {
+        for (name, levels) in &options.levels {
+            let Ok(col) = self.column(name) else { continue };
+            let ColumnData::Categorical(cat) = &col.data else {
+                continue;
+            };
+            let mut seen = vec![false; cat.levels.len()];
+            for c in cat.codes.iter().flatten() {
+                if let Some(s) = seen.get_mut(*c) {
+                    *s = true;
+                }
+            }
+            if let Some(k) = seen.iter().position(|s| !s) {
+                let present: Vec<String> = (0..cat.levels.len())
+                    .filter(|&j| seen[j])
+                    .take(20)
+                    .map(|j| cat.levels[j].clone())
+                    .collect();
+                return Err(FrameError::LevelAbsent {
+                    column: name.clone(),
+                    level: levels.get(k).cloned().unwrap_or_default(),
+                    present,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// 1-based line in the file of data row `row` (0-based), when read from CSV.
     pub fn line_of_row(&self, row: usize) -> Option<u64> {
         self.lines.get(row).copied()
@@ -812,25 +848,6 @@ fn build_column(
                     })
                 }
             }
-        }
-        let mut seen = vec![false; levels.len()];
-        for c in codes.iter().flatten() {
-            if let Some(s) = seen.get_mut(*c) {
-                *s = true;
-            }
-        }
-        if let Some(k) = seen.iter().position(|s| !s) {
-            let mut present: Vec<String> = Vec::new();
-            for t in &trimmed {
-                if !is_missing_cell(t) && !present.iter().any(|p| p == t) && present.len() < 20 {
-                    present.push(t.to_string());
-                }
-            }
-            return Err(FrameError::LevelAbsent {
-                column: name.to_string(),
-                level: levels[k].clone(),
-                present,
-            });
         }
         return Ok(ColumnData::Categorical(Categorical {
             levels: levels.clone(),

@@ -122,7 +122,7 @@ fn errors() {
 #[test]
 fn the_usual_missing_value_spellings_are_missing_in_numeric_columns() {
     for tok in ["NA", "N/A", "na", "NaN", "NULL", "null", ".", "-", "?", ""] {
-        let f = read(&format!("x\n1\n{tok}\n2.5\n")).unwrap();
+        let f = read(&format!("x,g\n1,a\n{tok},b\n2.5,c\n")).unwrap();
         assert_eq!(
             f.column("x").unwrap().data,
             ColumnData::Numeric(vec![Some(1.0), None, Some(2.5)]),
@@ -201,7 +201,9 @@ fn other_separators_empty_names_and_level_problems_are_named() {
         levels: vec![("g".into(), vec!["a".into(), "b".into(), "c".into()])],
         ..Default::default()
     };
-    let e = DataFrame::from_reader("g\na\nb\n".as_bytes(), &opts).unwrap_err();
+    // R allows unused levels; a command line asks for them to occur
+    let f = DataFrame::from_reader("g\na\nb\n".as_bytes(), &opts).unwrap();
+    let e = f.check_levels_occur(&opts).unwrap_err();
     assert!(
         matches!(&e, FrameError::LevelAbsent { level, .. } if level == "c"),
         "{e}"
