@@ -88,6 +88,16 @@ pub enum InputError {
         /// A valid example.
         example: String,
     },
+    /// A failures count of `cbind(successes, failures)` is negative.
+    #[error("the failures column '{column}' of cbind(successes, failures) is {value} at data row {row}: failures are counts and cannot be negative; fix the data (the number of trials is successes + failures)")]
+    NegativeFailures {
+        /// The failures column.
+        column: String,
+        /// 1-based data row.
+        row: usize,
+        /// The value.
+        value: f64,
+    },
     /// Simulation failed.
     #[error("{0}")]
     Simulate(#[from] SimulateError),
@@ -119,8 +129,13 @@ pub struct ModelInput {
 }
 
 /// Read a CSV file into a data frame (R `read.csv` conventions, see `mcla-formula`).
+///
+/// Every level given in `options.levels` must occur in its column (a level that does not is a
+/// typo, reported as such rather than as a rank-deficient design later).
 pub fn read_frame(path: impl AsRef<Path>, options: &FrameOptions) -> Result<DataFrame, InputError> {
-    Ok(DataFrame::from_csv_path(path, options)?)
+    let frame = DataFrame::from_csv_path(path, options)?;
+    frame.check_levels_occur(options)?;
+    Ok(frame)
 }
 
 /// Check the variance-component names and sharing against the number of random formulas.
@@ -176,6 +191,20 @@ pub fn spec_from_design(design: &Design, input: &ModelInput) -> Result<ModelSpec
         }
         (t, _) => t.clone(),
     };
+    if let Some(t) = &trials {
+        if let Some(i) = (0..design.n()).find(|&i| t[i] < design.y[i]) {
+            let failures = design
+                .response_name
+                .rsplit_once(',')
+                .map(|(_, b)| b.trim().trim_end_matches(')').trim().to_string())
+                .unwrap_or_else(|| "failures".into());
+            return Err(InputError::NegativeFailures {
+                column: failures,
+                row: design.kept_rows.get(i).map(|&r| r + 1).unwrap_or(i + 1),
+                value: t[i] - design.y[i],
+            });
+        }
+    }
     let n = design.n();
     let random = design
         .random
@@ -239,6 +268,20 @@ fn to_data_rows(e: ModelError, kept: &[usize], response: &str) -> ModelError {
         },
         ModelError::NegativeWeight { row, value } => ModelError::NegativeWeight {
             row: data_row(row),
+            value,
+        },
+        ModelError::WeightTooLarge { row, value, max } => ModelError::WeightTooLarge {
+            row: data_row(row),
+            value,
+            max,
+        },
+        ModelError::CountTooLarge { what, row, value } => ModelError::CountTooLarge {
+            what,
+            row: data_row(row),
+            value,
+        },
+        ModelError::ConstantResponse { value, .. } => ModelError::ConstantResponse {
+            response: format!("the response '{response}'"),
             value,
         },
         ModelError::NonFinite { what, row, value } => {
@@ -307,6 +350,16 @@ pub fn design_warnings(design: &Design) -> Vec<String> {
 
 /// Build design and model from a data frame.
 pub fn load_model(frame: &DataFrame, request: &DataRequest) -> Result<(Design, Model), InputError> {
+    load_model_with_notes(frame, request).map(|(d, m, _)| (d, m))
+}
+
+/// [`load_model`], also returning notes for the user: the design columns dropped because no
+/// observation uses them (empty interaction cells of nested factors, levels whose rows were
+/// all dropped for missing values), as lme4 and R's `model.frame(drop.unused.levels = TRUE)` do.
+pub fn load_model_with_notes(
+    frame: &DataFrame,
+    request: &DataRequest,
+) -> Result<(Design, Model, Vec<String>), InputError> {
     // Check the names first: a count mismatch is cheaper to report before the formulas are evaluated.
     if request.random.is_empty() {
         return Err(InputError::NoRandom);
@@ -314,39 +367,105 @@ pub fn load_model(frame: &DataFrame, request: &DataRequest) -> Result<(Design, M
     let random: Vec<&str> = request.random.iter().map(String::as_str).collect();
     let mut design =
         mcla_formula::build_design(frame, &request.fixed, &random, request.weights.as_deref())?;
-    drop_empty_interaction_columns(&mut design);
+    let notes = drop_empty_columns(&mut design);
     let model = model_from_design(&design, &request.input)?;
-    Ok((design, model))
+    Ok((design, model, notes))
 }
 
-/// Drop the all-zero columns of random formulas with an interaction (`~ 0 + a:b`, from
-/// `(1 | a/b)`): R's `model.matrix` gives every combination of levels, but only combinations
-/// that occur are random effects (lme4 uses `interaction(a, b, drop = TRUE)`).
-pub fn drop_empty_interaction_columns(design: &mut Design) {
+/// Names shown in a note: the first few, then a count.
+fn some_names(names: &[String]) -> String {
+    let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
+    if names.len() > shown.len() {
+        format!(
+            "{}, ... ({} more)",
+            shown.join(", "),
+            names.len() - shown.len()
+        )
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// Drop the columns of `Z` blocks (and of `X`) that no observation uses, returning one note per
+/// formula that lost columns.  Such columns come from empty cells of an interaction
+/// (`Site:Block` with blocks nested in sites) or from levels present only in rows dropped for
+/// missing values; they carry no data, so lme4 and R's `model.matrix` on a model frame with
+/// `drop.unused.levels = TRUE` leave them out.
+pub fn drop_empty_columns(design: &mut Design) -> Vec<String> {
+    let mut notes = Vec::new();
     for r in &mut design.random {
-        if !r.formula.contains(':') {
-            continue;
-        }
-        let mut used = vec![false; r.col_names.len()];
-        for &c in &r.col_idx {
-            used[c] = true;
+        let q = r.col_names.len();
+        let mut used = vec![false; q];
+        for (&j, &v) in r.col_idx.iter().zip(&r.values) {
+            if v != 0.0 {
+                if let Some(u) = used.get_mut(j) {
+                    *u = true;
+                }
+            }
         }
         if used.iter().all(|&u| u) {
             continue;
         }
-        let mut new_index = vec![usize::MAX; used.len()];
+        let dropped: Vec<String> = (0..q)
+            .filter(|&j| !used[j])
+            .map(|j| r.col_names[j].clone())
+            .collect();
+        let mut new_index = vec![usize::MAX; q];
         let mut names = Vec::new();
-        for (j, &u) in used.iter().enumerate() {
-            if u {
+        for j in 0..q {
+            if used[j] {
                 new_index[j] = names.len();
                 names.push(r.col_names[j].clone());
             }
         }
-        for c in &mut r.col_idx {
-            *c = new_index[*c];
+        let mut row_ptr = vec![0];
+        let mut col_idx = Vec::new();
+        let mut values = Vec::new();
+        for i in 0..r.row_ptr.len().saturating_sub(1) {
+            for k in r.row_ptr[i]..r.row_ptr[i + 1] {
+                let j = r.col_idx[k];
+                if r.values[k] != 0.0 && used[j] {
+                    col_idx.push(new_index[j]);
+                    values.push(r.values[k]);
+                }
+            }
+            row_ptr.push(col_idx.len());
         }
+        notes.push(format!(
+            "random formula '{}': {} of {} random effects have no observations (empty cells of an interaction such as nested factors, or levels that occur only in rows dropped for missing values) and are dropped, as lme4 and R's drop.unused.levels do: {}",
+            r.formula.trim(),
+            dropped.len(),
+            q,
+            some_names(&dropped)
+        ));
         r.col_names = names;
+        r.row_ptr = row_ptr;
+        r.col_idx = col_idx;
+        r.values = values;
     }
+    // Fixed effects: a column that is zero in every row used (a level whose rows were all
+    // dropped for missing values, an empty interaction cell).
+    let n = design.n();
+    let p = design.p();
+    let empty: Vec<usize> = (0..p)
+        .filter(|&j| design.x[j * n..(j + 1) * n].iter().all(|&v| v == 0.0))
+        .collect();
+    if !empty.is_empty() && empty.len() < p {
+        let dropped: Vec<String> = empty.iter().map(|&j| design.x_names[j].clone()).collect();
+        let mut x = Vec::with_capacity(n * (p - empty.len()));
+        let mut names = Vec::new();
+        for j in (0..p).filter(|j| !empty.contains(j)) {
+            x.extend_from_slice(&design.x[j * n..(j + 1) * n]);
+            names.push(design.x_names[j].clone());
+        }
+        notes.push(format!(
+            "fixed-effect column(s) {} are zero in every row used (a level that occurs only in rows dropped for missing values, or an empty interaction cell) and are dropped, as R's drop.unused.levels does",
+            some_names(&dropped)
+        ));
+        design.x = x;
+        design.x_names = names;
+    }
+    notes
 }
 
 // ---------------------------------------------------------------------------------------------

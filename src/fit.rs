@@ -52,12 +52,75 @@ pub fn stored_sample_bytes(model: &Model, blocks: &Blocks, m: usize) -> f64 {
     8.0 * per_draw as f64 * m.div_ceil(crate::sampler::CHUNK) as f64 * crate::sampler::CHUNK as f64
 }
 
-/// Memory available to this process (Linux `MemAvailable`), if known.
-fn available_memory_bytes() -> Option<f64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024.0)
+/// Memory available to this process, if known: the tightest of the system's `MemAvailable`,
+/// the cgroup memory limit (v2 `memory.max` less `memory.current`, or v1
+/// `memory.limit_in_bytes` less `memory.usage_in_bytes`) and the address-space limit
+/// (`ulimit -v`, less the address space already mapped).  Linux only; `None` elsewhere.
+pub fn available_memory_bytes() -> Option<f64> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let mut limits: Vec<f64> = Vec::new();
+    if let Some(info) = read("/proc/meminfo") {
+        if let Some(kb) = field_kb(&info, "MemAvailable:") {
+            limits.push(kb * 1024.0);
+        }
+    }
+    // cgroup v2 (the process's own cgroup, as listed in /proc/self/cgroup) or v1
+    let cg_dir = read("/proc/self/cgroup")
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("0::").map(|p| p.trim().to_string()))
+        })
+        .map(|p| format!("/sys/fs/cgroup{}", if p == "/" { "" } else { &p }));
+    let number = |p: &str| read(p).and_then(|t| t.trim().parse::<f64>().ok());
+    let mut cgroup = None;
+    if let Some(dir) = &cg_dir {
+        if let Some(max) = number(&format!("{dir}/memory.max")) {
+            let cur = number(&format!("{dir}/memory.current")).unwrap_or(0.0);
+            cgroup = Some(max - cur);
+        }
+    }
+    if cgroup.is_none() {
+        if let Some(max) = number("/sys/fs/cgroup/memory.max") {
+            cgroup = Some(max - number("/sys/fs/cgroup/memory.current").unwrap_or(0.0));
+        } else if let Some(max) = number("/sys/fs/cgroup/memory/memory.limit_in_bytes") {
+            // v1 reports "no limit" as a huge number
+            if max < 1e18 {
+                let cur = number("/sys/fs/cgroup/memory/memory.usage_in_bytes").unwrap_or(0.0);
+                cgroup = Some(max - cur);
+            }
+        }
+    }
+    limits.extend(cgroup);
+    // ulimit -v: "Max address space" in /proc/self/limits (bytes, or "unlimited")
+    if let Some(lim) = read("/proc/self/limits") {
+        let soft = lim
+            .lines()
+            .find(|l| l.starts_with("Max address space"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|v| v.parse::<f64>().ok());
+        if let Some(soft) = soft {
+            let used = read("/proc/self/status")
+                .and_then(|st| field_kb(&st, "VmSize:"))
+                .map(|kb| kb * 1024.0)
+                .unwrap_or(0.0);
+            limits.push(soft - used);
+        }
+    }
+    limits
+        .into_iter()
+        .filter(|v| !v.is_nan())
+        .map(|v| v.max(0.0))
+        .reduce(f64::min)
+}
+
+/// The number of kB on the line of `text` that starts with `key` (`/proc` format).
+fn field_kb(text: &str, key: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// Where the starting values and importance centre came from.
@@ -170,6 +233,8 @@ pub struct Optimum {
     pub evaluation: McEvaluation,
     /// Whether the trust region terminated before `iterlim`.
     pub converged: bool,
+    /// Which of the optimiser's tests stopped it.
+    pub stop: mcla_trust::StopReason,
     /// Iterations used.
     pub iterations: usize,
     /// The optimiser path.
@@ -253,6 +318,7 @@ pub fn maximise(
         theta: res.x,
         evaluation,
         converged: res.converged,
+        stop: res.stop,
         iterations: res.iterations,
         path,
     })
@@ -323,8 +389,14 @@ pub struct Fit {
     pub mcvcov: Vec<f64>,
     /// Monte Carlo standard errors.
     pub mcse: Vec<f64>,
-    /// Whether the optimiser converged.
+    /// Whether the optimiser converged: its stopping test held at a stationary point of the
+    /// MCLA and the MLE exists (see [`crate::diagnostics`]).
     pub converged: bool,
+    /// Which of the optimiser's tests stopped it, in words.
+    pub stop_reason: String,
+    /// Fixed-effect columns or levels whose estimates head to infinity (separation); empty when
+    /// the MLE exists.
+    pub separation: Vec<String>,
     /// Trust-region iterations.
     pub iterations: usize,
     /// The optimiser path.
@@ -481,12 +553,22 @@ pub fn fit_with_progress(
     options: &FitOptions,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Fit, FitError> {
-    let checked = options.check(model)?;
-    let threads = options.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let mut checked = options.check(model)?;
+    // A level (column) that proves the MLE is at infinity would make the optimiser crawl after
+    // it for hundreds of iterations: cap them; the fit is reported as separated.
+    if checked.0.iterlim > crate::diagnostics::SEPARATION_ITERLIM
+        && !crate::diagnostics::separation_certificate(model).is_empty()
+    {
+        checked.0.iterlim = crate::diagnostics::SEPARATION_ITERLIM;
+    }
+    let threads = options
+        .threads
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .min(crate::options::max_threads());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -517,7 +599,8 @@ fn fit_in_pool(
         let t1 = Instant::now();
         if !options.low_memory {
             let needed = stored_sample_bytes(model, &blocks, options.m);
-            if let Some(avail) = available_memory_bytes() {
+            let avail = available_memory_bytes();
+            if let Some(avail) = avail {
                 if needed > 0.9 * avail {
                     return Err(FitError::TooLarge {
                         needed_gb: needed / 1e9,
@@ -525,6 +608,16 @@ fn fit_in_pool(
                     });
                 }
             }
+            // A limit this check cannot see still makes the allocation fail: ask for the whole
+            // amount once, fallibly, so that it is the same clear error and not an abort.
+            let mut probe: Vec<u8> = Vec::new();
+            if probe.try_reserve_exact(needed as usize).is_err() {
+                return Err(FitError::TooLarge {
+                    needed_gb: needed / 1e9,
+                    available_gb: avail.unwrap_or(0.0) / 1e9,
+                });
+            }
+            drop(probe);
         }
         progress(Progress::Sampling {
             total: options.m * blocks.blocks.len(),
@@ -730,18 +823,8 @@ pub fn assemble(
             draws: s.draws,
         })
         .collect();
-    let low: Vec<String> = block_info
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| !(b.ess >= ESS_WARNING))
-        .map(|(i, b)| format!("block {} (ESS {:.1})", i + 1, b.ess))
-        .collect();
-    if !low.is_empty() {
-        warnings.push(format!(
-            "effective sample size below {ESS_WARNING} in {}: the importance weights are degenerate, so the Monte Carlo standard errors are NOT trustworthy and the estimates may be far from the MLE; increase m{}",
-            low.join(", "),
-            if options.sampler == Sampler::Joint { " or use the factorised sampler" } else { "" }
-        ));
+    if let Some(w) = ess_warning(&block_info, options) {
+        warnings.push(w);
     }
     for (t, name) in model.varcomps_names().iter().enumerate() {
         let nu = opt.theta[model.p() + t];
@@ -760,7 +843,7 @@ pub fn assemble(
             ));
         }
     }
-    Fit {
+    let mut fit = Fit {
         parameter_names: model.parameter_names(),
         p: model.p(),
         loglik: ev.value + model.data_constant(),
@@ -780,6 +863,8 @@ pub fn assemble(
         mcvcov,
         mcse,
         converged: opt.converged,
+        stop_reason: opt.stop.describe().to_string(),
+        separation: Vec::new(),
         iterations: opt.iterations,
         path: opt.path,
         blocks: block_info,
@@ -797,5 +882,41 @@ pub fn assemble(
         warnings,
         timings: Timings::default(),
         ranef: Vec::new(),
+    };
+    crate::diagnostics::review(model, options, &mut fit);
+    fit
+}
+
+/// The low-ESS warning: how many blocks, the worst few, and the remedy (one short line even
+/// for thousands of blocks).
+fn ess_warning(blocks: &[BlockInfo], options: &FitOptions) -> Option<String> {
+    let mut low: Vec<(usize, f64)> = blocks
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| !(b.ess >= ESS_WARNING))
+        .map(|(i, b)| (i, b.ess))
+        .collect();
+    if low.is_empty() {
+        return None;
     }
+    low.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let worst: Vec<String> = low
+        .iter()
+        .take(5)
+        .map(|(i, e)| format!("block {} (ESS {:.1})", i + 1, e))
+        .collect();
+    let which = if low.len() <= 5 {
+        worst.join(", ")
+    } else {
+        format!(
+            "{} of {} blocks (worst: {})",
+            low.len(),
+            blocks.len(),
+            worst.join(", ")
+        )
+    };
+    Some(format!(
+        "effective sample size below {ESS_WARNING} in {which}: the importance weights are degenerate, so the Monte Carlo standard errors are NOT trustworthy and the estimates may be far from the MLE; increase m{}",
+        if options.sampler != Sampler::Adaptive { " or use the adaptive sampler (the default)" } else { "" }
+    ))
 }

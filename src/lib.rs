@@ -41,6 +41,7 @@
 pub mod blocks;
 pub mod compare;
 pub mod design;
+pub mod diagnostics;
 pub mod family;
 pub mod fit;
 pub mod glm;
@@ -57,6 +58,7 @@ pub mod ranef;
 pub mod report;
 pub mod sampler;
 pub mod simulate;
+pub mod special;
 pub mod tidy;
 pub mod wald;
 

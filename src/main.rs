@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 #[path = "cli/infer.rs"]
 mod infer;
+/// Smallest `--rmax` accepted.
+const MIN_RMAX: f64 = 1e-3;
 
 /// Truth of `mcla example` (and the default of `mcla simulate --crossed`).
 const EXAMPLE_BETA: [f64; 4] = [1.0, 0.3, -1.9, 1.0];
@@ -97,9 +99,9 @@ struct McArgs {
     #[arg(long, default_value_t = 10)]
     nodes: usize,
     /// Seed of every random stream (same seed, same answer, for any --threads).
-    #[arg(long, default_value_t = 1234)]
+    #[arg(long, default_value = "1234", value_parser = parse_seed, allow_negative_numbers = true)]
     seed: u64,
-    /// Worker threads (default: all cores). Never changes the result.
+    /// Worker threads (default: all cores; at most 4 x the cores). Never changes the result.
     #[arg(long, value_parser = parse_threads, allow_negative_numbers = true)]
     threads: Option<usize>,
     /// Likelihood approximation: adaptive (default; SPEC §12: theta-adaptive sampling of a separator,
@@ -120,9 +122,17 @@ struct McArgs {
 
 #[derive(Args, Debug)]
 struct FitArgs {
-    /// CSV file with a header row (missing values: empty cells or NA).
+    /// CSV file with a header row (missing values: empty cells and the --na-strings spellings).
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
+    /// Cell texts read as missing, comma-separated (an empty cell is always missing).
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "NA,N/A,na,NaN,NULL,null,.,-,?",
+        allow_hyphen_values = true
+    )]
+    na_strings: String,
     /// Fixed-effects formula, e.g. "Mate ~ 0 + Cross" or "cbind(s, f) ~ x * g".
     #[arg(long, value_name = "FORMULA", required_unless_present = "formula")]
     fixed: Option<String>,
@@ -154,7 +164,7 @@ struct FitArgs {
     #[arg(long, value_name = "LIST", value_parser = parse_list, allow_hyphen_values = true)]
     par_init: Option<Numbers>,
     /// Skip PQL: start at beta = 0, nu = 1.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "par_init")]
     no_pql: bool,
     /// Maximum trust-region radius.
     #[arg(long, default_value_t = 1000.0, allow_negative_numbers = true)]
@@ -232,6 +242,14 @@ struct CompareArgs {
     /// Level order of a categorical column, COL=a,b,c; repeatable.
     #[arg(long, value_name = "COL=LEVELS")]
     levels: Vec<String>,
+    /// Cell texts read as missing, comma-separated (an empty cell is always missing).
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "NA,N/A,na,NaN,NULL,null,.,-,?",
+        allow_hyphen_values = true
+    )]
+    na_strings: String,
     #[command(flatten)]
     mc: McArgs,
 }
@@ -245,10 +263,20 @@ struct SimulateArgs {
     #[arg(long, value_name = "G,A,P")]
     crossed: Option<String>,
     /// Fixed-effects formula (with --design), e.g. "y ~ x + g".
-    #[arg(long, value_name = "FORMULA", requires = "design")]
+    #[arg(
+        long,
+        value_name = "FORMULA",
+        requires = "design",
+        conflicts_with = "crossed"
+    )]
     fixed: Option<String>,
     /// One-sided random-effect formula (with --design); repeatable.
-    #[arg(long, value_name = "FORMULA", requires = "design")]
+    #[arg(
+        long,
+        value_name = "FORMULA",
+        requires = "design",
+        conflicts_with = "crossed"
+    )]
     random: Vec<String>,
     /// Which variance component each --random formula uses, e.g. 1,1,2.
     #[arg(long, value_name = "LIST", value_parser = parse_equal)]
@@ -263,7 +291,7 @@ struct SimulateArgs {
     #[arg(long, value_name = "LIST", value_parser = parse_list, allow_hyphen_values = true)]
     nu: Option<Numbers>,
     /// Seed.
-    #[arg(long, default_value_t = 1234)]
+    #[arg(long, default_value = "1234", value_parser = parse_seed, allow_negative_numbers = true)]
     seed: u64,
     /// Output CSV (default: standard output).
     #[arg(long, value_name = "FILE")]
@@ -274,6 +302,14 @@ struct SimulateArgs {
     /// Level order of a categorical column, COL=a,b,c; repeatable.
     #[arg(long, value_name = "COL=LEVELS")]
     levels: Vec<String>,
+    /// Cell texts of the design read as missing, comma-separated (an empty cell is always missing).
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "NA,N/A,na,NaN,NULL,null,.,-,?",
+        allow_hyphen_values = true
+    )]
+    na_strings: String,
 }
 
 #[derive(Args, Debug)]
@@ -330,6 +366,14 @@ fn parse_m_number(s: &str) -> Result<usize, String> {
     Ok(v as usize)
 }
 
+fn parse_seed(s: &str) -> Result<u64, String> {
+    s.trim().parse::<u64>().map_err(|_| {
+        format!(
+            "'{s}' is not a seed; give a whole number from 0 to 18446744073709551615, e.g. 1234"
+        )
+    })
+}
+
 fn parse_threads(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(0) => Err("the number of threads must be at least 1; omit --threads to use all cores".into()),
@@ -350,7 +394,10 @@ fn parse_sampler(s: &str) -> Result<Sampler, String> {
 
 fn parse_level(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        Ok(v) if (0.001..=0.999999).contains(&v) => Ok(v),
+        Ok(v) if v > 0.0 && v < 1.0 => Err(format!(
+            "confidence level '{s}' is outside 0.001 to 0.999999: intervals at such levels are not meaningful (they shrink to the estimate or grow without bound); use e.g. 0.95"
+        )),
         _ => Err(format!(
             "confidence level '{s}' must be a number strictly between 0 and 1, e.g. 0.95"
         )),
@@ -409,7 +456,10 @@ fn parse_mixture(s: &str) -> Result<[f64; 3], String> {
     let v = parse_numbers(s)?;
     let p: [f64; 3] = v.as_slice().try_into().map_err(|_| format!("--mixture needs three probabilities p1,p2,p3 (got {} values in '{s}'), e.g. 0.3333,0.3333,0.3334", v.len()))?;
     let sum: f64 = p.iter().sum();
-    if p.iter().any(|x| !(0.0..=1.0).contains(x)) || (sum - 1.0).abs() > 1e-6 {
+    if let Some(x) = p.iter().find(|x| !(0.0..=1.0).contains(*x)) {
+        return Err(format!("mixture probability {x} in '{s}' is not between 0 and 1: each of p1,p2,p3 must be in [0, 1] (and they sum to 1), e.g. 0.5,0.25,0.25"));
+    }
+    if (sum - 1.0).abs() > 1e-6 {
         return Err(format!("mixture probabilities must each be in [0, 1] and sum to 1, but '{s}' sums to {sum}; e.g. 0.5,0.25,0.25"));
     }
     if p[0] <= 0.0 {
@@ -461,7 +511,11 @@ fn io_error(e: anyhow::Error) -> CliError {
 
 /// Frame options from --factor/--levels; every column quoted throughout the file is categorical
 /// too (R's `write.csv` quotes factors: `"10"` is an ID, not the number 10).
-fn frame_options(factor: &[String], levels: &[String]) -> Result<FrameOptions, CliError> {
+fn frame_options(
+    factor: &[String],
+    levels: &[String],
+    na_strings: &str,
+) -> Result<FrameOptions, CliError> {
     let mut lv = Vec::new();
     for spec in levels {
         let (col, list) = spec
@@ -477,6 +531,13 @@ fn frame_options(factor: &[String], levels: &[String]) -> Result<FrameOptions, C
         factor_columns: factor.iter().map(|f| f.trim().to_string()).collect(),
         levels: lv,
         quoted_as_categorical: true,
+        na_strings: Some(
+            na_strings
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
+        ),
     })
 }
 
@@ -577,6 +638,14 @@ fn run_fit(model: &Model, options: &FitOptions, quiet: bool) -> Result<Fit, CliE
 }
 
 fn fit_options(mc: &McArgs) -> FitOptions {
+    let max = mcla::options::max_threads();
+    let threads = match mc.threads {
+        Some(t) if t > max => {
+            eprintln!("note: --threads {t} is more than 4 x the cores of this machine; using {max} threads (the result does not depend on the number)");
+            Some(max)
+        }
+        t => t,
+    };
     let defaults = FitOptions::default();
     let (m, auto_m) = match mc.m {
         MArg::Fixed(m) => (m, None),
@@ -596,7 +665,7 @@ fn fit_options(mc: &McArgs) -> FitOptions {
         auto_m,
         quadrature_nodes: mc.nodes,
         seed: mc.seed,
-        threads: mc.threads,
+        threads,
         sampler: mc.sampler,
         ..defaults
     }
@@ -666,7 +735,7 @@ fn resolve_formulas(a: &FitArgs) -> Result<(String, Vec<String>, Vec<String>), C
 
 fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
     let t0 = Instant::now();
-    let fopts = frame_options(&a.factor, &a.levels)?;
+    let fopts = frame_options(&a.factor, &a.levels, &a.na_strings)?;
     let (fixed, random, default_names) = resolve_formulas(&a)?;
     let varcomps_names = match &a.varcomps {
         Some(v) => v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
@@ -688,10 +757,15 @@ fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
         weights: a.weights.clone(),
         input: input_spec,
     };
-    let (dsg, model) = design::load_model(&frame, &request)?;
+    let (dsg, model, notes) = design::load_model_with_notes(&frame, &request)?;
+    if a.mc.format == Format::Text {
+        for n in &notes {
+            eprintln!("note: {n}");
+        }
+    }
     if dsg.dropped_rows > 0 && a.mc.format == Format::Text {
         eprintln!(
-            "note: {} of {} data rows dropped because they have a missing value (empty or NA) in a column the model uses",
+            "note: {} of {} data rows dropped because they have a missing value (an empty cell or one of --na-strings, e.g. NA) in a column the model uses",
             dsg.dropped_rows, dsg.n_rows_read
         );
     }
@@ -708,6 +782,12 @@ fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
     if a.rmax <= 0.0 || !a.rmax.is_finite() {
         return Err(input(format!(
             "--rmax must be a positive number (got {}); the default is 1000",
+            a.rmax
+        )));
+    }
+    if a.rmax < MIN_RMAX {
+        return Err(input(format!(
+            "--rmax {:e} is too small: steps that short change the log-likelihood by less than the optimiser's stopping tolerance, so it would stop where it started; use at least {MIN_RMAX} (the default 1000 suits almost every model)",
             a.rmax
         )));
     }
@@ -758,7 +838,7 @@ fn cmd_simulate(a: SimulateArgs) -> Result<(), CliError> {
                 .map(|e| e.0.iter().copied().max().unwrap_or(0))
                 .unwrap_or(a.random.len());
             let names = (1..=n_comp).map(|i| format!("nu{i}")).collect();
-            let fopts = frame_options(&a.factor, &a.levels)?;
+            let fopts = frame_options(&a.factor, &a.levels, &a.na_strings)?;
             let frame = design::read_frame(path, &fopts)?;
             let request = DataRequest {
                 fixed,
@@ -857,6 +937,26 @@ same model on your own data: mcla fit --data salamander.csv --fixed \"Mate ~ 0 +
     emit(&fit, &info, a.mc.format, Some(&preamble))
 }
 
+/// Whether standard output was closed when mcla started (`mcla fit ... >&-`).  The Rust runtime
+/// reopens a closed descriptor 1 as `/dev/null` (read-write) before `main`, so every write would
+/// silently vanish; a shell's `> /dev/null` opens it write-only, which stays allowed.  Linux only
+/// (elsewhere this returns false).
+fn stdout_is_closed() -> bool {
+    let Ok(target) = std::fs::read_link("/proc/self/fd/1") else {
+        return false;
+    };
+    if target != std::path::Path::new("/dev/null") {
+        return false;
+    }
+    let Ok(info) = std::fs::read_to_string("/proc/self/fdinfo/1") else {
+        return false;
+    };
+    info.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        .is_some_and(|flags| flags & 0o3 == 0o2)
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -867,6 +967,14 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let writes_stdout = match &cli.command {
+        Command::Simulate(a) => a.out.is_none(),
+        _ => true,
+    };
+    if writes_stdout && stdout_is_closed() {
+        eprintln!("error: standard output is closed, so the results cannot be written; run the command without closing it (e.g. drop `>&-`), redirect it to a file (> results.txt){}", if matches!(cli.command, Command::Simulate(_)) { " or use --out FILE" } else { "" });
+        return ExitCode::from(1);
+    }
     let res = match cli.command {
         Command::Fit(a) => cmd_fit(a),
         Command::Simulate(a) => cmd_simulate(a),

@@ -222,11 +222,30 @@ pub enum ModelError {
     },
     #[error("variance component name '{name}' is used twice: names must be distinct")]
     DuplicateVarcompName { name: String },
+    #[error("{response} is {value} in every row used: a constant response carries no information about the effects (the maximum likelihood estimate is at infinity); check the column, or fit the model to data with both outcomes")]
+    ConstantResponse { response: String, value: String },
+    #[error("weight {value:e} at row {row} is too large (at most {max:e}): a weight multiplies that row's log-likelihood, so the total becomes too large to maximise accurately; check the weights column, or rescale the weights (weights multiply each row's log-likelihood, so rescaling changes the model)")]
+    WeightTooLarge { row: usize, value: f64, max: f64 },
+    #[error("{what} {value:e} at row {row} is too large (at most 2^53 = 9.007e15, the largest integer a double stores exactly): check the data")]
+    CountTooLarge {
+        what: &'static str,
+        row: usize,
+        value: f64,
+    },
+    #[error("the name '{name}' is both a fixed-effect coefficient and a variance component; results are reported by name, so they must differ: choose another variance-component name (--varcomps)")]
+    NameClash { name: String },
     #[error("random effect '{name}' has no observations (its design column is all zero): drop the unused factor level")]
     EmptyRandomEffect { name: String },
     #[error("the fixed-effects design is rank deficient: column(s) {aliased:?} are linear combinations of earlier columns (aliased); remove them or the intercept")]
     RankDeficient { aliased: Vec<String> },
 }
+
+/// Largest admissible observation weight (larger weights make the log-likelihood too large to
+/// maximise to the optimiser's absolute tolerance).
+pub const MAX_WEIGHT: f64 = 1e6;
+
+/// Largest admissible count or number of trials: 2^53, beyond which doubles skip integers.
+pub const MAX_COUNT: f64 = 9_007_199_254_740_992.0;
 
 /// A validated model: dimensions agree, data are admissible for the family,
 /// and derived quantities used by every stage are precomputed.
@@ -401,6 +420,48 @@ impl Model {
                 w.clone()
             }
         };
+        // Sizes a double cannot hold exactly, or that overflow the log-likelihood.
+        for i in 0..n {
+            if weights[i] > MAX_WEIGHT {
+                return Err(ModelError::WeightTooLarge {
+                    row: i + 1,
+                    value: weights[i],
+                    max: MAX_WEIGHT,
+                });
+            }
+            if spec.y[i] > MAX_COUNT {
+                return Err(ModelError::CountTooLarge {
+                    what: "the count",
+                    row: i + 1,
+                    value: spec.y[i],
+                });
+            }
+            if trials[i] > MAX_COUNT {
+                return Err(ModelError::CountTooLarge {
+                    what: "the number of trials",
+                    row: i + 1,
+                    value: trials[i],
+                });
+            }
+        }
+        // A constant response (over the rows with positive weight).
+        let used = || (0..n).filter(|&i| weights[i] > 0.0);
+        if used().all(|i| spec.y[i] == 0.0) {
+            return Err(ModelError::ConstantResponse {
+                response: "the response".into(),
+                value: "0".into(),
+            });
+        }
+        if spec.family != Family::Poisson && used().all(|i| spec.y[i] == trials[i]) {
+            return Err(ModelError::ConstantResponse {
+                response: "the response".into(),
+                value: if spec.family == Family::Bernoulli {
+                    "1".into()
+                } else {
+                    "equal to the number of trials (no failures)".into()
+                },
+            });
+        }
         // X.
         for j in 0..p {
             for i in 0..n {
@@ -466,6 +527,13 @@ impl Model {
             if spec.varcomps_names[..a].contains(name) {
                 return Err(ModelError::DuplicateVarcompName { name: name.clone() });
             }
+        }
+        if let Some(name) = spec
+            .varcomps_names
+            .iter()
+            .find(|v| spec.x_names.contains(v))
+        {
+            return Err(ModelError::NameClash { name: name.clone() });
         }
         let mut effect_names = Vec::new();
         let mut effect_component = Vec::new();

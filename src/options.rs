@@ -160,6 +160,10 @@ pub enum OptionsError {
     },
     #[error("par_init (--par-init) gives variance component '{name}' the value {value}: variances must be > 0")]
     ParInitVariance { name: String, value: f64 },
+    #[error("par_init (--par-init) gives a linear predictor of {eta:e} at row {row} (fixed effects alone): on the link scale anything beyond {max} is already a probability of 0 or 1 or an absurd mean, so no fit can start there; give starting values of plausible size (e.g. from a GLM), or omit --par-init to start from PQL")]
+    ParInitEta { eta: f64, row: usize, max: f64 },
+    #[error("par_init (--par-init) gives variance component '{name}' the value {value:e}, more than {max:e} on the link scale: no fit can start there; give a plausible variance (e.g. 1), or omit --par-init to start from PQL")]
+    ParInitVarianceLarge { name: String, value: f64, max: f64 },
     #[error("par_init (--par-init) value {value} for '{name}' is not finite")]
     ParInitNonFinite { name: String, value: f64 },
     #[error("the initial trust radius rinit ({rinit}) must be > 0 and rmax (--rmax, {rmax}) must be >= rinit")]
@@ -172,6 +176,20 @@ pub enum OptionsError {
     Nodes(usize),
     #[error("automatic m (--m auto): {0}")]
     AutoM(String),
+}
+
+/// Largest |x_i' beta| accepted in a user start (`par_init`).
+pub const MAX_START_ETA: f64 = 100.0;
+
+/// Largest variance component accepted in a user start (`par_init`).
+pub const MAX_START_VARIANCE: f64 = 1e6;
+
+/// Most worker threads a fit uses: 4 x the cores (more only adds scheduling overhead; the
+/// result never depends on the number).
+pub fn max_threads() -> usize {
+    4 * std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Options validated against a model.
@@ -235,6 +253,24 @@ impl FitOptions {
                         value: *v,
                     });
                 }
+                if *v > MAX_START_VARIANCE {
+                    return Err(OptionsError::ParInitVarianceLarge {
+                        name: name.clone(),
+                        value: *v,
+                        max: MAX_START_VARIANCE,
+                    });
+                }
+            }
+            let beta = &init[..model.p()];
+            if let Some((row, eta)) = (0..model.n())
+                .map(|i| (i, crate::model::dot(model.x_row(i), beta)))
+                .find(|(_, e)| !(e.abs() <= MAX_START_ETA))
+            {
+                return Err(OptionsError::ParInitEta {
+                    eta,
+                    row: row + 1,
+                    max: MAX_START_ETA,
+                });
             }
         }
         if !(self.rinit.is_finite()

@@ -495,11 +495,18 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
     ));
 
     // Convergence.
-    if fit.converged {
+    if !fit.separation.is_empty() {
+        let bar = "!".repeat(78);
         o.push_str(&format!(
-            "\nConverged: yes, after {} trust-region iteration{}.\n",
+            "\n{bar}\n!! WARNING: THE MAXIMUM LIKELIHOOD ESTIMATE DOES NOT EXIST (separation).\n!! Converged: no. The estimates of {} head to +/-infinity; the\n!! numbers above are not estimates. See the first warning for the remedy.\n{bar}\n",
+            fit.separation.join(", ")
+        ));
+    } else if fit.converged {
+        o.push_str(&format!(
+            "\nConverged: yes, after {} trust-region iteration{} ({}).\n",
             fit.iterations,
-            if fit.iterations == 1 { "" } else { "s" }
+            if fit.iterations == 1 { "" } else { "s" },
+            fit.stop_reason
         ));
     } else {
         let init: Vec<String> = fit.theta.iter().map(|v| format!("{v:.6}")).collect();
@@ -603,6 +610,8 @@ pub fn json_report(fit: &Fit, info: &ReportInfo) -> Value {
     o.insert("loglik_glmm".into(), num(fit.loglik_glmm));
     o.insert("loglik_mcse".into(), num(fit.loglik_mcse));
     o.insert("converged".into(), json!(fit.converged));
+    o.insert("stop_reason".into(), json!(fit.stop_reason));
+    o.insert("separation".into(), json!(fit.separation));
     o.insert("iterations".into(), json!(fit.iterations));
     o.insert("m".into(), json!(fit.m));
     o.insert("m_auto".into(), json!(fit.m_auto));

@@ -19,7 +19,6 @@ use faer::{Accum, Mat, MatMut, Par, Side};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{ChiSquared, Distribution, StandardNormal};
-use statrs::function::gamma::ln_gamma;
 use thiserror::Error;
 
 /// Number of draws per chunk (fixed: results never depend on the thread count).
@@ -182,8 +181,8 @@ impl BlockMixture {
         let log_det_d: f64 = d_star.iter().map(|d| d.ln()).sum();
         let qf = q as f64;
         let ln2pi = (2.0 * std::f64::consts::PI).ln();
-        let t_const = ln_gamma((zeta + qf) / 2.0)
-            - ln_gamma(zeta / 2.0)
+        // ln Γ((ζ+q)/2) - ln Γ(ζ/2), stably for large ζ (a direct difference cancels)
+        let t_const = crate::special::ln_gamma_ratio(zeta / 2.0, qf / 2.0)
             - qf / 2.0 * (zeta * std::f64::consts::PI).ln()
             - 0.5 * log_det_d;
         let nd_const = -qf / 2.0 * ln2pi - 0.5 * log_det_d;

@@ -32,6 +32,9 @@ pub enum SimulateError {
     Eta { row: usize },
 }
 
+/// Most rows [`CrossedDesign::design`] builds (a few GB of memory at most).
+pub const MAX_CROSSED_ROWS: usize = 10_000_000;
+
 /// Draw random effects and a response for the design in `spec` at `beta`, `nu`.
 /// Returns `(y, u)`.  Deterministic for a given seed.
 pub fn simulate_response(
@@ -169,7 +172,9 @@ impl Default for CrossedDesign {
 impl CrossedDesign {
     /// Number of observations.
     pub fn n(&self) -> usize {
-        self.groups * self.animals * self.pairings
+        self.groups
+            .saturating_mul(self.animals)
+            .saturating_mul(self.pairings)
     }
 
     /// The design with a placeholder response (zeros), for [`simulate_response`].
@@ -178,6 +183,12 @@ impl CrossedDesign {
         if g == 0 || a < 2 || k == 0 || k > a {
             return Err(SimulateError::Design(format!(
                 "need groups >= 1, animals >= 2 and 1 <= pairings <= animals (got {g}, {a}, {k})"
+            )));
+        }
+        if self.n() > MAX_CROSSED_ROWS {
+            return Err(SimulateError::Design(format!(
+                "groups x animals x pairings = {g} x {a} x {k} = {} rows is too many (at most {MAX_CROSSED_ROWS}); use smaller numbers, e.g. 6,10,6 (the salamander shape, 360 rows)",
+                g as f64 * a as f64 * k as f64
             )));
         }
         let n = self.n();

@@ -342,6 +342,7 @@ fn singular_hessian_gives_infinite_se_and_a_warning() {
         theta: st.theta.clone(),
         evaluation: ev,
         converged: true,
+        stop: mcla_trust::StopReason::ValueChange,
         iterations: 1,
         path: vec![],
     };
@@ -421,4 +422,155 @@ fn a_sample_too_large_for_memory_is_an_error_not_a_crash() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("--low-memory"), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 10
+
+#[test]
+fn a_constant_response_is_a_model_error() {
+    let mut s = base();
+    s.y = vec![0.0; 6];
+    assert!(matches!(
+        err(s.clone()),
+        ModelError::ConstantResponse { .. }
+    ));
+    s.y = vec![1.0; 6];
+    assert!(matches!(
+        err(s.clone()),
+        ModelError::ConstantResponse { .. }
+    ));
+    // a zero weight takes a row out: the rest is still constant
+    let mut s = base();
+    s.y = vec![1.0, 1.0, 1.0, 0.0, 1.0, 1.0];
+    s.weights = Some(vec![1.0, 1.0, 1.0, 0.0, 1.0, 1.0]);
+    assert!(matches!(err(s), ModelError::ConstantResponse { .. }));
+}
+
+#[test]
+fn a_variance_name_equal_to_a_coefficient_name_is_a_model_error() {
+    let mut s = base();
+    s.varcomps_names = vec!["x".into()];
+    assert!(matches!(err(s), ModelError::NameClash { name } if name == "x"));
+}
+
+#[test]
+fn huge_weights_and_counts_are_model_errors() {
+    let mut s = base();
+    s.weights = Some(vec![1.0, 1.0, 1e300, 1.0, 1.0, 1.0]);
+    assert!(matches!(err(s), ModelError::WeightTooLarge { row: 3, .. }));
+    let mut s = base();
+    s.family = Family::Poisson;
+    s.y[1] = 1e20;
+    assert!(matches!(err(s), ModelError::CountTooLarge { row: 2, .. }));
+}
+
+#[test]
+fn par_init_outside_any_plausible_range_is_refused() {
+    let model = Model::new(base()).unwrap();
+    let check = |init: Vec<f64>| {
+        FitOptions {
+            par_init: Some(init),
+            ..FitOptions::default()
+        }
+        .check(&model)
+    };
+    assert!(matches!(
+        check(vec![1e300, 0.0, 1.0]),
+        Err(OptionsError::ParInitEta { row: 1, .. })
+    ));
+    assert!(matches!(
+        check(vec![0.0, 0.0, 1e9]),
+        Err(OptionsError::ParInitVarianceLarge { .. })
+    ));
+    assert!(check(vec![0.5, -1.0, 2.0]).is_ok());
+}
+
+#[test]
+fn an_all_zero_level_is_a_separation_certificate_and_the_fit_says_so() {
+    // intercept + indicator of level b; both rows of b are 0
+    let n = 12;
+    let y: Vec<f64> = (0..n)
+        .map(|i| if i % 4 == 3 { 0.0 } else { (i % 2) as f64 })
+        .collect();
+    let fb: Vec<f64> = (0..n).map(|i| if i % 4 == 3 { 1.0 } else { 0.0 }).collect();
+    let mut x = vec![1.0; n];
+    x.extend(&fb);
+    let trip: Vec<_> = (0..n).map(|i| (i, i % 3, 1.0)).collect();
+    let spec = ModelSpec {
+        y,
+        trials: None,
+        x,
+        x_names: vec!["(Intercept)".into(), "fb".into()],
+        random: vec![RandomBlock {
+            names: vec!["g1".into(), "g2".into(), "g3".into()],
+            z: Csr::from_triplets(n, 3, &trip).unwrap(),
+        }],
+        varcomps_equal: None,
+        varcomps_names: vec!["g".into()],
+        family: Family::Bernoulli,
+        weights: None,
+    };
+    let model = Model::new(spec).unwrap();
+    let cert = mcla::diagnostics::separation_certificate(&model);
+    assert_eq!(cert.len(), 1);
+    assert_eq!((cert[0].name.as_str(), cert[0].direction), ("fb", -1.0));
+    let f = fit(
+        &model,
+        &FitOptions {
+            m: 500,
+            threads: Some(1),
+            ..FitOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(!f.converged);
+    assert_eq!(f.separation, ["fb"]);
+    assert!(f.iterations <= mcla::diagnostics::SEPARATION_ITERLIM);
+    assert!(f.warnings[0].contains("does not exist"), "{:?}", f.warnings);
+}
+
+#[test]
+fn a_stop_away_from_a_stationary_point_is_not_converged() {
+    // hand the assembler the start as if the optimiser had stopped there
+    let model = Model::new(base()).unwrap();
+    let opts = FitOptions {
+        m: 200,
+        threads: Some(1),
+        par_init: Some(vec![2.0, -2.0, 1.0]),
+        ..FitOptions::default()
+    };
+    let checked = opts.check(&model).unwrap();
+    let st = mcla::start(&model, &checked).unwrap();
+    let blocks = mcla::Blocks::new(&model, opts.sampler);
+    let sample = mcla::ImportanceSample::draw(
+        &model,
+        &blocks,
+        &st.centre,
+        opts.m,
+        1,
+        opts.mixture,
+        opts.zeta,
+        false,
+    )
+    .unwrap();
+    let mcla = mcla::Mcla::new(&model, &blocks, &sample);
+    let ev = mcla.evaluate(&st.theta).unwrap();
+    let opt = mcla::Optimum {
+        theta: st.theta.clone(),
+        evaluation: ev,
+        converged: true,
+        stop: mcla_trust::StopReason::ValueChange,
+        iterations: 1,
+        path: vec![],
+    };
+    let f = mcla::fit::assemble(&model, &blocks, opt, &opts, 1, &st);
+    assert!(!f.converged);
+    assert!(
+        f.warnings
+            .iter()
+            .any(|w| w.contains("but not at a maximum")),
+        "{:?}",
+        f.warnings
+    );
 }

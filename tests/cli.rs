@@ -423,3 +423,593 @@ fn bad_inputs_fail_cleanly() {
         let _ = std::fs::remove_file(p);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 10: bad input and edge cases, each through the real binary.
+
+/// `<CARGO_MANIFEST_DIR>/../shared/<rel>`, or `None` (with a notice) when absent, unless
+/// `MCLA_REQUIRE_REFERENCE=1`.
+fn shared_file(rel: &str) -> Option<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(rel);
+    if path.exists() {
+        return Some(path.to_string_lossy().into_owned());
+    }
+    if std::env::var("MCLA_REQUIRE_REFERENCE").as_deref() == Ok("1") {
+        panic!(
+            "reference file {} not found and MCLA_REQUIRE_REFERENCE=1",
+            path.display()
+        );
+    }
+    eprintln!("NOTICE: {} not found; skipping", path.display());
+    None
+}
+
+/// Run a fit that must succeed and return its JSON.
+fn fit_json(args: &[&str]) -> serde_json::Value {
+    let mut v: Vec<&str> = args.to_vec();
+    v.extend(["--format", "json", "--quiet"]);
+    let o = mcla(&v);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).expect("valid JSON")
+}
+
+fn warnings_of(j: &serde_json::Value) -> Vec<String> {
+    j["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .map(|w| w.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn separated_data_are_never_reported_as_converged() {
+    let cases = [
+        ("qa/sep.csv", "y ~ x", "x"),
+        ("qa/qsep.csv", "y ~ x + trt", "trtB"),
+        ("qa/two_rows.csv", "y ~ x", "x"),
+    ];
+    for (file, fixed, column) in cases {
+        let Some(data) = shared_file(file) else {
+            return;
+        };
+        let args = [
+            "fit", "--data", &data, "--fixed", fixed, "--random", "~ 0 + g", "--m", "1000",
+        ];
+        let j = fit_json(&args);
+        assert_eq!(j["converged"], false, "{file}");
+        let sep: Vec<&str> = j["separation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert!(sep.contains(&column), "{file}: {sep:?}");
+        let w = warnings_of(&j);
+        assert!(
+            w[0].contains("does not exist") && w[0].contains("Remedy") && w[0].contains(column),
+            "{file}: {w:?}"
+        );
+        let mut text_args = args.to_vec();
+        text_args.push("--quiet");
+        let text = stdout(&mcla(&text_args));
+        assert!(!text.contains("Converged: yes"), "{file}: {text}");
+        assert!(text.contains("DOES NOT EXIST"), "{file}: {text}");
+    }
+}
+
+#[test]
+fn a_separated_level_is_named_and_does_not_make_the_optimiser_crawl() {
+    let Some(data) = shared_file("qa/levels100.csv") else {
+        return;
+    };
+    let j = fit_json(&[
+        "fit", "--data", &data, "--fixed", "y ~ f", "--random", "~0+g", "--m", "100",
+    ]);
+    assert!(
+        j["iterations"].as_u64().unwrap() <= 60,
+        "{}",
+        j["iterations"]
+    );
+    assert_eq!(j["converged"], false);
+    let sep = j["separation"].to_string();
+    for level in ["fL38", "fL45", "fL99"] {
+        assert!(sep.contains(level), "{sep}");
+    }
+}
+
+#[test]
+fn a_constant_response_is_refused_naming_the_column() {
+    for (file, fixed, random, family, value) in [
+        (
+            "qa/all0.csv",
+            "y ~ 1",
+            "~ 0 + z1",
+            "bernoulli",
+            "is 0 in every row",
+        ),
+        (
+            "qa/pois_all0.csv",
+            "y ~ x",
+            "~ 0 + g",
+            "poisson",
+            "is 0 in every row",
+        ),
+        (
+            "qa/one_row.csv",
+            "y ~ 0 + x1",
+            "~ 0 + z1",
+            "bernoulli",
+            "is 1 in every row",
+        ),
+    ] {
+        let Some(data) = shared_file(file) else {
+            return;
+        };
+        expect_error(
+            &fit_args(&data, fixed, random, &["--family", family]),
+            &format!("the response 'y' {value}"),
+        );
+    }
+}
+
+#[test]
+fn missing_value_spellings_are_missing_not_a_factor() {
+    for file in ["qa/tok_NXAX.csv", "qa/tok_naX.csv"] {
+        let Some(data) = shared_file(file) else {
+            return;
+        };
+        let j = fit_json(&[
+            "fit",
+            "--data",
+            &data,
+            "--fixed",
+            "y ~ 0 + x1",
+            "--random",
+            "~ 0 + z1",
+            "--m",
+            "200",
+        ]);
+        assert_eq!(j["dropped_rows"], 1, "{file}");
+        assert_eq!(j["parameter_names"][0], "x1", "{file}");
+        assert_eq!(j["coefficients"].as_object().unwrap().len(), 1, "{file}");
+    }
+}
+
+#[test]
+fn a_mostly_numeric_column_with_a_stray_token_is_an_error_naming_it() {
+    let csv = temp_csv(
+        "stray",
+        "y,x,g\n1,0.5,a\n0,0.7,b\n1,oops,a\n0,0.1,b\n1,0.2,a\n0,0.9,b\n1,0.3,c\n0,0.4,c\n",
+    );
+    expect_error(
+        &fit_args(&csv, "y ~ x", "~ 0 + g", &[]),
+        "column 'x' has 7 numbers but also 1 cell(s) that are not numbers: 'oops' (line 4)",
+    );
+    // either reading can be forced
+    let j = fit_json(&[
+        "fit",
+        "--data",
+        &csv,
+        "--fixed",
+        "y ~ x",
+        "--random",
+        "~ 0 + g",
+        "--m",
+        "100",
+        "--na-strings",
+        "NA,oops",
+    ]);
+    assert_eq!(j["dropped_rows"], 1);
+    assert_eq!(j["parameter_names"][1], "x");
+    let o = mcla(&fit_args(&csv, "y ~ x", "~ 0 + g", &["--factor", "x"]));
+    assert!(!stderr(&o).contains("not numbers"), "{}", stderr(&o));
+    let _ = std::fs::remove_file(csv);
+}
+
+#[test]
+fn malformed_quoting_is_an_error_with_its_line() {
+    if let Some(data) = shared_file("qa/strayquote.csv") {
+        expect_error(
+            &fit_args(&data, "y ~ 0 + x1", "~ 0 + z1", &[]),
+            "line 20: the quoted field",
+        );
+    }
+    if let Some(data) = shared_file("qa/unterminated.csv") {
+        expect_error(
+            &fit_args(&data, "y ~ 0 + x1", "~ 0 + z1", &[]),
+            "line 2: the quoted field",
+        );
+    }
+    let eof = temp_csv("eofquote", "y,x,g\n1,0.5,a\n0,0.2,\"b\n1,0.1,a\n");
+    expect_error(&fit_args(&eof, "y ~ x", "~ 0 + g", &[]), "never closed");
+    let _ = std::fs::remove_file(eof);
+}
+
+#[test]
+fn a_random_formula_with_an_intercept_is_refused_with_the_glmm_spelling() {
+    let csv = temp_csv("rint", "y,x,g\n1,0.5,a\n0,0.7,b\n1,0.2,a\n0,0.1,b\n");
+    for random in ["~ g", "~ 1 + g"] {
+        expect_error(&fit_args(&csv, "y ~ x", random, &[]), "write '~ 0 + g'");
+    }
+    let _ = std::fs::remove_file(csv);
+}
+
+#[test]
+fn duplicated_or_degenerate_random_effects_are_refused() {
+    let csv = temp_csv(
+        "dupre",
+        "y,x,g,w\n1,0.5,a,1\n0,0.7,b,2\n1,0.2,a,1\n0,0.1,b,1\n",
+    );
+    expect_error(
+        &[
+            "fit",
+            "--data",
+            &csv,
+            "--fixed",
+            "y ~ x",
+            "--random",
+            "~ 0 + g",
+            "--random",
+            "~0+g",
+            "--varcomps",
+            "A,B",
+            "--m",
+            "100",
+        ],
+        "random-effect formulas 1 and 2 are the same",
+    );
+    expect_error(
+        &fit_args(&csv, "y ~ x", "~ 0 + y", &[]),
+        "the response column 'y' is also used in the random-effect formula",
+    );
+    expect_error(
+        &fit_args(&csv, "y ~ x + y", "~ 0 + g", &[]),
+        "the response column 'y' is also used in the right-hand side",
+    );
+    expect_error(
+        &fit_args(&csv, "y ~ x", "~ 0 + g", &["--weights", "y"]),
+        "is also used in --weights",
+    );
+    let _ = std::fs::remove_file(csv);
+}
+
+#[test]
+fn a_variance_name_equal_to_a_coefficient_name_is_refused() {
+    let csv = temp_csv("clash", "y,x,g\n1,0.5,a\n0,0.7,b\n1,0.2,a\n0,0.1,b\n");
+    expect_error(
+        &fit_args(&csv, "y ~ x", "~ 0 + g", &["--varcomps", "x"]),
+        "both a fixed-effect coefficient and a variance component",
+    );
+    let _ = std::fs::remove_file(csv);
+}
+
+#[test]
+fn a_huge_zeta_gives_the_estimate_of_a_large_zeta() {
+    let Some(data) = shared_file("data/BoothHobert.csv") else {
+        return;
+    };
+    let x1 = |zeta: &str| {
+        fit_json(&[
+            "fit",
+            "--data",
+            &data,
+            "--fixed",
+            "y ~ 0 + x1",
+            "--random",
+            "~ 0 + z1",
+            "--m",
+            "1e4",
+            "--zeta",
+            zeta,
+        ])["coefficients"]["x1"]
+            .as_f64()
+            .unwrap()
+    };
+    // the t component is normal to within 1e-6 at both; before the fix 1e16 gave 5.58
+    let (a, b) = (x1("1e6"), x1("1e16"));
+    assert!((a - b).abs() < 0.01, "zeta 1e6: {a}, zeta 1e16: {b}");
+}
+
+#[test]
+fn false_convergence_is_refused_or_flagged() {
+    let Some(data) = shared_file("data/BoothHobert.csv") else {
+        return;
+    };
+    let bh = |extra: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "fit",
+            "--data",
+            &data,
+            "--fixed",
+            "y ~ 0 + x1",
+            "--random",
+            "~ 0 + z1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let a = bh(&["--m", "1e3", "--rmax", "1e-10"]);
+    expect_error(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        "--rmax 1e-10 is too small",
+    );
+    let a = bh(&["--par-init", "1e300,1"]);
+    expect_error(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        "linear predictor",
+    );
+    // a start with a tiny variance: the estimate cannot be trusted, and the report says so
+    let a = bh(&["--par-init", "6,1e-3"]);
+    let j = fit_json(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        warnings_of(&j)
+            .iter()
+            .any(|w| w.contains("importance sample was built for z1 = 0.0010")),
+        "{:?}",
+        warnings_of(&j)
+    );
+    // which criterion stopped a converged fit is reported
+    let a = bh(&["--m", "1e3"]);
+    let j = fit_json(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(j["converged"], true);
+    let why = j["stop_reason"].as_str().unwrap();
+    assert!(why.contains("fterm") || why.contains("mterm"), "{why}");
+}
+
+#[test]
+fn too_many_threads_are_capped_with_a_note() {
+    let csv = temp_csv(
+        "threads",
+        "y,x,g\n1,0.5,a\n0,0.7,b\n1,0.2,a\n0,0.1,b\n0,0.3,c\n1,0.9,c\n",
+    );
+    let start = std::time::Instant::now();
+    let o = mcla(&fit_args(
+        &csv,
+        "y ~ x",
+        "~ 0 + g",
+        &["--threads", "10000", "--format", "json"],
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("note: --threads 10000"),
+        "{}",
+        stderr(&o)
+    );
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    assert!(j["threads"].as_u64().unwrap() as usize <= 4 * cores);
+    assert!(start.elapsed().as_secs() < 30);
+    let _ = std::fs::remove_file(csv);
+}
+
+#[test]
+fn an_address_space_limit_gives_the_low_memory_error_not_a_crash() {
+    if !std::path::Path::new("/proc/self/limits").exists() {
+        eprintln!("NOTICE: no /proc/self/limits; skipping");
+        return;
+    }
+    let rows: String = (0..100)
+        .map(|i| format!("{},{},g{}\n", i % 2, i as f64 / 100.0, i % 10))
+        .collect();
+    let csv = temp_csv("ulimit", &format!("y,x,g\n{rows}"));
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 1000000 && exec '{}' fit --data '{csv}' --fixed 'y ~ x' --random '~ 0 + g' --m 5e6 --threads 1 --quiet",
+            env!("CARGO_BIN_EXE_mcla")
+        ))
+        .output()
+        .expect("sh runs");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("--low-memory"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("memory allocation"),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(csv);
+}
+
+#[test]
+fn simulate_checks_crossed_sizes_and_refuses_formulas_with_crossed() {
+    expect_error(
+        &[
+            "simulate",
+            "--crossed",
+            "100000,100000,100000",
+            "--out",
+            "/dev/null",
+        ],
+        "too many",
+    );
+    expect_error(
+        &["simulate", "--crossed", "2,3,2", "--fixed", "y~0+x1"],
+        "cannot be used with",
+    );
+}
+
+#[test]
+fn nested_random_effects_drop_empty_cells_with_a_note() {
+    let mut rows = String::new();
+    for (site, blocks) in [("A", ["1", "2"]), ("B", ["3", "4"])] {
+        for b in blocks {
+            for k in 0..6 {
+                rows.push_str(&format!(
+                    "{},\"{site}\",\"{b}\"\n",
+                    (k * 7 + b.len() + site.len() + k / 2) % 5
+                ));
+            }
+        }
+    }
+    let csv = temp_csv("nested", &format!("resp,Site,Block\n{rows}"));
+    let o = mcla(&fit_args(
+        &csv,
+        "resp ~ Site",
+        "~ 0 + Site:Block",
+        &["--family", "poisson"],
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "note: random formula '~ 0 + Site:Block': 4 of 8 random effects have no observations"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("SiteA:Block3"), "{err}");
+    let _ = std::fs::remove_file(csv);
+}
+
+#[test]
+fn a_level_that_does_not_occur_is_reported_as_absent() {
+    let csv = temp_csv("abslev", "y,f,g\n1,a,x\n0,b,y\n1,a,x\n0,b,y\n");
+    expect_error(
+        &fit_args(&csv, "y ~ f", "~ 0 + g", &["--levels", "f=a,b,c"]),
+        "level 'c' given for column 'f' does not occur in the data",
+    );
+    let _ = std::fs::remove_file(csv);
+}
+
+#[test]
+fn wrong_cause_messages_now_name_the_actual_problem() {
+    if let Some(data) = shared_file("qa/binom_negf.csv") {
+        expect_error(
+            &fit_args(
+                &data,
+                "cbind(s, f) ~ x",
+                "~ 0 + g",
+                &["--family", "binomial"],
+            ),
+            "the failures column 'f' of cbind(successes, failures) is -1",
+        );
+    }
+    let good =
+        "y,x,g,w,c\n1,0.5,a,1,3\n0,1.5,a,1e300,1\n1,2.0,b,1,100000000000000000000\n0,1.0,b,1,2\n";
+    let csv = temp_csv("wrongcause", good);
+    expect_error(
+        &fit_args(&csv, "y ~ x", "~ 0 + g", &["--weights", "w"]),
+        "weight 1e300 at row 2 is too large",
+    );
+    expect_error(
+        &fit_args(&csv, "c ~ x", "~ 0 + g", &["--family", "poisson"]),
+        "the count 1e20 at row 3 is too large",
+    );
+    expect_error(
+        &fit_args(&csv, "y ~ x", "~ 0 + g", &["--mixture", "-0.1,0.6,0.5"]),
+        "mixture probability -0.1",
+    );
+    expect_error(
+        &fit_args(&csv, "y ~ x", "~ 0 + g", &["--seed", "-1"]),
+        "'-1' is not a seed",
+    );
+    let dir = std::env::temp_dir().to_string_lossy().into_owned();
+    expect_error(&fit_args(&dir, "y ~ x", "~ 0 + g", &[]), "is a directory");
+    let empty_name = temp_csv("emptyname", "y,,g\n1,2,a\n0,3,b\n");
+    expect_error(
+        &fit_args(&empty_name, "y ~ 1", "~ 0 + g", &[]),
+        "column 2 of the header has no name",
+    );
+    let semi = temp_csv("semi", "y;x;g\n1;2;a\n0;3;b\n");
+    expect_error(
+        &fit_args(&semi, "y ~ x", "~ 0 + g", &[]),
+        "seems to use semicolons",
+    );
+    let tab = temp_csv("tab", "y\tx\tg\n1\t2\ta\n0\t3\tb\n");
+    expect_error(
+        &fit_args(&tab, "y ~ x", "~ 0 + g", &[]),
+        "seems to use tabs",
+    );
+    let slash = temp_csv("slash", "y,x1,z1/a\n1,2,a\n0,3,b\n1,2,a\n0,1,b\n");
+    expect_error(
+        &fit_args(&slash, "y ~ 1", "~ 0 + z1/a", &[]),
+        "the data have a column named 'z1/a'",
+    );
+    for p in [csv, empty_name, semi, tab, slash] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+#[test]
+fn cosmetic_problems_are_fixed() {
+    // the ESS warning is a short summary even for hundreds of low-ESS blocks
+    let rows: String = (0..600)
+        .map(|i| {
+            format!(
+                "{},{},g{}\n",
+                (i * 7 / 3) % 2,
+                (i % 13) as f64 / 13.0,
+                i / 3
+            )
+        })
+        .collect();
+    let csv = temp_csv("manyblocks", &format!("y,x,g\n{rows}"));
+    let o = mcla(&fit_args(
+        &csv,
+        "y ~ x",
+        "~ 0 + g",
+        &["--m", "10", "--format", "json"],
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let w = warnings_of(&j);
+    let ess = w
+        .iter()
+        .find(|w| w.contains("effective sample size"))
+        .expect("ESS warning");
+    assert!(ess.contains("of 200 blocks (worst:"), "{ess}");
+    assert!(ess.len() < 600, "{} characters", ess.len());
+    expect_error(
+        &fit_args(&csv, "y ~ x", "~ 0 + g", &["--level", "1e-300"]),
+        "confidence level '1e-300' is outside",
+    );
+    let f = temp_csv("levtwice", "y,f,g\n1,a,x\n0,b,y\n1,a,x\n0,b,y\n");
+    expect_error(
+        &fit_args(
+            &f,
+            "y ~ f",
+            "~ 0 + g",
+            &["--levels", "f=a,b", "--levels", "f=b,a"],
+        ),
+        "two level orders were given for column 'f'",
+    );
+    expect_error(
+        &fit_args(&f, "y ~ f", "~ 0 + g", &["--no-pql", "--par-init", "0,0,1"]),
+        "cannot be used with",
+    );
+    // standard output closed: an error, not a silent success
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec '{}' fit --data '{f}' --fixed 'y ~ f' --random '~ 0 + g' --m 100 --quiet >&-",
+            env!("CARGO_BIN_EXE_mcla")
+        ))
+        .output()
+        .expect("sh runs");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("standard output is closed"),
+        "{}",
+        stderr(&o)
+    );
+    // ... while > /dev/null is fine
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec '{}' fit --data '{f}' --fixed 'y ~ f' --random '~ 0 + g' --m 100 --quiet > /dev/null",
+            env!("CARGO_BIN_EXE_mcla")
+        ))
+        .output()
+        .expect("sh runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    for p in [csv, f] {
+        let _ = std::fs::remove_file(p);
+    }
+}

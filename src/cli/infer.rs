@@ -346,7 +346,7 @@ pub fn cmd_compare(a: CompareArgs) -> Result<(), CliError> {
             a.models.len()
         )));
     }
-    let fopts = frame_options(&a.factor, &a.levels)?;
+    let fopts = frame_options(&a.factor, &a.levels, &a.na_strings)?;
     let frame = design::read_frame(&a.data, &fopts)?;
     let options = fit_options(&a.mc);
     let mut summaries = Vec::new();

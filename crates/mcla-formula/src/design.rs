@@ -119,6 +119,40 @@ pub enum DesignError {
         #[source]
         source: FrameError,
     },
+    /// A random-effect formula has an intercept (`~ z1` or `~ 1 + z1`).
+    #[error("the random-effect formula '{formula}' has an intercept, which would give one random intercept plus contrasts of the levels in one block, a different model from one effect per level; write '{suggestion}' (R glmm's spelling: one random effect per level)")]
+    RandomIntercept {
+        /// The formula.
+        formula: String,
+        /// The intended spelling.
+        suggestion: String,
+    },
+    /// The response column is also used as a predictor, random effect or weight.
+    #[error("the response column '{column}' is also used in {place}: a variable cannot explain itself; remove it there")]
+    ResponseReused {
+        /// The column.
+        column: String,
+        /// Where it is used again.
+        place: String,
+    },
+    /// The same random-effect formula is given twice.
+    #[error("random-effect formulas {first} and {second} are the same ('{formula}'): two variance components for the same effects cannot be told apart (not identifiable); give each formula once")]
+    DuplicateRandom {
+        /// The right-hand side.
+        formula: String,
+        /// 1-based index of the first.
+        first: usize,
+        /// 1-based index of the repeat.
+        second: usize,
+    },
+    /// A column name with operator characters was written without backquotes.
+    #[error("in '{formula}': the data have a column named '{column}', but written without backquotes it reads as an expression of other columns; write it as `{column}` (in backquotes)")]
+    UnquotedName {
+        /// The formula.
+        formula: String,
+        /// The column.
+        column: String,
+    },
     /// The fixed-effects formula has no response.
     #[error("the fixed-effects formula '{formula}' has no response; write it as 'y {formula}'")]
     MissingResponse {
@@ -234,12 +268,25 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn column(&self, name: &str) -> Result<&Column, DesignError> {
-        self.frame
-            .column(name)
-            .map_err(|source| DesignError::Column {
-                formula: self.formula.to_string(),
-                source,
-            })
+        self.frame.column(name).map_err(|source| {
+            // A column whose name is not a plain identifier (`z1/a`, `my col`) written without
+            // backquotes is parsed as an expression: name that column, not a look-alike.
+            let unquoted = self.frame.column_names().into_iter().find(|c| {
+                c.contains(|ch: char| !(ch.is_alphanumeric() || ch == '.' || ch == '_'))
+                    && c.contains(name)
+                    && self.formula.contains(c)
+            });
+            match unquoted {
+                Some(c) => DesignError::UnquotedName {
+                    formula: self.formula.to_string(),
+                    column: c.to_string(),
+                },
+                None => DesignError::Column {
+                    formula: self.formula.to_string(),
+                    source,
+                },
+            }
+        })
     }
 
     fn type_err(&self, e: &Expr, message: impl Into<String>) -> DesignError {
@@ -820,6 +867,88 @@ pub fn build_design_from_formulas(
                 formula: r.text.clone(),
                 suggestion: format!("~ {rhs}"),
             });
+        }
+    }
+    let response_cols = response.column_names();
+    for (k, r) in random.iter().enumerate() {
+        let rhs = r
+            .text
+            .split_once('~')
+            .map(|(_, b)| b.trim())
+            .unwrap_or(r.text.as_str());
+        if r.intercept {
+            let labels = r.term_labels();
+            let suggestion = if labels.is_empty() {
+                "~ 0 + group".to_string()
+            } else {
+                format!("~ 0 + {}", labels.join(" + "))
+            };
+            return Err(DesignError::RandomIntercept {
+                formula: r.text.clone(),
+                suggestion,
+            });
+        }
+        for v in &r.variables {
+            if let Some(c) = v
+                .expr
+                .column_names()
+                .into_iter()
+                .find(|c| response_cols.contains(c))
+            {
+                return Err(DesignError::ResponseReused {
+                    column: c,
+                    place: format!("the random-effect formula '{}'", r.text.trim()),
+                });
+            }
+        }
+        for (k2, r2) in random[..k].iter().enumerate() {
+            if r2.term_labels() == r.term_labels() {
+                return Err(DesignError::DuplicateRandom {
+                    formula: rhs.to_string(),
+                    first: k2 + 1,
+                    second: k + 1,
+                });
+            }
+        }
+    }
+    for v in &fixed.variables {
+        if let Some(c) = v
+            .expr
+            .column_names()
+            .into_iter()
+            .find(|c| response_cols.contains(c))
+        {
+            return Err(DesignError::ResponseReused {
+                column: c,
+                place: format!("the right-hand side of '{}'", fixed.text.trim()),
+            });
+        }
+    }
+    if let Some(w) = weights {
+        if response_cols.iter().any(|c| c == w) {
+            return Err(DesignError::ResponseReused {
+                column: w.to_string(),
+                place: "--weights".to_string(),
+            });
+        }
+    }
+    // A used column that is mostly numbers but was read as categorical because of a few stray
+    // tokens is an error, before any type-dependent message could name the wrong cause.
+    {
+        let mut names: Vec<String> = response.column_names();
+        for f in std::iter::once(fixed).chain(random.iter()) {
+            for v in &f.variables {
+                names.extend(v.expr.column_names());
+            }
+        }
+        names.extend(weights.map(str::to_string));
+        for name in &names {
+            if let Some(source) = frame.mostly_numeric_problem(name) {
+                return Err(DesignError::Column {
+                    formula: fixed.text.clone(),
+                    source,
+                });
+            }
         }
     }
     let n = frame.n_rows();

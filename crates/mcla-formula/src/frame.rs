@@ -2,8 +2,13 @@
 //!
 //! The first row is the header. Each column's type is inferred: numeric when every non-missing
 //! cell parses as a finite number, logical when every non-missing cell is one of
-//! `TRUE`/`FALSE`/`T`/`F`/`true`/`false`, categorical otherwise. Missing cells are empty or `NA`.
-//! `NaN`/`Inf` in a numeric column is an error (not data). Categorical levels are sorted by byte
+//! `TRUE`/`FALSE`/`T`/`F`/`true`/`false`, categorical otherwise. Missing cells are empty or one
+//! of [`DEFAULT_NA_STRINGS`] (`NA`, `N/A`, `na`, `NaN`, `NULL`, `null`, `.`, `-`, `?`; replace the
+//! list with [`FrameOptions::na_strings`]). `Inf` in a numeric column is an error (not data). A
+//! column that is mostly numbers but has a few other cells is read as categorical, but using it
+//! in a formula is an error naming those cells ([`DataFrame::mostly_numeric_problem`]): one stray
+//! token must not silently turn a number into a factor. Quoting follows RFC 4180 strictly: a
+//! stray or unterminated quote is an error with its line number. Categorical levels are sorted by byte
 //! order unless [`FrameOptions::levels`] gives the order; numeric columns listed in
 //! [`FrameOptions::factor_columns`] become categorical with numerically sorted levels labelled
 //! the way R prints numbers (`1`, `2`, `10`).
@@ -27,6 +32,22 @@ pub struct FrameOptions {
     /// R's `write.csv` quote factors: `"10"` is an ID, not the number 10).  R's `read.csv` does
     /// not do this; the `mcla` command line does.
     pub quoted_as_categorical: bool,
+    /// Cell texts (after trimming) read as missing in every column; `None` gives
+    /// [`DEFAULT_NA_STRINGS`].  An empty cell is always missing.
+    pub na_strings: Option<Vec<String>>,
+}
+
+/// The usual spellings of a missing value, read as missing by default (with the empty cell).
+pub const DEFAULT_NA_STRINGS: [&str; 9] = ["NA", "N/A", "na", "NaN", "NULL", "null", ".", "-", "?"];
+
+impl FrameOptions {
+    /// The missing-value spellings in effect (the empty cell is always missing too).
+    pub fn na_list(&self) -> Vec<String> {
+        match &self.na_strings {
+            Some(v) => v.clone(),
+            None => DEFAULT_NA_STRINGS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
 }
 
 /// A categorical column: level labels and per-row level codes (`None` = missing).
@@ -169,6 +190,80 @@ pub enum FrameError {
         /// The given levels.
         levels: Vec<String>,
     },
+    /// The path is a directory.
+    #[error("'{}' is a directory, not a data file; give the path of a CSV file (e.g. {}/data.csv)", path.display(), path.display())]
+    Directory {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A quoted field is never closed.
+    #[error("line {line}: the quoted field that starts here is never closed (no matching '\"' before the end of the file); add the missing closing quote")]
+    UnterminatedQuote {
+        /// 1-based line where the quote opened.
+        line: u64,
+    },
+    /// A closing quote is followed by something other than a separator or the end of the line.
+    #[error("line {opened}: the quoted field that starts here ends with a quote on line {line} followed by '{next}' instead of a comma or the end of the line; a closing quote is probably missing on line {opened} (write a quote inside a quoted field as \"\")")]
+    StrayQuote {
+        /// Line of the opening quote.
+        opened: u64,
+        /// Line of the offending quote.
+        line: u64,
+        /// The character after it.
+        next: char,
+    },
+    /// A quote in the middle of an unquoted field.
+    #[error("line {line}: a '\"' in the middle of the unquoted field '{field}'; quote the whole field (\"...\") and double the inner quote, or remove it")]
+    QuoteInField {
+        /// 1-based line.
+        line: u64,
+        /// The field text up to the quote.
+        field: String,
+    },
+    /// The header has no commas but another separator.
+    #[error("the header line has no commas but {count} {name}: mcla reads comma-separated files (R's read.csv); the file seems to use {name} as separator; convert it, e.g. with tr '{shown}' ',' < in.csv > out.csv (check first that no value contains a comma, e.g. a decimal comma)")]
+    OtherDelimiter {
+        /// "semicolons" or "tabs".
+        name: &'static str,
+        /// How it is written in the tr command.
+        shown: &'static str,
+        /// How many there are.
+        count: usize,
+    },
+    /// A header field (other than the first) is empty.
+    #[error("column {position} of the header has no name; give every column a name in the first line of the file")]
+    EmptyColumnName {
+        /// 1-based position.
+        position: usize,
+    },
+    /// A level given in [`FrameOptions::levels`] does not occur in the column.
+    #[error("level '{level}' given for column '{column}' does not occur in the data (values present: {}); remove it from --levels or check its spelling", .present.join(", "))]
+    LevelAbsent {
+        /// Column name.
+        column: String,
+        /// The absent level.
+        level: String,
+        /// Values that do occur (at most 20).
+        present: Vec<String>,
+    },
+    /// Two level orders were given for one column.
+    #[error("two level orders were given for column '{column}' (--levels); give one --levels {column}=... with all its levels")]
+    LevelsTwice {
+        /// Column name.
+        column: String,
+    },
+    /// A mostly numeric column has a few cells that are not numbers.
+    #[error("column '{column}' has {numbers} numbers but also {count} cell(s) that are not numbers: {}; so it would be read as categorical. If these cells mean 'missing', leave them empty, write NA, or list them with --na-strings (e.g. --na-strings NA,{}); if the column really is categorical, pass --factor {column}", .shown.iter().map(|(v, l)| format!("'{v}' (line {l})")).collect::<Vec<_>>().join(", "), .shown.first().map(|(v, _)| v.as_str()).unwrap_or(""))]
+    MostlyNumeric {
+        /// Column name.
+        column: String,
+        /// Number of numeric cells.
+        numbers: usize,
+        /// Number of non-numeric cells.
+        count: usize,
+        /// Up to 5 offending values with their lines.
+        shown: Vec<(String, u64)>,
+    },
     /// The same level was listed twice in [`FrameOptions::levels`].
     #[error("level '{level}' is listed twice for column '{column}'; give each level once")]
     DuplicateLevel {
@@ -235,15 +330,19 @@ pub fn closest_name<'a>(
     (d <= limit && d < len).then(|| c.to_string())
 }
 
+/// A column read as categorical although most cells are numbers: (name, numbers, other cells,
+/// up to 5 other cells with their lines).
+type MostlyNumeric = (String, usize, usize, Vec<(String, u64)>);
+
 /// An in-memory data frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataFrame {
     columns: Vec<Column>,
     n_rows: usize,
-}
-
-fn is_missing_cell(s: &str) -> bool {
-    s.is_empty() || s == "NA"
+    /// 1-based line in the file of each data row (empty when built from columns).
+    lines: Vec<u64>,
+    /// Columns read as categorical although most of their cells are numbers.
+    mostly_numeric: Vec<MostlyNumeric>,
 }
 
 fn parse_logical(s: &str) -> Option<bool> {
@@ -252,6 +351,86 @@ fn parse_logical(s: &str) -> Option<bool> {
         "FALSE" | "F" | "false" => Some(false),
         _ => None,
     }
+}
+
+/// Strict RFC 4180 quoting check: every quoted field closes, and a closing quote is followed by
+/// a comma, the end of the line or the end of the file; no quote inside an unquoted field.
+fn check_quotes(text: &str) -> Result<(), FrameError> {
+    let mut line: u64 = 1;
+    let mut opened: u64 = 0;
+    let mut in_quotes = false;
+    let mut at_start = true;
+    let mut field = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            match c {
+                '"' => {
+                    if chars.peek() == Some(&'"') {
+                        chars.next();
+                    } else {
+                        match chars.peek() {
+                            None | Some(',') | Some('\n') | Some('\r') => in_quotes = false,
+                            Some(&next) => {
+                                return Err(FrameError::StrayQuote { opened, line, next })
+                            }
+                        }
+                    }
+                }
+                '\n' => line += 1,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' if at_start => {
+                in_quotes = true;
+                opened = line;
+                at_start = false;
+            }
+            '"' => {
+                return Err(FrameError::QuoteInField {
+                    line,
+                    field: field.clone(),
+                })
+            }
+            ',' | '\r' => {
+                at_start = true;
+                field.clear();
+            }
+            '\n' => {
+                at_start = true;
+                field.clear();
+                line += 1;
+            }
+            _ => {
+                // leading blanks before a quote are allowed (the csv crate trims nothing, R does)
+                if !(at_start && (c == ' ' || c == '\t')) {
+                    at_start = false;
+                }
+                field.push(c);
+            }
+        }
+    }
+    if in_quotes {
+        return Err(FrameError::UnterminatedQuote { line: opened });
+    }
+    Ok(())
+}
+
+/// A header line without commas but with semicolons or tabs: the file uses another separator.
+fn check_delimiter(text: &str) -> Result<(), FrameError> {
+    let header = text.lines().next().unwrap_or("");
+    if header.contains(',') {
+        return Ok(());
+    }
+    for (ch, name, shown) in [(';', "semicolons", ";"), ('\t', "tabs", "\\t")] {
+        let count = header.matches(ch).count();
+        if count > 0 {
+            return Err(FrameError::OtherDelimiter { name, shown, count });
+        }
+    }
+    Ok(())
 }
 
 impl DataFrame {
@@ -263,6 +442,11 @@ impl DataFrame {
         options: &FrameOptions,
     ) -> Result<Self, FrameError> {
         let path = path.as_ref();
+        if path.is_dir() {
+            return Err(FrameError::Directory {
+                path: path.to_path_buf(),
+            });
+        }
         let file = std::fs::File::open(path).map_err(|source| FrameError::Io {
             path: path.to_path_buf(),
             source,
@@ -278,31 +462,39 @@ impl DataFrame {
 
     /// Read CSV text from any reader (e.g. `"a,b\n1,2\n".as_bytes()`).
     pub fn from_reader<R: Read>(mut reader: R, options: &FrameOptions) -> Result<Self, FrameError> {
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| FrameError::Csv {
+                line: 0,
+                message: e.to_string(),
+            })?;
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        check_delimiter(text)?;
+        check_quotes(text)?;
+        let mut opts = options.clone();
         if options.quoted_as_categorical {
-            let mut bytes = Vec::new();
-            reader
-                .read_to_end(&mut bytes)
-                .map_err(|e| FrameError::Csv {
-                    line: 0,
-                    message: e.to_string(),
-                })?;
-            let mut opts = options.clone();
             opts.quoted_as_categorical = false;
-            for col in quoted_columns(&String::from_utf8_lossy(&bytes)) {
+            for col in quoted_columns(text) {
                 if !opts.factor_columns.contains(&col)
                     && !opts.levels.iter().any(|(c, _)| *c == col)
                 {
                     opts.factor_columns.push(col);
                 }
             }
-            return Self::from_reader(bytes.as_slice(), &opts);
         }
+        Self::parse(bytes.as_slice(), &opts)
+    }
+
+    fn parse(bytes: &[u8], options: &FrameOptions) -> Result<Self, FrameError> {
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(reader);
+            .from_reader(bytes);
         let mut header: Option<Vec<String>> = None;
         let mut cells: Vec<Vec<String>> = Vec::new();
+        let mut lines: Vec<u64> = Vec::new();
         let mut record = csv::ByteRecord::new();
         let mut row = 0usize;
         loop {
@@ -331,17 +523,21 @@ impl DataFrame {
                             *first = stripped.to_string();
                         }
                     }
-                    let names: Vec<String> = fields
-                        .into_iter()
-                        .map(|n| {
-                            let t = n.trim();
-                            if t.is_empty() {
-                                "X".to_string()
+                    let n_fields = fields.len();
+                    let mut names: Vec<String> = Vec::with_capacity(n_fields);
+                    for (j, n) in fields.into_iter().enumerate() {
+                        let t = n.trim();
+                        if t.is_empty() {
+                            // R's write.csv leaves the row-names column unnamed; read.csv calls it X
+                            if j == 0 && n_fields > 1 {
+                                names.push("X".to_string());
                             } else {
-                                t.to_string()
+                                return Err(FrameError::EmptyColumnName { position: j + 1 });
                             }
-                        })
-                        .collect();
+                        } else {
+                            names.push(t.to_string());
+                        }
+                    }
                     let mut seen: HashMap<&str, usize> = HashMap::new();
                     for (j, n) in names.iter().enumerate() {
                         if let Some(&first) = seen.get(n.as_str()) {
@@ -369,6 +565,7 @@ impl DataFrame {
                     for (col, f) in cells.iter_mut().zip(fields) {
                         col.push(f);
                     }
+                    lines.push(line);
                 }
             }
         }
@@ -395,22 +592,107 @@ impl DataFrame {
                 });
             }
         }
+        for (k, (name, _)) in options.levels.iter().enumerate() {
+            if options.levels[..k].iter().any(|(n, _)| n == name) {
+                return Err(FrameError::LevelsTwice {
+                    column: name.clone(),
+                });
+            }
+        }
+        let na = options.na_list();
         let mut columns = Vec::with_capacity(names.len());
+        let mut mostly_numeric = Vec::new();
         for (name, raw) in names.into_iter().zip(cells) {
             let given = options
                 .levels
                 .iter()
-                .rev()
                 .find(|(n, _)| *n == name)
                 .map(|(_, l)| l);
             let forced = options.factor_columns.contains(&name);
-            let data = build_column(&name, &raw, given, forced)?;
+            let data = build_column(&name, &raw, given, forced, &na)?;
+            if given.is_none() && !forced && matches!(data, ColumnData::Categorical(_)) {
+                let is_na = |t: &str| t.is_empty() || na.iter().any(|m| m == t);
+                let mut numbers = 0usize;
+                let mut others: Vec<(String, u64)> = Vec::new();
+                let mut count = 0usize;
+                for (i, r) in raw.iter().enumerate() {
+                    let t = r.trim();
+                    if is_na(t) {
+                        continue;
+                    }
+                    if t.parse::<f64>().is_ok() {
+                        numbers += 1;
+                    } else {
+                        count += 1;
+                        if others.len() < 5 {
+                            others.push((t.to_string(), lines.get(i).copied().unwrap_or(0)));
+                        }
+                    }
+                }
+                if numbers > count {
+                    mostly_numeric.push((name.clone(), numbers, count, others));
+                }
+            }
             columns.push(Column { name, data });
         }
         Ok(DataFrame {
             columns,
             n_rows: row,
+            lines,
+            mostly_numeric,
         })
+    }
+
+    /// When column `name` was read as categorical although most of its cells are numbers (a few
+    /// stray tokens such as `n/a`), the error to report if a model uses it: it names the column,
+    /// the offending cells with their line numbers, and how to force either reading.
+    pub fn mostly_numeric_problem(&self, name: &str) -> Option<FrameError> {
+        self.mostly_numeric
+            .iter()
+            .find(|(n, ..)| n == name)
+            .map(|(n, numbers, count, shown)| FrameError::MostlyNumeric {
+                column: n.clone(),
+                numbers: *numbers,
+                count: *count,
+                shown: shown.clone(),
+            })
+    }
+
+    /// Check that every level given in `options.levels` occurs in its column.  R's
+    /// `factor(levels = )` allows unused levels (and data exported from R carry them), so reading
+    /// does not require it; a command line that takes the levels from the user does: a level that
+    /// does not occur is a typo, and would otherwise surface as a rank-deficient design.
+    pub fn check_levels_occur(&self, options: &FrameOptions) -> Result<(), FrameError> {
+        for (name, levels) in &options.levels {
+            let Ok(col) = self.column(name) else { continue };
+            let ColumnData::Categorical(cat) = &col.data else {
+                continue;
+            };
+            let mut seen = vec![false; cat.levels.len()];
+            for c in cat.codes.iter().flatten() {
+                if let Some(s) = seen.get_mut(*c) {
+                    *s = true;
+                }
+            }
+            if let Some(k) = seen.iter().position(|s| !s) {
+                let present: Vec<String> = (0..cat.levels.len())
+                    .filter(|&j| seen[j])
+                    .take(20)
+                    .map(|j| cat.levels[j].clone())
+                    .collect();
+                return Err(FrameError::LevelAbsent {
+                    column: name.clone(),
+                    level: levels.get(k).cloned().unwrap_or_default(),
+                    present,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// 1-based line in the file of data row `row` (0-based), when read from CSV.
+    pub fn line_of_row(&self, row: usize) -> Option<u64> {
+        self.lines.get(row).copied()
     }
 
     /// Build a data frame from ready-made columns (all of the same length, unique names).
@@ -444,7 +726,12 @@ impl DataFrame {
                 columns: columns.len(),
             });
         }
-        Ok(DataFrame { columns, n_rows })
+        Ok(DataFrame {
+            columns,
+            n_rows,
+            lines: Vec::new(),
+            mostly_numeric: Vec::new(),
+        })
     }
 
     /// Number of data rows.
@@ -493,7 +780,9 @@ fn build_column(
     raw: &[String],
     given: Option<&Vec<String>>,
     forced: bool,
+    na: &[String],
 ) -> Result<ColumnData, FrameError> {
+    let is_missing_cell = |t: &str| t.is_empty() || na.iter().any(|m| m == t);
     let trimmed: Vec<&str> = raw.iter().map(|s| s.trim()).collect();
     // Numeric?
     let mut numeric: Vec<Option<f64>> = Vec::with_capacity(raw.len());

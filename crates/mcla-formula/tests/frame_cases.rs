@@ -89,13 +89,8 @@ fn errors() {
             ..
         }
     ));
-    let e = read("a,b\n1,2\nNaN,3\n").unwrap_err();
-    assert!(
-        matches!(e, FrameError::NonFiniteValue { row: 2, .. }),
-        "{e}"
-    );
-    assert!(e.to_string().contains("'a'"));
     let e = read("a,b\n1,2\n3,-Inf\n").unwrap_err();
+    assert!(e.to_string().contains("'b'"), "{e}");
     assert!(matches!(e, FrameError::NonFiniteValue { .. }), "{e}");
     let f = read("Female,Male\n1,2\n").unwrap();
     let e = f.column("Femal").unwrap_err();
@@ -122,4 +117,106 @@ fn errors() {
         matches!(e, FrameError::InvalidUtf8 { line: 2, column: 1 }),
         "{e}"
     );
+}
+
+#[test]
+fn the_usual_missing_value_spellings_are_missing_in_numeric_columns() {
+    for tok in ["NA", "N/A", "na", "NaN", "NULL", "null", ".", "-", "?", ""] {
+        let f = read(&format!("x,g\n1,a\n{tok},b\n2.5,c\n")).unwrap();
+        assert_eq!(
+            f.column("x").unwrap().data,
+            ColumnData::Numeric(vec![Some(1.0), None, Some(2.5)]),
+            "token {tok:?}"
+        );
+    }
+    // a custom list replaces the default one
+    let opts = FrameOptions {
+        na_strings: Some(vec!["-99".into()]),
+        ..Default::default()
+    };
+    let f = DataFrame::from_reader("x\n1\n-99\n".as_bytes(), &opts).unwrap();
+    assert_eq!(
+        f.column("x").unwrap().data,
+        ColumnData::Numeric(vec![Some(1.0), None])
+    );
+}
+
+#[test]
+fn a_mostly_numeric_column_with_stray_tokens_names_them_with_lines() {
+    let f = read("x,g\n1,a\n2,b\nmissing,a\n4,b\n").unwrap();
+    assert_eq!(f.column("x").unwrap().data.type_name(), "categorical");
+    let e = f.mostly_numeric_problem("x").expect("flagged");
+    let msg = e.to_string();
+    assert!(msg.contains("'missing' (line 4)"), "{msg}");
+    assert!(
+        msg.contains("--factor x") && msg.contains("--na-strings"),
+        "{msg}"
+    );
+    assert!(f.mostly_numeric_problem("g").is_none());
+    // a genuinely categorical column is not flagged
+    let f = read("g\na\nb\n3\n").unwrap();
+    assert!(f.mostly_numeric_problem("g").is_none());
+}
+
+#[test]
+fn malformed_quoting_is_an_error_with_its_line() {
+    let e = read("a,b\n1,\"x\n2,3\n").unwrap_err();
+    assert!(
+        matches!(e, FrameError::UnterminatedQuote { line: 2 }),
+        "{e}"
+    );
+    let e = read("a,b\n1,\"x\n2,\"y\"\n").unwrap_err();
+    assert!(
+        matches!(
+            e,
+            FrameError::StrayQuote {
+                opened: 2,
+                line: 3,
+                next: 'y'
+            }
+        ),
+        "{e}"
+    );
+    let e = read("a,b\n1,x\"y\n").unwrap_err();
+    assert!(matches!(e, FrameError::QuoteInField { line: 2, .. }), "{e}");
+    // escaped quotes and quoted commas/newlines are fine
+    let f = read("a,b\n1,\"x\"\"y, z\"\n2,\"p\nq\"\n").unwrap();
+    assert_eq!(f.n_rows(), 2);
+}
+
+#[test]
+fn other_separators_empty_names_and_level_problems_are_named() {
+    let e = read("a;b\n1;2\n").unwrap_err();
+    assert!(e.to_string().contains("semicolons"), "{e}");
+    let e = read("a\tb\n1\t2\n").unwrap_err();
+    assert!(e.to_string().contains("tabs"), "{e}");
+    let e = read("a,,b\n1,2,3\n").unwrap_err();
+    assert!(
+        matches!(e, FrameError::EmptyColumnName { position: 2 }),
+        "{e}"
+    );
+    // R's unnamed row-names column is X
+    assert_eq!(read(",a\n1,2\n").unwrap().column_names(), ["X", "a"]);
+    let opts = FrameOptions {
+        levels: vec![("g".into(), vec!["a".into(), "b".into(), "c".into()])],
+        ..Default::default()
+    };
+    // R allows unused levels; a command line asks for them to occur
+    let f = DataFrame::from_reader("g\na\nb\n".as_bytes(), &opts).unwrap();
+    let e = f.check_levels_occur(&opts).unwrap_err();
+    assert!(
+        matches!(&e, FrameError::LevelAbsent { level, .. } if level == "c"),
+        "{e}"
+    );
+    let opts = FrameOptions {
+        levels: vec![
+            ("g".into(), vec!["a".into(), "b".into()]),
+            ("g".into(), vec!["b".into(), "a".into()]),
+        ],
+        ..Default::default()
+    };
+    let e = DataFrame::from_reader("g\na\nb\n".as_bytes(), &opts).unwrap_err();
+    assert!(matches!(e, FrameError::LevelsTwice { .. }), "{e}");
+    let e = DataFrame::from_csv_path(std::env::temp_dir(), &FrameOptions::default()).unwrap_err();
+    assert!(matches!(e, FrameError::Directory { .. }), "{e}");
 }

@@ -80,6 +80,6 @@ pub mod subproblem;
 
 pub use options::{OptionsError, TrustOptions};
 pub use solver::{
-    maximize, Evaluation, FnObjective, Iteration, Objective, TrustError, TrustResult,
+    maximize, Evaluation, FnObjective, Iteration, Objective, StopReason, TrustError, TrustResult,
 };
 pub use subproblem::{StepKind, Subproblem, SubproblemError, SubproblemSolution};

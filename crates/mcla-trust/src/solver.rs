@@ -109,6 +109,32 @@ pub struct Iteration {
     pub terminated: bool,
 }
 
+/// Which test ended [`maximize`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// `|f(x+s) - f(x)| < fterm` at a finite trial point (R `trust`'s first test).
+    ValueChange,
+    /// `|predicted change| < mterm` (R `trust`'s second test).
+    PredictedChange,
+    /// `iterlim` iterations ran out without either test holding.
+    IterationLimit,
+}
+
+impl StopReason {
+    /// A short description for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::ValueChange => {
+                "the change of the objective between iterations fell below fterm"
+            }
+            StopReason::PredictedChange => {
+                "the change predicted by the quadratic model fell below mterm"
+            }
+            StopReason::IterationLimit => "the iteration limit (iterlim) was reached",
+        }
+    }
+}
+
 /// Outcome of [`maximize`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrustResult {
@@ -121,6 +147,8 @@ pub struct TrustResult {
     /// `true` if the termination test held before `iterlim` ran out
     /// (R: `converged`).
     pub converged: bool,
+    /// Which test stopped the iteration.
+    pub stop: StopReason,
     /// Trust radius at the end.
     pub radius: f64,
     /// One record per iteration.
@@ -265,6 +293,7 @@ pub fn maximize<O: Objective + ?Sized>(
     let mut r = options.rinit;
     let mut path = Vec::new();
     let mut converged = false;
+    let mut stop = StopReason::IterationLimit;
     let mut iterations = 0;
 
     for iteration in 1..=options.iterlim {
@@ -362,6 +391,11 @@ pub fn maximize<O: Objective + ?Sized>(
         path.push(record);
         if terminate {
             converged = true;
+            stop = if (ftry - f).abs() < options.fterm {
+                StopReason::ValueChange
+            } else {
+                StopReason::PredictedChange
+            };
             break;
         }
     }
@@ -371,6 +405,7 @@ pub fn maximize<O: Objective + ?Sized>(
         evaluation: current,
         iterations,
         converged,
+        stop,
         radius: r,
         path,
     })
