@@ -75,7 +75,9 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
       if (has_data && length(wts) != nrow(data)) {
         fail("weights length must match the length of the response vector")
       }
-      mf_call$weights <- substitute(weights)
+      # the evaluated vector (not the expression): model.frame would look an expression up in
+      # the formula's environment, not the caller's
+      mf_call$weights <- wts
     }
   }
   mf <- tryCatch(eval(mf_call, parent.frame()), error = function(e) fail(conditionMessage(e)))
@@ -260,7 +262,7 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
     trust.path = list(theta = path_theta, value = f$path$value, radius = f$path$radius,
                       rho = f$path$rho, accepted = f$path$accepted),
     warnings = vapply(f$warnings, r_wording, "", USE.NAMES = FALSE),
-    timings = f$timings, nobs = f$n, ntrials = ntrials,
+    timings = f$timings, nobs = as.integer(f$n), ntrials = ntrials,
     linear.predictors = stats::setNames(f$linear_predictor, names(y)),
     fitted.values = fitted_values, na.action = na_action,
     family.name = f$family, link.name = f$link,
@@ -315,4 +317,12 @@ r_wording <- function(msg) {
              "--family" = "family.glmm", "--seed" = "seed")
   for (f in names(flags)) msg <- gsub(f, flags[[f]], msg, fixed = TRUE)
   gsub("--m\\b", "m", msg, perl = TRUE)
+}
+
+# A deliberate panic inside the Rust binding, raised the way glmm() raises library errors
+# (for the tests: a panic must arrive as an ordinary R error, never crash R).
+panic_test <- function() {
+  out <- mcla_panic_test_impl()
+  if (!is.null(out$error)) stop_mcla(out$error, sys.call(), stage = out$stage)
+  out
 }
