@@ -367,8 +367,14 @@ fn encode_fit(fit: &Fit, eta: &[f64], mu: &[f64]) -> Out {
         .into_iter()
         .chain(fit.varcomps_table())
         .collect();
-    o.reals("z_values", &rows.iter().map(|r| r.z_value).collect::<Vec<_>>());
-    o.reals("p_values", &rows.iter().map(|r| r.p_value).collect::<Vec<_>>());
+    o.reals(
+        "z_values",
+        &rows.iter().map(|r| r.z_value).collect::<Vec<_>>(),
+    );
+    o.reals(
+        "p_values",
+        &rows.iter().map(|r| r.p_value).collect::<Vec<_>>(),
+    );
     o.logicals("converged", &[fit.converged]);
     o.real("iterations", fit.iterations as f64);
     let mut path = Out::new();
@@ -386,7 +392,10 @@ fn encode_fit(fit: &Fit, eta: &[f64], mu: &[f64]) -> Out {
             .flat_map(|s| s.theta.iter().copied())
             .collect::<Vec<_>>(),
     );
-    path.reals("value", &fit.path.iter().map(|s| s.value).collect::<Vec<_>>());
+    path.reals(
+        "value",
+        &fit.path.iter().map(|s| s.value).collect::<Vec<_>>(),
+    );
     path.reals(
         "radius",
         &fit.path.iter().map(|s| s.radius).collect::<Vec<_>>(),
@@ -398,8 +407,14 @@ fn encode_fit(fit: &Fit, eta: &[f64], mu: &[f64]) -> Out {
     );
     o.put("path", Value::List(path));
     let mut blocks = Out::new();
-    blocks.reals("q", &fit.blocks.iter().map(|b| b.q as f64).collect::<Vec<_>>());
-    blocks.reals("n", &fit.blocks.iter().map(|b| b.n as f64).collect::<Vec<_>>());
+    blocks.reals(
+        "q",
+        &fit.blocks.iter().map(|b| b.q as f64).collect::<Vec<_>>(),
+    );
+    blocks.reals(
+        "n",
+        &fit.blocks.iter().map(|b| b.n as f64).collect::<Vec<_>>(),
+    );
     blocks.reals("ess", &fit.blocks.iter().map(|b| b.ess).collect::<Vec<_>>());
     o.put("blocks", Value::List(blocks));
     o.real("n", fit.n as f64);
@@ -496,4 +511,3 @@ fn mcla_panic_test_impl() -> savvy::Result<Sexp> {
         Err(f) => encode_failure(&f),
     }
 }
-
