@@ -13,10 +13,11 @@ test_that("BoothHobert: mcla's MCMLE equals glmer(nAGQ = 25) within Monte Carlo 
   ours <- c(fit$beta, fit$nu)
   # ../shared/data/README.md: exact MLE beta = 6.132, nu = 1.766, log-likelihood -44.056
   expect_equal(unname(exact), c(6.132, 1.766), tolerance = 1e-3)
-  expect_true(all(abs(ours - exact) < 4 * fit$mcse),
+  # (2e-3: glmer's own optimiser tolerance, for estimators whose MCSE is close to 0)
+  expect_true(all(abs(ours - exact) < 4 * fit$mcse + 2e-3),
               info = paste("ours - glmer:", paste(format(ours - exact), collapse = ", "),
                            "MCSE:", paste(format(fit$mcse), collapse = ", ")))
-  expect_lt(abs(fit$loglik - as.numeric(logLik(gm))), 4 * fit$loglik.mcse + 1e-3)
+  expect_lt(abs(fit$loglik - as.numeric(logLik(gm))), 4 * fit$loglik.mcse + 2e-3)
   # lme4's Wald standard errors are computed differently (Laplace curvature) but close
   expect_equal(unname(fit$se["x1"]), unname(sqrt(diag(as.matrix(vcov(gm))))), tolerance = 0.05)
 })
