@@ -11,12 +11,11 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
                  seed = NULL, sampler = NULL, threads = NULL, low.memory = FALSE, ...) {
   call <- match.call()
   fail <- function(...) stop_mcla(paste0(...), call)
-  extra <- list(...)
-  if (length(extra)) {
-    nm <- names(extra)
-    nm[is.null(nm) | nm == ""] <- "(unnamed)"
-    if (is.null(names(extra))) nm <- rep("(unnamed)", length(extra))
-    fail("unknown argument", if (length(extra) > 1) "s", ": ", paste(nm, collapse = ", "),
+  if (...length()) {
+    nm <- names(as.list(substitute(list(...)))[-1])  # names only: the values are not evaluated
+    if (is.null(nm)) nm <- rep("", ...length())
+    nm[nm == ""] <- "(unnamed)"
+    fail("unknown argument", if (length(nm) > 1) "s", ": ", paste(nm, collapse = ", "),
          ". glmm() takes R glmm's arguments plus seed, sampler, threads and low.memory; see ?glmm")
   }
 
