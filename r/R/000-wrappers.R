@@ -1,0 +1,18 @@
+# Wrappers of the registered Rust functions (src/init.c, src/rust/src/lib.rs), in the form
+# savvy-cli 0.11 generates. Internal: users call glmm().
+
+mcla_fit_impl <- function(spec, options) {
+  .Call(savvy_mcla_fit_impl__impl, spec, options)
+}
+
+mcla_defaults_impl <- function() {
+  .Call(savvy_mcla_defaults_impl__impl)
+}
+
+mcla_sampler_known_impl <- function(name) {
+  .Call(savvy_mcla_sampler_known_impl__impl, name)
+}
+
+mcla_panic_test_impl <- function() {
+  .Call(savvy_mcla_panic_test_impl__impl)
+}

@@ -1,0 +1,233 @@
+# S3 methods for fits of class c("mcla", "glmm"). Every number comes from the Rust library's
+# fit (stored by glmm()); these functions only select, name and format.
+
+check_mcla <- function(object, what) {
+  if (!inherits(object, "mcla")) {
+    stop(what, "() needs a fit returned by mcla::glmm() (got an object of class ",
+         paste(class(object), collapse = "/"), ")", call. = FALSE)
+  }
+}
+
+warn_infinite_se <- function(object) {
+  if (any(!is.finite(object$se))) {
+    warning("estimated Fisher information matrix not positive definite, making all standard ",
+            "errors infinite", call. = FALSE)
+  }
+}
+
+#' @export
+coef.mcla <- function(object, ...) object$beta
+
+#' @export
+varcomps <- function(object, ...) UseMethod("varcomps")
+
+#' @export
+varcomps.mcla <- function(object, ...) object$nu
+
+#' @export
+varcomps.default <- function(object, ...) check_mcla(object, "varcomps")
+
+#' @export
+vcov.mcla <- function(object, ...) {
+  warn_infinite_se(object)
+  object$vcov
+}
+
+#' @export
+se <- function(object, ...) UseMethod("se")
+
+#' @export
+se.mcla <- function(object, ...) {
+  warn_infinite_se(object)
+  object$se
+}
+
+#' @export
+se.default <- function(object, ...) check_mcla(object, "se")
+
+#' @export
+mcse <- function(object, ...) UseMethod("mcse")
+
+#' @export
+mcse.mcla <- function(object, ...) object$mcse
+
+#' @export
+mcse.default <- function(object, ...) check_mcla(object, "mcse")
+
+#' @export
+mcvcov <- function(object, ...) UseMethod("mcvcov")
+
+#' @export
+mcvcov.mcla <- function(object, ...) object$mcvcov
+
+#' @export
+mcvcov.default <- function(object, ...) check_mcla(object, "mcvcov")
+
+#' @export
+confint.mcla <- function(object, parm, level = 0.95, method = c("wald", "profile"), ...) {
+  method <- match.arg(method)
+  if (method == "profile") {
+    stop("confint(method = \"profile\") is not available in this version of mcla: use the ",
+         "Wald intervals (method = \"wald\", the default, as R glmm computes)", call. = FALSE)
+  }
+  if (!is.numeric(level) || length(level) != 1 || !(level > 0 && level < 1)) {
+    stop("level must be a single number strictly between 0 and 1", call. = FALSE)
+  }
+  est <- c(object$beta, object$nu)
+  pnames <- names(est)
+  if (missing(parm)) {
+    parm <- pnames
+  } else if (is.numeric(parm)) {
+    if (any(parm < 1 | parm > length(pnames) | parm != round(parm))) {
+      stop("parm: parameter numbers must be between 1 and ", length(pnames), call. = FALSE)
+    }
+    parm <- pnames[parm]
+  } else if (!all(parm %in% pnames)) {
+    stop("unknown parameter(s) ", paste(setdiff(parm, pnames), collapse = ", "),
+         "; the parameters are: ", paste(pnames, collapse = ", "), call. = FALSE)
+  }
+  warn_infinite_se(object)
+  a <- (1 - level) / 2
+  a <- c(a, 1 - a)
+  ci <- cbind(est[parm] + stats::qnorm(a[1]) * object$se[parm],
+              est[parm] + stats::qnorm(a[2]) * object$se[parm])
+  # R glmm's column names (the probabilities, e.g. "0.025" and "0.975").
+  dimnames(ci) <- list(parm, as.character(a))
+  ci
+}
+
+#' @export
+logLik.mcla <- function(object, ...) {
+  structure(object$loglik, df = length(object$beta) + length(object$nu), nobs = object$nobs,
+            mcse = object$loglik.mcse, glmm = object$loglike.value, class = "logLik")
+}
+
+#' @export
+nobs.mcla <- function(object, ...) object$nobs
+
+#' @export
+fitted.mcla <- function(object, type = c("response", "link"), ...) {
+  type <- match.arg(type)
+  if (type == "link") object$linear.predictors else object$fitted.values
+}
+
+#' @export
+residuals.mcla <- function(object, type = c("response", "pearson"), ...) {
+  type <- match.arg(type)
+  r <- object$y - object$fitted.values
+  if (type == "pearson") {
+    n <- if (is.null(object$ntrials)) rep(1, length(object$y)) else object$ntrials
+    mu <- object$fitted.values
+    v <- if (object$family.name == "poisson") mu else mu * (1 - mu / n)
+    r <- r / sqrt(v)
+  }
+  r
+}
+
+#' @export
+print.mcla <- function(x, digits = max(3L, getOption("digits") - 3L), ...) {
+  cat("\nCall:\n", paste(deparse(x$call), sep = "\n", collapse = "\n"), "\n\n", sep = "")
+  if (!isTRUE(x$trust.converged)) {
+    cat("WARNING: the optimizer did not converge: these are not maximum likelihood estimates\n\n")
+  }
+  cat("Fixed effects:\n")
+  print.default(format(x$beta, digits = digits), print.gap = 2L, quote = FALSE)
+  cat("\nVariance components:\n")
+  print.default(format(x$nu, digits = digits), print.gap = 2L, quote = FALSE)
+  cat(sprintf("\nLog-likelihood: %s (MCSE %s)   m = %s per block, %s sampler, seed %s\n",
+              format(x$loglik, digits = max(digits, 7L)), format(x$loglik.mcse, digits = 2L),
+              format(x$m, scientific = FALSE), x$sampler, format(x$seed, scientific = FALSE)))
+  invisible(x)
+}
+
+# R glmm's summary rounds each estimate and its standard error to the decimal place of the
+# first significant digit of its Monte Carlo standard error (digits that Monte Carlo error makes
+# meaningless are not shown). R glmm counts leading "0" and "." characters of
+# as.character(mcse), which goes wrong for an MCSE >= 1 or printed in scientific notation; this
+# is the same rule computed with log10 (identical for 1e-4 <= MCSE < 1).
+mcse_digits <- function(mcse) {
+  ifelse(is.finite(mcse) & mcse > 0, pmax(0, -floor(log10(mcse))), NA)
+}
+
+round_by_mcse <- function(v, digits) {
+  ifelse(is.na(digits), v, round(v, ifelse(is.na(digits), 0, digits)))
+}
+
+#' @export
+summary.mcla <- function(object, ...) {
+  nbeta <- length(object$beta)
+  fixed <- seq_len(nbeta)
+  vc <- nbeta + seq_along(object$nu)
+  digits <- mcse_digits(object$mcse)
+  se <- object$se
+  coefmat <- cbind(round_by_mcse(object$beta, digits[fixed]), round_by_mcse(se[fixed], digits[fixed]),
+                   object$z.values[fixed], object$p.values[fixed])
+  dimnames(coefmat) <- list(names(object$beta), c("Estimate", "Std. Error", "z value", "Pr(>|z|)"))
+  nucoefmat <- cbind(round_by_mcse(object$nu, digits[vc]), round_by_mcse(se[vc], digits[vc]),
+                     object$z.values[vc], object$p.values[vc])
+  dimnames(nucoefmat) <- list(object$varcomps.names,
+                              c("Estimate", "Std. Error", "z value", "Pr(>|z|)/2"))
+  est <- c(object$beta, object$nu)
+  mcmat <- cbind(est, se, object$mcse, object$mcse / se)
+  dimnames(mcmat) <- list(names(est), c("Estimate", "Std. Error", "MCSE", "MCSE/SE"))
+  structure(list(
+    x = object$x, y = object$y, z = object$z, coefmat = coefmat, fixedcall = object$fixedcall,
+    randcall = object$randcall, coefficients = coefmat[, 1], family.mcml = object$family.glmm,
+    call = object$call, nucoefmat = nucoefmat, link = object$family.glmm$link,
+    trust.converged = object$trust.converged,
+    # mcla's additions
+    mcmat = mcmat, blocks = object$blocks, m = object$m, seed = object$seed,
+    threads = object$threads, sampler = object$sampler, loglik = object$loglik,
+    loglike.value = object$loglike.value, loglik.mcse = object$loglik.mcse,
+    iterations = object$iterations, timings = object$timings, warnings = object$warnings,
+    nobs = object$nobs
+  ), class = c("summary.mcla", "summary.glmm"))
+}
+
+#' @export
+print.summary.mcla <- function(x, digits = max(3, getOption("digits") - 3),
+                               signif.stars = getOption("show.signif.stars"), ...) {
+  if (!isTRUE(x$trust.converged)) {
+    cat("\nWARNING: the optimizer trust has not converged to the MCMLE. The following estimates ",
+        "are not maximum likelihood estimates, but they can be used in the argument par.init ",
+        "when rerunning glmm. \n\n", sep = "")
+  }
+  cat("\nCall:\n", paste(deparse(x$call), sep = "\n", collapse = "\n"), "\n\n", sep = "")
+  cat("\nLink is: ", paste(deparse(x$link)), "\n\n", sep = "")
+  cat("Fixed Effects:\n")
+  stats::printCoefmat(x$coefmat, digits = digits, signif.stars = signif.stars, na.print = "NA", ...)
+  cat("\n\n")
+  cat("Variance Components for Random Effects (P-values are one-tailed):\n")
+  stats::printCoefmat(x$nucoefmat, digits = digits, signif.stars = signif.stars, na.print = "NA", ...)
+  cat("\n")
+  # mcla's additions: Monte Carlo error, effective sample sizes, log-likelihood, time.
+  cat(sprintf("Monte Carlo error (m = %s per block, seed %s, %s thread%s, %s sampler):\n",
+              format(x$m, scientific = FALSE), format(x$seed, scientific = FALSE), x$threads,
+              if (x$threads == 1) "" else "s", x$sampler))
+  print(signif(x$mcmat, digits + 1))
+  cat("(MCSE: Monte Carlo standard error, the run-to-run variability at these data; it should be",
+      "small beside SE. If not, increase m.)\n")
+  b <- x$blocks
+  nb <- nrow(b)
+  if (nb <= 12) {
+    cat(sprintf("Effective sample size per block (%d block%s): %s\n", nb, if (nb == 1) "" else "s",
+                paste(sprintf("%.0f (q = %d)", b$ess, as.integer(b$q)), collapse = ", ")))
+  } else {
+    cat(sprintf("Effective sample size over %d blocks: min %.0f, median %.0f, max %.0f; %d below 100\n",
+                nb, min(b$ess), stats::median(b$ess), max(b$ess), sum(!(b$ess >= 100))))
+  }
+  cat(sprintf("\nLog-likelihood: %.4f (MCSE %.2g; with the data constants, comparable with lme4)\n",
+              x$loglik, x$loglik.mcse))
+  cat(sprintf("R glmm's loglike.value: %.4f (R glmm leaves out the data constants)\n", x$loglike.value))
+  cat(sprintf("Converged: %s, after %d trust-region iterations.\n",
+              if (isTRUE(x$trust.converged)) "yes" else "NO", as.integer(x$iterations)))
+  t <- x$timings
+  cat(sprintf("Elapsed: %.2f s (start %.2f s, sampling %.2f s, optimisation %.2f s, MCSE %.2f s)\n",
+              t[["total"]], t[["start"]], t[["sampling"]], t[["optimisation"]], t[["mcse"]]))
+  if (length(x$warnings)) {
+    cat("\nWarnings of the fit:\n")
+    for (w in x$warnings) cat(strwrap(w, initial = "* ", exdent = 2), sep = "\n")
+  }
+  cat("\n")
+  invisible(x)
+}

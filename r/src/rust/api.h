@@ -1,0 +1,6 @@
+/* Declarations of the functions exported by the Rust binding crate (src/rust/src/lib.rs),
+ * as savvy 0.11 names them: `savvy_<name>__ffi`. Keep in sync with the #[savvy] functions. */
+SEXP savvy_mcla_fit_impl__ffi(SEXP c_arg__spec, SEXP c_arg__options);
+SEXP savvy_mcla_defaults_impl__ffi(void);
+SEXP savvy_mcla_sampler_known_impl__ffi(SEXP c_arg__name);
+SEXP savvy_mcla_panic_test_impl__ffi(void);
