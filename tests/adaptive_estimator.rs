@@ -63,7 +63,10 @@ fn check_gradient(model: &Model, m: usize, what: &str) {
             fd[j]
         );
     }
-    // the reported Hessian against differences of the gradient with another step
+    // the reported Hessian against differences of the gradient with another step.  Tolerance
+    // 1e-5 of the largest entry: the reported Hessian is the symmetrised Jacobian of the
+    // analytic gradient, and that Jacobian is symmetric only to ~2e-6 here (the gradient's own
+    // error, < 1e-6 of its scale above, varies with theta).
     let d = theta.len();
     let hscale = ev.hessian.iter().fold(1.0f64, |a, h| a.max(h.abs()));
     for j in 0..d {
@@ -71,7 +74,7 @@ fn check_gradient(model: &Model, m: usize, what: &str) {
         for r in 0..d {
             let err = (ev.hessian[j * d + r] - col[r]).abs() / hscale;
             assert!(
-                err < 1e-6,
+                err < 1e-5,
                 "{what}: Hessian ({j}, {r}) {:.8e} vs differences {:.8e} (rel. error {err:.2e})",
                 ev.hessian[j * d + r],
                 col[r]
