@@ -14,14 +14,20 @@
 mod common;
 
 use mcla::integrate::adaptive::AdaptiveSettings;
-use mcla::{fit, Blocks, Csr, Family, FitOptions, Model, ModelSpec, Objective, RandomBlock, Sampler};
+use mcla::{
+    fit, Blocks, Csr, Family, FitOptions, Model, ModelSpec, Objective, RandomBlock, Sampler,
+};
 use std::time::Instant;
 
 /// Subjects x items bernoulli design: fully crossed (`pairs = None`) or random pairs.
 fn crossed(ns: usize, ni: usize, pairs: Option<usize>, seed: u64) -> Model {
-    let mut lcg = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut lcg = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = |k: usize| {
-        lcg = lcg.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        lcg = lcg
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((lcg >> 33) as usize) % k
     };
     let obs: Vec<(usize, usize)> = match pairs {
@@ -30,24 +36,43 @@ fn crossed(ns: usize, ni: usize, pairs: Option<usize>, seed: u64) -> Model {
     };
     let n = obs.len();
     let mut x = vec![1.0; n];
-    x.extend(obs.iter().map(|&(_, i)| if i % 2 == 0 { -0.5 } else { 0.5 }));
-    let zs: Vec<_> = obs.iter().enumerate().map(|(r, &(s, _))| (r, s, 1.0)).collect();
-    let zi: Vec<_> = obs.iter().enumerate().map(|(r, &(_, i))| (r, i, 1.0)).collect();
+    x.extend(
+        obs.iter()
+            .map(|&(_, i)| if i % 2 == 0 { -0.5 } else { 0.5 }),
+    );
+    let zs: Vec<_> = obs
+        .iter()
+        .enumerate()
+        .map(|(r, &(s, _))| (r, s, 1.0))
+        .collect();
+    let zi: Vec<_> = obs
+        .iter()
+        .enumerate()
+        .map(|(r, &(_, i))| (r, i, 1.0))
+        .collect();
     let mut spec = ModelSpec {
         y: vec![0.0; n],
         trials: None,
         x,
         x_names: vec!["(Intercept)".into(), "cond".into()],
         random: vec![
-            RandomBlock { names: (0..ns).map(|s| format!("S{s}")).collect(), z: Csr::from_triplets(n, ns, &zs).unwrap() },
-            RandomBlock { names: (0..ni).map(|i| format!("I{i}")).collect(), z: Csr::from_triplets(n, ni, &zi).unwrap() },
+            RandomBlock {
+                names: (0..ns).map(|s| format!("S{s}")).collect(),
+                z: Csr::from_triplets(n, ns, &zs).unwrap(),
+            },
+            RandomBlock {
+                names: (0..ni).map(|i| format!("I{i}")).collect(),
+                z: Csr::from_triplets(n, ni, &zi).unwrap(),
+            },
         ],
         varcomps_equal: None,
         varcomps_names: vec!["S".into(), "I".into()],
         family: Family::Bernoulli,
         weights: None,
     };
-    spec.y = mcla::simulate_response(&spec, &[-0.4, 0.7], &[1.0, 0.5], seed).unwrap().0;
+    spec.y = mcla::simulate_response(&spec, &[-0.4, 0.7], &[1.0, 0.5], seed)
+        .unwrap()
+        .0;
     Model::new(spec).unwrap()
 }
 
@@ -57,7 +82,13 @@ fn write_csv(model: &Model, path: &std::path::Path) {
     let ns = model.q_per_component()[0];
     for i in 0..model.n() {
         let (cols, _) = z.row(i);
-        s.push_str(&format!("{},{},S{},I{}\n", model.y()[i], model.x_row(i)[1], cols[0], cols[1] - ns));
+        s.push_str(&format!(
+            "{},{},S{},I{}\n",
+            model.y()[i],
+            model.x_row(i)[1],
+            cols[0],
+            cols[1] - ns
+        ));
     }
     std::fs::write(path, s).unwrap();
 }
@@ -66,14 +97,28 @@ fn timed_fit(name: &str, model: &Model, options: &FitOptions) {
     let t = Instant::now();
     let f = fit(model, options).unwrap();
     let wall = t.elapsed().as_secs_f64();
-    let sampled: Vec<f64> = f.blocks.iter().filter(|b| !b.is_exact()).map(|b| b.ess / b.draws as f64).collect();
+    let sampled: Vec<f64> = f
+        .blocks
+        .iter()
+        .filter(|b| !b.is_exact())
+        .map(|b| b.ess / b.draws as f64)
+        .collect();
     let ess = if sampled.is_empty() {
         "exact".to_string()
     } else {
-        format!("{:.0}–{:.0} %", 100.0 * sampled.iter().copied().fold(1.0, f64::min), 100.0 * sampled.iter().copied().fold(0.0, f64::max))
+        format!(
+            "{:.0}–{:.0} %",
+            100.0 * sampled.iter().copied().fold(1.0, f64::min),
+            100.0 * sampled.iter().copied().fold(0.0, f64::max)
+        )
     };
     let est: Vec<String> = f.theta.iter().map(|v| format!("{v:.4}")).collect();
-    let mcse = f.mcse.iter().zip(&f.se).map(|(m, s)| m / s).fold(0.0, f64::max);
+    let mcse = f
+        .mcse
+        .iter()
+        .zip(&f.se)
+        .map(|(m, s)| m / s)
+        .fold(0.0, f64::max);
     println!(
         "| {name} | {}{} | {wall:.2} | {} | {ess} | {:.4} | {:.3} | {mcse:.4} | {} |",
         f.m,
@@ -90,7 +135,8 @@ fn per_draw_cost(name: &str, model: &Model, m: usize) {
     let s = mcla::pql(model).unwrap();
     let mut theta = s.beta.clone();
     theta.extend(&s.nu);
-    let obj = Objective::adaptive(model, &blocks, m, 1, &s.u_star, AdaptiveSettings::default()).unwrap();
+    let obj =
+        Objective::adaptive(model, &blocks, m, 1, &s.u_star, AdaptiveSettings::default()).unwrap();
     obj.evaluate(&theta).unwrap();
     let reps = 5;
     let t = Instant::now();
@@ -100,7 +146,16 @@ fn per_draw_cost(name: &str, model: &Model, m: usize) {
     let per = t.elapsed().as_secs_f64() / reps as f64;
     let sampled: usize = blocks.blocks.iter().map(|b| b.n()).sum();
     let ns: usize = {
-        let b = mcla::integrate::adaptive::AdaptiveBlock::new(model, &blocks.blocks[0], 0, m, 1, &s.u_star, AdaptiveSettings::default()).unwrap();
+        let b = mcla::integrate::adaptive::AdaptiveBlock::new(
+            model,
+            &blocks.blocks[0],
+            0,
+            m,
+            1,
+            &s.u_star,
+            AdaptiveSettings::default(),
+        )
+        .unwrap();
         b.separator_size()
     };
     println!(
@@ -129,13 +184,42 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|");
     timed_fit("salamander, default", &sal, &FitOptions::auto());
     for m in [250, 1000] {
-        timed_fit("salamander", &sal, &FitOptions { m, ..FitOptions::default() });
+        timed_fit(
+            "salamander",
+            &sal,
+            &FitOptions {
+                m,
+                ..FitOptions::default()
+            },
+        );
     }
     timed_fit("radish2, default", &rad, &FitOptions::auto());
-    timed_fit("crossed 300 x 25 (n = 7,500), default", &c300, &FitOptions::auto());
-    timed_fit("crossed 300 x 25, m = 250", &c300, &FitOptions { m: 250, ..FitOptions::default() });
-    timed_fit("crossed 100 x 50 (n = 5,000), default", &c100, &FitOptions::auto());
-    timed_fit("crossed 1,000 x 200 (n = 20,000), m = 250", &big, &FitOptions { m: 250, ..FitOptions::default() });
+    timed_fit(
+        "crossed 300 x 25 (n = 7,500), default",
+        &c300,
+        &FitOptions::auto(),
+    );
+    timed_fit(
+        "crossed 300 x 25, m = 250",
+        &c300,
+        &FitOptions {
+            m: 250,
+            ..FitOptions::default()
+        },
+    );
+    timed_fit(
+        "crossed 100 x 50 (n = 5,000), default",
+        &c100,
+        &FitOptions::auto(),
+    );
+    timed_fit(
+        "crossed 1,000 x 200 (n = 20,000), m = 250",
+        &big,
+        &FitOptions {
+            m: 250,
+            ..FitOptions::default()
+        },
+    );
     timed_fit("crossed 1,000 x 200, default", &big, &FitOptions::auto());
     println!("\n## (b) one evaluation at the PQL estimate (value, gradient with 2(p+T) proposal builds, model Hessian; 2 threads)\n");
     println!("| design | n | blocks | separator size (block 1) | m | seconds | ns per observation and draw |");
@@ -144,7 +228,19 @@ fn main() {
     per_draw_cost("crossed 100 x 50", &c100, 250);
     per_draw_cost("crossed 300 x 25", &c300, 250);
     per_draw_cost("crossed 1,000 x 200", &big, 250);
-    per_draw_cost("crossed 1,000 x 100 (n = 20,000)", &crossed(1000, 100, Some(20_000), 7), 250);
-    per_draw_cost("crossed 1,000 x 50 (n = 20,000)", &crossed(1000, 50, Some(20_000), 7), 250);
-    per_draw_cost("crossed 500 x 200 (n = 10,000)", &crossed(500, 200, Some(10_000), 7), 250);
+    per_draw_cost(
+        "crossed 1,000 x 100 (n = 20,000)",
+        &crossed(1000, 100, Some(20_000), 7),
+        250,
+    );
+    per_draw_cost(
+        "crossed 1,000 x 50 (n = 20,000)",
+        &crossed(1000, 50, Some(20_000), 7),
+        250,
+    );
+    per_draw_cost(
+        "crossed 500 x 200 (n = 10,000)",
+        &crossed(500, 200, Some(10_000), 7),
+        250,
+    );
 }

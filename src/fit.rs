@@ -35,6 +35,12 @@ pub enum FitError {
     BadStart { start: Vec<f64> },
     #[error("the trust-region optimiser failed: {0}")]
     Optimiser(String),
+    #[error("the adaptive estimator's per-draw results at m = {m} need about {needed_gb:.1} GB but only {available_gb:.1} GB of memory is available: use a smaller m (or --m auto, which stops when the Monte Carlo error is small)")]
+    AdaptiveTooLarge {
+        m: usize,
+        needed_gb: f64,
+        available_gb: f64,
+    },
     #[error("could not start {threads} worker threads: {why}")]
     Threads { threads: usize, why: String },
     #[error("storing the Monte Carlo sample needs about {needed_gb:.1} GB but only {available_gb:.1} GB of memory is available: use --low-memory (samples regenerated as needed, identical results, memory independent of m) or a smaller m")]
@@ -529,7 +535,8 @@ impl Fit {
 /// // 8 groups of 6 Bernoulli trials with a random intercept
 /// let (groups, per) = (8usize, 6usize);
 /// let n = groups * per;
-/// let y: Vec<f64> = (0..n).map(|i| ((i * 7 + i / per) % 3 == 0) as u8 as f64).collect();
+/// // group g has g - 1 successes of 6 (clear between-group variation)
+/// let y: Vec<f64> = (0..n).map(|i| ((i % per) + 1 < i / per + 1) as u8 as f64).collect();
 /// let trip: Vec<_> = (0..n).map(|i| (i, i / per, 1.0)).collect();
 /// let model = Model::new(ModelSpec {
 ///     y, trials: None, x: vec![1.0; n], x_names: vec!["(Intercept)".into()],
@@ -711,12 +718,24 @@ fn fit_adaptive(
     };
     let t2 = Instant::now();
     let mut m = options.auto_m.map_or(options.m, |a| a.start);
+    let avail = available_memory_bytes();
     let mut theta0 = st.theta.clone();
     let mut path = Vec::new();
     let mut iterations = 0;
     loop {
         let objective =
             Objective::adaptive(model, blocks, m, options.seed, &st.centre.u_star, settings)?;
+        // per-draw results kept during an evaluation: a log weight and two score vectors per
+        // draw, for every block with a separator (blocks are evaluated in parallel)
+        let needed =
+            8.0 * (1 + 2 * model.n_params()) as f64 * objective.sampled_parts() as f64 * m as f64;
+        if avail.is_some_and(|a| needed > 0.9 * a) || needed > 1e15 {
+            return Err(FitError::AdaptiveTooLarge {
+                m,
+                needed_gb: needed / 1e9,
+                available_gb: avail.unwrap_or(0.0) / 1e9,
+            });
+        }
         progress(Progress::Sampling {
             total: m * blocks.blocks.len(),
         });

@@ -417,11 +417,50 @@ fn a_sample_too_large_for_memory_is_an_error_not_a_crash() {
         &FitOptions {
             m: 1_000_000_000_000,
             threads: Some(1),
+            sampler: mcla::Sampler::Factorised,
             ..FitOptions::default()
         },
     )
     .unwrap_err();
     assert!(e.to_string().contains("--low-memory"), "{e}");
+}
+
+#[test]
+fn an_adaptive_sample_too_large_for_memory_is_an_error_not_a_crash() {
+    // two crossed factors: a separator is sampled, and its per-draw results would need ~1 PB
+    let trip_a: Vec<_> = (0..6).map(|i| (i, i / 2, 1.0)).collect();
+    let trip_b: Vec<_> = (0..6).map(|i| (i, i % 2, 1.0)).collect();
+    let model = Model::new(ModelSpec {
+        y: vec![0.0, 1.0, 1.0, 0.0, 1.0, 1.0],
+        trials: None,
+        x: vec![1.0; 6],
+        x_names: vec!["(Intercept)".into()],
+        random: vec![
+            RandomBlock {
+                names: vec!["a1".into(), "a2".into(), "a3".into()],
+                z: Csr::from_triplets(6, 3, &trip_a).unwrap(),
+            },
+            RandomBlock {
+                names: vec!["b1".into(), "b2".into()],
+                z: Csr::from_triplets(6, 2, &trip_b).unwrap(),
+            },
+        ],
+        varcomps_equal: None,
+        varcomps_names: vec!["A".into(), "B".into()],
+        family: Family::Bernoulli,
+        weights: None,
+    })
+    .unwrap();
+    let e = fit(
+        &model,
+        &FitOptions {
+            m: 1_000_000_000_000_000,
+            threads: Some(1),
+            ..FitOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("smaller m"), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------

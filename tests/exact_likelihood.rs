@@ -33,6 +33,7 @@ fn booth_hobert_fit(m: usize) -> Option<mcla::Fit> {
         &FitOptions {
             m,
             seed: 1234,
+            sampler: Sampler::Factorised,
             ..FitOptions::default()
         },
     )
@@ -100,6 +101,7 @@ fn salamander_factorised_1e4_reaches_the_mle() {
         &FitOptions {
             m: 10_000,
             seed: 1234,
+            sampler: Sampler::Factorised,
             ..FitOptions::default()
         },
     )
@@ -178,6 +180,7 @@ fn mcla_converges_to_agq_for_every_family() {
                 &FitOptions {
                     m,
                     seed: 7,
+                    sampler: Sampler::Factorised,
                     ..FitOptions::default()
                 },
             )

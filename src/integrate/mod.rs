@@ -274,6 +274,11 @@ impl<'a> Objective<'a> {
         Some(base)
     }
 
+    /// Number of parts that draw samples (blocks with a separator, fixed samples).
+    pub fn sampled_parts(&self) -> usize {
+        self.parts.iter().filter(|p| p.draws() > 0).count()
+    }
+
     /// Draws per block of the sampled parts (0 when everything is exact).
     pub fn draws(&self) -> usize {
         self.parts.iter().map(|p| p.draws()).max().unwrap_or(0)
