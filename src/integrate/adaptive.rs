@@ -218,10 +218,9 @@ struct LaneScratch {
     total: Vec<Lane>,
     hk: Vec<Lane>,
     lw: Lane,
-    /// Offsets and posterior means of `c'` of one effect's observations.
+    /// Offsets of one effect's observations.
     o: Vec<Lane>,
-    emu: Vec<Lane>,
-    /// Beta-score deviation of one node, per active column.
+    /// Beta-score deviations of the nodes (node-major, per active column).
     delta: Vec<Lane>,
     nodes: LaneNodes,
 }
@@ -988,7 +987,6 @@ impl AdaptiveBlock {
         }
         // the integrated effects
         ls.o.resize(self.max_nj, ZERO);
-        ls.emu.resize(self.max_nj, ZERO);
         let kk = self.rule.len();
         for j in 0..self.n_i() {
             let (obs, r) = self.effect_obs(j);
@@ -1014,20 +1012,16 @@ impl AdaptiveBlock {
             for k in 0..LANES {
                 lw[k] += la[k];
             }
-            // posterior moments on the nodes
+            // posterior moments on the nodes; per observation (one pass over its
+            // nodes): E mu_i, E c''_i, then the beta-score deviations of the nodes,
+            // delta_n = sum_i w_i x_i (mu_in - E mu_i), over the effect's active
+            // columns of X (delta is 0 elsewhere)
             let nodes = &ls.nodes;
-            let emu = &mut ls.emu[..nj];
-            emu.fill(ZERO);
             let mut eu2 = ZERO;
             for n in 0..kk {
                 let (pn, un) = (&nodes.pi[n], &nodes.u[n]);
                 for k in 0..LANES {
                     eu2[k] += pn[k] * un[k] * un[k];
-                }
-                for (e, m) in emu.iter_mut().zip(&nodes.mu[n * nj..(n + 1) * nj]) {
-                    for k in 0..LANES {
-                        e[k] += pn[k] * m[k];
-                    }
                 }
             }
             let mut vu2 = ZERO;
@@ -1038,8 +1032,18 @@ impl AdaptiveBlock {
                     vu2[k] += pn[k] * du * du;
                 }
             }
+            let acols = &self.a_col[self.a_ptr[j]..self.a_ptr[j + 1]];
+            let na = acols.len();
+            ls.delta.clear();
+            ls.delta.resize(kk * na, ZERO);
             for (ii, i) in r.clone().enumerate() {
-                let mut ev = ZERO;
+                let (mut em, mut ev) = (ZERO, ZERO);
+                for n in 0..kk {
+                    let (pn, m) = (&ls.nodes.pi[n], &ls.nodes.mu[n * nj + ii]);
+                    for k in 0..LANES {
+                        em[k] += pn[k] * m[k];
+                    }
+                }
                 for n in 0..kk {
                     let (pn, v) = (&ls.nodes.pi[n], &ls.nodes.var[n * nj + ii]);
                     for k in 0..LANES {
@@ -1048,12 +1052,26 @@ impl AdaptiveBlock {
                 }
                 let (y, w) = (self.y[i], self.w[i]);
                 let (mut res, mut wv) = (ZERO, ZERO);
-                let em = &ls.emu[ii];
                 for k in 0..LANES {
                     res[k] = w * (y - em[k]);
                     wv[k] = w * ev[k];
                 }
                 self.add_obs_lanes(i, &res, &wv, ls);
+                let xr = self.xnz_ptr[i]..self.xnz_ptr[i + 1];
+                for n in 0..kk {
+                    let m = &ls.nodes.mu[n * nj + ii];
+                    let mut dm = ZERO;
+                    for k in 0..LANES {
+                        dm[k] = w * (m[k] - em[k]);
+                    }
+                    let dn = &mut ls.delta[n * na..(n + 1) * na];
+                    for e in xr.clone() {
+                        let (xa, da) = (self.xnz_val[e], &mut dn[self.xnz_pos[e]]);
+                        for k in 0..LANES {
+                            da[k] += dm[k] * xa;
+                        }
+                    }
+                }
             }
             let nu2 = nuj * nuj;
             let pt = &mut ls.part[p + t];
@@ -1065,34 +1083,14 @@ impl AdaptiveBlock {
                 h[k] += 0.5 / nu2 - eu2[k] / (nu2 * nuj) + 0.25 * vu2[k] / (nu2 * nu2);
             }
             // Cov of the beta score over the nodes, and with u^2 / (2 nu^2):
-            // r_n - E r = -delta_n, delta_n = sum_i w_i x_i (mu_in - E mu_i),
-            // over the effect's active columns of X (delta is 0 elsewhere).
-            let acols = &self.a_col[self.a_ptr[j]..self.a_ptr[j + 1]];
-            let na = acols.len();
-            ls.delta.resize(na.max(ls.delta.len()), ZERO);
+            // r_n - E r = -delta_n
             for n in 0..kk {
-                let delta = &mut ls.delta[..na];
-                delta.fill(ZERO);
-                let nodes = &ls.nodes;
-                for (ii, i) in r.clone().enumerate() {
-                    let (m, em, w) = (&nodes.mu[n * nj + ii], &ls.emu[ii], self.w[i]);
-                    let mut dm = ZERO;
-                    for k in 0..LANES {
-                        dm[k] = w * (m[k] - em[k]);
-                    }
-                    for e in self.xnz_ptr[i]..self.xnz_ptr[i + 1] {
-                        let (xa, da) = (self.xnz_val[e], &mut delta[self.xnz_pos[e]]);
-                        for k in 0..LANES {
-                            da[k] += dm[k] * xa;
-                        }
-                    }
-                }
-                let (pn, un) = (&nodes.pi[n], &nodes.u[n]);
+                let (pn, un) = (&ls.nodes.pi[n], &ls.nodes.u[n]);
                 let mut du = ZERO;
                 for k in 0..LANES {
                     du[k] = (un[k] * un[k] - eu2[k]) / (2.0 * nu2);
                 }
-                let delta = &ls.delta[..na];
+                let delta = &ls.delta[n * na..(n + 1) * na];
                 for (pa, &a) in acols.iter().enumerate() {
                     let mut da = ZERO;
                     for k in 0..LANES {
