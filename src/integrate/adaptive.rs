@@ -194,6 +194,7 @@ struct Scratch {
     hk: Vec<f64>,
     delta: Vec<f64>,
     emu: Vec<f64>,
+    evar: Vec<f64>,
     hs: Vec<f64>,
     lanes: LaneScratch,
 }
@@ -495,7 +496,9 @@ impl AdaptiveBlock {
             let nodes = &s.nodes;
             s.emu.clear();
             s.emu.resize(nj, 0.0);
-            let mut evar = vec![0.0; nj];
+            let mut evar = std::mem::take(&mut s.evar);
+            evar.clear();
+            evar.resize(nj, 0.0);
             for n in 0..kk {
                 for i in 0..nj {
                     s.emu[i] += nodes.pi[n] * nodes.mu[n * nj + i];
@@ -540,6 +543,7 @@ impl AdaptiveBlock {
                     }
                 }
             }
+            s.evar = evar;
         }
         s.o = o;
         (f, g, h)

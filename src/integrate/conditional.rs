@@ -122,13 +122,22 @@ const STACK: usize = 64;
 fn slope_curvature(family: Family, obs: &EffectObs<'_>, o: &[f64], nu: f64, u: f64) -> (f64, f64) {
     let mut g = -u / nu;
     let mut h = 1.0 / nu;
-    let (mut eta, mut a, mut b) = ([0.0; STACK], [0.0; STACK], [0.0; STACK]);
+    let (mut eta, a, mut b) = ([0.0; STACK], [0.0; STACK], [0.0; STACK]);
     for start in (0..o.len()).step_by(STACK) {
         let len = STACK.min(o.len() - start);
         for k in 0..len {
             eta[k] = o[start + k] + obs.z[start + k] * u;
         }
-        family_kernel(family, &eta[..len], &mut a[..len], &mut b[..len]);
+        // only c' and c'' are needed: the logistic alone (the same bits as
+        // softplus_logistic's second output), or exp
+        match family {
+            Family::Bernoulli | Family::Binomial => {
+                let _ = mcla_math::logistic_slice(&eta[..len], &mut b[..len]);
+            }
+            Family::Poisson => {
+                let _ = mcla_math::exp_slice(&eta[..len], &mut b[..len]);
+            }
+        }
         for k in 0..len {
             let i = start + k;
             let z = obs.z[i];
