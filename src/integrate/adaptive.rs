@@ -195,6 +195,7 @@ struct Scratch {
     delta: Vec<f64>,
     emu: Vec<f64>,
     evar: Vec<f64>,
+    hloc: Vec<f64>,
     hs: Vec<f64>,
     lanes: LaneScratch,
 }
@@ -525,6 +526,15 @@ impl AdaptiveBlock {
                 let nt_ = tr.len();
                 s.delta.clear();
                 s.delta.resize(nt_, 0.0);
+                // the touched entries of h, gathered once (they are distinct), updated
+                // node by node in a contiguous copy, scattered back: the same
+                // operations on each entry as updating h in place
+                let touched = &self.touch[tr.clone()];
+                let mut loc = std::mem::take(&mut s.hloc);
+                loc.clear();
+                for &ta in touched {
+                    loc.extend(touched.iter().map(|&tb| h[ta * ns + tb]));
+                }
                 for n in 0..kk {
                     s.delta.iter_mut().for_each(|v| *v = 0.0);
                     for (ii, i) in r.clone().enumerate() {
@@ -534,14 +544,19 @@ impl AdaptiveBlock {
                         }
                     }
                     let pn = nodes.pi[n];
-                    for a in 0..nt_ {
+                    for (a, row) in loc.chunks_exact_mut(nt_).enumerate() {
                         let da = pn * s.delta[a];
-                        let ra = self.touch[tr.start + a] * ns;
-                        for b in 0..nt_ {
-                            h[ra + self.touch[tr.start + b]] -= da * s.delta[b];
+                        for (x, &db) in row.iter_mut().zip(&s.delta) {
+                            *x -= da * db;
                         }
                     }
                 }
+                for (&ta, row) in touched.iter().zip(loc.chunks_exact(nt_)) {
+                    for (&tb, &v) in touched.iter().zip(row) {
+                        h[ta * ns + tb] = v;
+                    }
+                }
+                s.hloc = loc;
             }
             s.evar = evar;
         }
