@@ -50,7 +50,10 @@
 //! **Monte Carlo error** (SPEC §12 f): `V_b = sum_k v_k^2 (s_k - G_b)(s_k - G_b)'`
 //! with `G_b = sum_k v_k s_k`; ESS `1 / sum_k v_k^2`.
 
-use super::conditional::{self, EffectObs, Nodes, Rule};
+use super::conditional::{
+    self, integrate_lanes, mode_fixed_lanes, EffectObs, Lane, LaneNodes, Link, LogLink, Logit,
+    Nodes, Rule, LANES,
+};
 use super::separator::Split;
 use super::{BlockIntegrator, IntegratorError};
 use crate::blocks::Block;
@@ -123,6 +126,17 @@ pub struct AdaptiveBlock {
     touch_ptr: Vec<usize>,
     touch: Vec<usize>,
     s_pos: Vec<usize>,
+    /// Non-zero entries of each local row of X (`xnz_ptr[i]..xnz_ptr[i + 1]`: columns and
+    /// values), and for observations of integrated effects each entry's position in
+    /// its effect's list of active columns (`a_ptr[j]..a_ptr[j + 1]` of `a_col`).
+    xnz_ptr: Vec<usize>,
+    xnz_col: Vec<usize>,
+    xnz_val: Vec<f64>,
+    xnz_pos: Vec<usize>,
+    a_ptr: Vec<usize>,
+    a_col: Vec<usize>,
+    /// Largest number of observations of one integrated effect.
+    max_nj: usize,
     /// Start of the separator-mode Newton iteration.
     v_start: Vec<f64>,
     /// Global effect index of each integrated / separator effect.
@@ -175,17 +189,44 @@ struct ChunkOut {
 #[derive(Debug, Default)]
 struct Scratch {
     nodes: Nodes,
-    z: Vec<f64>,
-    b: Vec<f64>,
     us: Vec<f64>,
     o: Vec<f64>,
     g: Vec<f64>,
-    a: Vec<f64>,
     part: Vec<f64>,
     hk: Vec<f64>,
     delta: Vec<f64>,
     emu: Vec<f64>,
+    evar: Vec<f64>,
+    hloc: Vec<f64>,
     hs: Vec<f64>,
+    lanes: LaneScratch,
+}
+
+const ZERO: Lane = [0.0; LANES];
+
+/// Scratch of the lane kernels (one lane group of draws at a time); sized on first
+/// use and reused for every later group and chunk.
+#[derive(Debug, Default)]
+struct LaneScratch {
+    /// Standard normal draws and `z'z`.
+    z: Vec<Lane>,
+    zz: Lane,
+    /// `b = L^{-T} z`, `u_S = v + b`.
+    b: Vec<Lane>,
+    us: Vec<Lane>,
+    /// Gradient in `u_S` and `a = L^{-1} g`.
+    g: Vec<Lane>,
+    a: Vec<Lane>,
+    /// Partial and total scores (`d`), `∂² log h` (`d x d`), log weights.
+    part: Vec<Lane>,
+    total: Vec<Lane>,
+    hk: Vec<Lane>,
+    lw: Lane,
+    /// Offsets of one effect's observations.
+    o: Vec<Lane>,
+    /// Beta-score deviations of the nodes (node-major, per active column).
+    delta: Vec<Lane>,
+    nodes: LaneNodes,
 }
 
 impl AdaptiveBlock {
@@ -270,6 +311,37 @@ impl AdaptiveBlock {
             }
             touch_ptr.push(touch.len());
         }
+        let n_loc = y.len();
+        let (mut xnz_ptr, mut xnz_col, mut xnz_val) = (vec![0], vec![], vec![]);
+        for i in 0..n_loc {
+            for (a, &v) in x[i * p..(i + 1) * p].iter().enumerate() {
+                if v != 0.0 {
+                    xnz_col.push(a);
+                    xnz_val.push(v);
+                }
+            }
+            xnz_ptr.push(xnz_col.len());
+        }
+        let mut xnz_pos = vec![usize::MAX; xnz_col.len()];
+        let (mut a_ptr, mut a_col) = (vec![0], vec![]);
+        let mut max_nj = 0;
+        for j in 0..split.integrated.len() {
+            let start = a_col.len();
+            max_nj = max_nj.max(i_ptr[j + 1] - i_ptr[j]);
+            for i in i_ptr[j]..i_ptr[j + 1] {
+                for e in xnz_ptr[i]..xnz_ptr[i + 1] {
+                    let a = xnz_col[e];
+                    xnz_pos[e] = match a_col[start..].iter().position(|&c| c == a) {
+                        Some(k) => k,
+                        None => {
+                            a_col.push(a);
+                            a_col.len() - 1 - start
+                        }
+                    };
+                }
+            }
+            a_ptr.push(a_col.len());
+        }
         let comp = &block.component;
         Ok(AdaptiveBlock {
             family: model.family(),
@@ -294,6 +366,13 @@ impl AdaptiveBlock {
             touch_ptr,
             touch,
             s_pos,
+            xnz_ptr,
+            xnz_col,
+            xnz_val,
+            xnz_pos,
+            a_ptr,
+            a_col,
+            max_nj,
             v_start: split
                 .separator
                 .iter()
@@ -421,7 +500,9 @@ impl AdaptiveBlock {
             let nodes = &s.nodes;
             s.emu.clear();
             s.emu.resize(nj, 0.0);
-            let mut evar = vec![0.0; nj];
+            let mut evar = std::mem::take(&mut s.evar);
+            evar.clear();
+            evar.resize(nj, 0.0);
             for n in 0..kk {
                 for i in 0..nj {
                     s.emu[i] += nodes.pi[n] * nodes.mu[n * nj + i];
@@ -448,6 +529,15 @@ impl AdaptiveBlock {
                 let nt_ = tr.len();
                 s.delta.clear();
                 s.delta.resize(nt_, 0.0);
+                // the touched entries of h, gathered once (they are distinct), updated
+                // node by node in a contiguous copy, scattered back: the same
+                // operations on each entry as updating h in place
+                let touched = &self.touch[tr.clone()];
+                let mut loc = std::mem::take(&mut s.hloc);
+                loc.clear();
+                for &ta in touched {
+                    loc.extend(touched.iter().map(|&tb| h[ta * ns + tb]));
+                }
                 for n in 0..kk {
                     s.delta.iter_mut().for_each(|v| *v = 0.0);
                     for (ii, i) in r.clone().enumerate() {
@@ -457,15 +547,21 @@ impl AdaptiveBlock {
                         }
                     }
                     let pn = nodes.pi[n];
-                    for a in 0..nt_ {
+                    for (a, row) in loc.chunks_exact_mut(nt_).enumerate() {
                         let da = pn * s.delta[a];
-                        let ra = self.touch[tr.start + a] * ns;
-                        for b in 0..nt_ {
-                            h[ra + self.touch[tr.start + b]] -= da * s.delta[b];
+                        for (x, &db) in row.iter_mut().zip(&s.delta) {
+                            *x -= da * db;
                         }
                     }
                 }
+                for (&ta, row) in touched.iter().zip(loc.chunks_exact(nt_)) {
+                    for (&tb, &v) in touched.iter().zip(row) {
+                        h[ta * ns + tb] = v;
+                    }
+                }
+                s.hloc = loc;
             }
+            s.evar = evar;
         }
         s.o = o;
         (f, g, h)
@@ -744,6 +840,9 @@ impl AdaptiveBlock {
         rng
     }
 
+    /// One chunk of draws: the draws of the chunk's stream, evaluated in lane groups
+    /// of [`LANES`] draws by [`group_terms`](Self::group_terms) (the same operations
+    /// per draw as [`draw_terms`](Self::draw_terms)).
     fn chunk(
         &self,
         theta: &[f64],
@@ -759,71 +858,378 @@ impl AdaptiveBlock {
         let mut rng = self.rng(c);
         let mut out = ChunkOut {
             lw: Vec::with_capacity(len),
-            part: Vec::with_capacity(len * d),
-            total: Vec::with_capacity(len * d),
+            part: vec![0.0; len * d],
+            total: vec![0.0; len * d],
             h_max: f64::NEG_INFINITY,
             h_sum: vec![0.0; d * d],
         };
+        // `∂² log h` of the chunk's draws, entry-major (`entry * len + draw`)
         s.hs.clear();
-        let l = &prop.l;
-        for _ in 0..len {
-            s.z.clear();
-            let mut zz = 0.0;
-            for _ in 0..ns {
-                let v: f64 = StandardNormal.sample(&mut rng);
-                zz += v * v;
-                s.z.push(v);
-            }
-            // b = L^{-T} z
-            s.b.clear();
-            s.b.resize(ns, 0.0);
-            for r in (0..ns).rev() {
-                let mut acc = s.z[r];
-                for cc in r + 1..ns {
-                    acc -= l[cc * ns + r] * s.b[cc];
-                }
-                s.b[r] = acc / l[r * ns + r];
-            }
-            s.us.clear();
-            s.us.extend(prop.v.iter().zip(&s.b).map(|(v, b)| v + b));
-            let lh = self.draw_terms(theta, xb, Some(prop), s);
-            let lw = lh + 0.5 * zz + 0.5 * ns as f64 * LN_2PI - prop.logdet;
-            // a = L^{-1} g
-            s.a.clear();
-            s.a.resize(ns, 0.0);
-            for r in 0..ns {
-                let mut acc = s.g[r];
-                for cc in 0..r {
-                    acc -= l[r * ns + cc] * s.a[cc];
-                }
-                s.a[r] = acc / l[r * ns + r];
-            }
-            for j in 0..d {
-                let mut sj = s.part[j] - derivs.dlogdet[j];
-                let dvj = &derivs.dv[j * ns..(j + 1) * ns];
-                let dlj = &derivs.dl[j * ns * ns..(j + 1) * ns * ns];
+        s.hs.resize(d * d * len, 0.0);
+        let ls = &mut s.lanes;
+        let isa = mcla_math::active_isa();
+        let mut done = 0;
+        while done < len {
+            let gl = LANES.min(len - done);
+            ls.z.clear();
+            ls.z.resize(ns, ZERO);
+            ls.zz = ZERO;
+            for k in 0..gl {
+                let mut zz = 0.0;
                 for r in 0..ns {
-                    sj += s.g[r] * dvj[r];
-                    let mut la = 0.0;
-                    for cc in 0..=r {
-                        la += dlj[r * ns + cc] * s.a[cc];
-                    }
-                    sj -= la * s.b[r];
+                    let v: f64 = StandardNormal.sample(&mut rng);
+                    zz += v * v;
+                    ls.z[r][k] = v;
                 }
-                out.total.push(sj);
+                ls.zz[k] = zz;
             }
-            out.part.extend_from_slice(&s.part);
-            out.lw.push(lw);
-            out.h_max = out.h_max.max(lw);
-            s.hs.extend_from_slice(&s.hk);
+            self.group(isa, theta, xb, prop, derivs, ls);
+            for k in 0..gl {
+                let kc = done + k;
+                let lw = ls.lw[k];
+                out.lw.push(lw);
+                out.h_max = out.h_max.max(lw);
+                for j in 0..d {
+                    out.part[kc * d + j] = ls.part[j][k];
+                    out.total[kc * d + j] = ls.total[j][k];
+                }
+                for (e, h) in ls.hk.iter().enumerate() {
+                    s.hs[e * len + kc] = h[k];
+                }
+            }
+            done += gl;
         }
-        for k in 0..len {
-            let wk = (out.lw[k] - out.h_max).exp();
-            for (acc, h) in out.h_sum.iter_mut().zip(&s.hs[k * d * d..(k + 1) * d * d]) {
-                *acc += wk * h;
+        let wk: Vec<f64> = out.lw.iter().map(|&lw| (lw - out.h_max).exp()).collect();
+        for (e, acc) in out.h_sum.iter_mut().enumerate() {
+            let hs = &s.hs[e * len..(e + 1) * len];
+            for k in 0..len {
+                *acc += wk[k] * hs[k];
             }
         }
         out
+    }
+
+    /// [`group_terms`](Self::group_terms) for the block's family, compiled for the
+    /// CPU's vector extensions (plain IEEE arithmetic: the same bits on all).
+    fn group(
+        &self,
+        isa: mcla_math::Isa,
+        theta: &[f64],
+        xb: &[f64],
+        prop: &Proposal,
+        derivs: &ProposalDerivs,
+        ls: &mut LaneScratch,
+    ) {
+        match self.family {
+            Family::Bernoulli | Family::Binomial => {
+                group_dispatch::<Logit>(isa, self, theta, xb, prop, derivs, ls)
+            }
+            Family::Poisson => group_dispatch::<LogLink>(isa, self, theta, xb, prop, derivs, ls),
+        }
+    }
+
+    /// One lane group of draws (standard draws in `ls.z`, `ls.zz`; lanes past the
+    /// chunk's end hold zeros and are ignored): log weights into `ls.lw`, partial
+    /// and total scores into `ls.part` / `ls.total`, `∂² log h` into `ls.hk`.
+    /// Per lane, the operations of [`draw_terms`](Self::draw_terms) and of the
+    /// per-draw algebra of the chunk (the Newton steps and the quadrature by the
+    /// lane kernels of [`conditional`]).
+    #[inline(always)]
+    fn group_terms<F: Link>(
+        &self,
+        theta: &[f64],
+        xb: &[f64],
+        prop: &Proposal,
+        derivs: &ProposalDerivs,
+        ls: &mut LaneScratch,
+    ) {
+        let (p, d, ns) = (self.p, self.d, self.n_s());
+        let nu = &theta[p..];
+        let l = &prop.l;
+        // b = L^{-T} z, u_S = v + b
+        ls.b.clear();
+        ls.b.resize(ns, ZERO);
+        for r in (0..ns).rev() {
+            let mut acc = ls.z[r];
+            for cc in r + 1..ns {
+                let (lc, bc) = (l[cc * ns + r], &ls.b[cc]);
+                for k in 0..LANES {
+                    acc[k] -= lc * bc[k];
+                }
+            }
+            let lrr = l[r * ns + r];
+            for v in acc.iter_mut() {
+                *v /= lrr;
+            }
+            ls.b[r] = acc;
+        }
+        ls.us.clear();
+        ls.us.extend(prop.v.iter().zip(&ls.b).map(|(&v, b)| {
+            let mut u = ZERO;
+            for k in 0..LANES {
+                u[k] = v + b[k];
+            }
+            u
+        }));
+        for (v, len) in [(&mut ls.part, d), (&mut ls.g, ns), (&mut ls.hk, d * d)] {
+            v.clear();
+            v.resize(len, ZERO);
+        }
+        let mut lw = ZERO;
+        // the separator's prior
+        for kk in 0..ns {
+            let t = self.s_comp[kk];
+            let nuk = nu[t];
+            let c0 = -0.5 * (LN_2PI + nuk.ln());
+            let u = &ls.us[kk];
+            let (pt, gk) = (&mut ls.part[p + t], &mut ls.g[kk]);
+            for k in 0..LANES {
+                lw[k] += c0 - 0.5 * u[k] * u[k] / nuk;
+                pt[k] += 0.5 * u[k] * u[k] / (nuk * nuk) - 0.5 / nuk;
+                gk[k] -= u[k] / nuk;
+            }
+            let h = &mut ls.hk[(p + t) * d + p + t];
+            for k in 0..LANES {
+                h[k] += 0.5 / (nuk * nuk) - u[k] * u[k] / (nuk * nuk * nuk);
+            }
+        }
+        // observations of no integrated effect (R)
+        let n_iobs = self.i_ptr[self.n_i()];
+        for i in n_iobs..self.n() {
+            let eta = self.offset_lanes(xb[i], i, &ls.us);
+            let (y, w, nt) = (self.y[i], self.w[i], self.nt[i]);
+            let (mut res, mut wv) = (ZERO, ZERO);
+            for k in 0..LANES {
+                let (ll, mu, var) = F::terms(y, nt, eta[k]);
+                lw[k] += w * ll;
+                res[k] = w * (y - mu);
+                wv[k] = w * var;
+            }
+            self.add_obs_lanes(i, &res, &wv, ls);
+        }
+        // the integrated effects
+        ls.o.resize(self.max_nj, ZERO);
+        let kk = self.rule.len();
+        for j in 0..self.n_i() {
+            let (obs, r) = self.effect_obs(j);
+            let nj = r.len();
+            for (ii, i) in r.clone().enumerate() {
+                ls.o[ii] = self.offset_lanes(xb[i], i, &ls.us);
+            }
+            let t = self.i_comp[j];
+            let nuj = nu[t];
+            // linear-response start, fixed Newton steps, quadrature
+            let mut c = [prop.u_mode[j]; LANES];
+            for (ii, i) in r.clone().enumerate() {
+                let (wc, po, t2, oi) = (prop.wc[i], prop.o[i], prop.tau2[j], &ls.o[ii]);
+                for k in 0..LANES {
+                    c[k] -= wc * (oi[k] - po) / t2;
+                }
+            }
+            let mut tau2 = ZERO;
+            let oj = &ls.o[..nj];
+            mode_fixed_lanes::<F>(&obs, oj, nuj, self.settings.newton_steps, &mut c, &mut tau2);
+            let mut la = ZERO;
+            integrate_lanes::<F>(&self.rule, &obs, oj, nuj, &c, &tau2, &mut ls.nodes, &mut la);
+            for k in 0..LANES {
+                lw[k] += la[k];
+            }
+            // posterior moments on the nodes; per observation (one pass over its
+            // nodes): E mu_i, E c''_i, then the beta-score deviations of the nodes,
+            // delta_n = sum_i w_i x_i (mu_in - E mu_i), over the effect's active
+            // columns of X (delta is 0 elsewhere)
+            let nodes = &ls.nodes;
+            let mut eu2 = ZERO;
+            for n in 0..kk {
+                let (pn, un) = (&nodes.pi[n], &nodes.u[n]);
+                for k in 0..LANES {
+                    eu2[k] += pn[k] * un[k] * un[k];
+                }
+            }
+            let mut vu2 = ZERO;
+            for n in 0..kk {
+                let (pn, un) = (&nodes.pi[n], &nodes.u[n]);
+                for k in 0..LANES {
+                    let du = un[k] * un[k] - eu2[k];
+                    vu2[k] += pn[k] * du * du;
+                }
+            }
+            let acols = &self.a_col[self.a_ptr[j]..self.a_ptr[j + 1]];
+            let na = acols.len();
+            ls.delta.clear();
+            ls.delta.resize(kk * na, ZERO);
+            for (ii, i) in r.clone().enumerate() {
+                let (mut em, mut ev) = (ZERO, ZERO);
+                for n in 0..kk {
+                    let (pn, m) = (&ls.nodes.pi[n], &ls.nodes.mu[n * nj + ii]);
+                    for k in 0..LANES {
+                        em[k] += pn[k] * m[k];
+                    }
+                }
+                for n in 0..kk {
+                    let (pn, v) = (&ls.nodes.pi[n], &ls.nodes.var[n * nj + ii]);
+                    for k in 0..LANES {
+                        ev[k] += pn[k] * v[k];
+                    }
+                }
+                let (y, w) = (self.y[i], self.w[i]);
+                let (mut res, mut wv) = (ZERO, ZERO);
+                for k in 0..LANES {
+                    res[k] = w * (y - em[k]);
+                    wv[k] = w * ev[k];
+                }
+                self.add_obs_lanes(i, &res, &wv, ls);
+                let xr = self.xnz_ptr[i]..self.xnz_ptr[i + 1];
+                for n in 0..kk {
+                    let m = &ls.nodes.mu[n * nj + ii];
+                    let mut dm = ZERO;
+                    for k in 0..LANES {
+                        dm[k] = w * (m[k] - em[k]);
+                    }
+                    let dn = &mut ls.delta[n * na..(n + 1) * na];
+                    for e in xr.clone() {
+                        let (xa, da) = (self.xnz_val[e], &mut dn[self.xnz_pos[e]]);
+                        for k in 0..LANES {
+                            da[k] += dm[k] * xa;
+                        }
+                    }
+                }
+            }
+            let nu2 = nuj * nuj;
+            let pt = &mut ls.part[p + t];
+            for k in 0..LANES {
+                pt[k] += 0.5 * eu2[k] / nu2 - 0.5 / nuj;
+            }
+            let h = &mut ls.hk[(p + t) * d + p + t];
+            for k in 0..LANES {
+                h[k] += 0.5 / nu2 - eu2[k] / (nu2 * nuj) + 0.25 * vu2[k] / (nu2 * nu2);
+            }
+            // Cov of the beta score over the nodes, and with u^2 / (2 nu^2):
+            // r_n - E r = -delta_n
+            for n in 0..kk {
+                let (pn, un) = (&ls.nodes.pi[n], &ls.nodes.u[n]);
+                let mut du = ZERO;
+                for k in 0..LANES {
+                    du[k] = (un[k] * un[k] - eu2[k]) / (2.0 * nu2);
+                }
+                let delta = &ls.delta[n * na..(n + 1) * na];
+                for (pa, &a) in acols.iter().enumerate() {
+                    let mut da = ZERO;
+                    for k in 0..LANES {
+                        da[k] = pn[k] * delta[pa][k];
+                    }
+                    for (pb, &b) in acols.iter().enumerate() {
+                        let h = &mut ls.hk[a * d + b];
+                        for k in 0..LANES {
+                            h[k] += da[k] * delta[pb][k];
+                        }
+                    }
+                    let h = &mut ls.hk[a * d + p + t];
+                    for k in 0..LANES {
+                        h[k] -= da[k] * du[k];
+                    }
+                    let h = &mut ls.hk[(p + t) * d + a];
+                    for k in 0..LANES {
+                        h[k] -= da[k] * du[k];
+                    }
+                }
+            }
+        }
+        // log weights
+        let cst = 0.5 * ns as f64 * LN_2PI;
+        for k in 0..LANES {
+            ls.lw[k] = lw[k] + 0.5 * ls.zz[k] + cst - prop.logdet;
+        }
+        // a = L^{-1} g
+        ls.a.clear();
+        ls.a.resize(ns, ZERO);
+        for r in 0..ns {
+            let mut acc = ls.g[r];
+            for cc in 0..r {
+                let (lc, ac) = (l[r * ns + cc], &ls.a[cc]);
+                for k in 0..LANES {
+                    acc[k] -= lc * ac[k];
+                }
+            }
+            let lrr = l[r * ns + r];
+            for v in acc.iter_mut() {
+                *v /= lrr;
+            }
+            ls.a[r] = acc;
+        }
+        // total scores s = p + (dv/dtheta)' g - (dL a)' b - dlogdet
+        ls.total.clear();
+        ls.total.resize(d, ZERO);
+        for j in 0..d {
+            let mut sj = ZERO;
+            let (pj, dlg) = (&ls.part[j], derivs.dlogdet[j]);
+            for k in 0..LANES {
+                sj[k] = pj[k] - dlg;
+            }
+            let dvj = &derivs.dv[j * ns..(j + 1) * ns];
+            let dlj = &derivs.dl[j * ns * ns..(j + 1) * ns * ns];
+            for r in 0..ns {
+                let (gr, dvr) = (&ls.g[r], dvj[r]);
+                for k in 0..LANES {
+                    sj[k] += gr[k] * dvr;
+                }
+                let mut la = ZERO;
+                for cc in 0..=r {
+                    let (dlc, ac) = (dlj[r * ns + cc], &ls.a[cc]);
+                    for k in 0..LANES {
+                        la[k] += dlc * ac[k];
+                    }
+                }
+                let br = &ls.b[r];
+                for k in 0..LANES {
+                    sj[k] -= la[k] * br[k];
+                }
+            }
+            ls.total[j] = sj;
+        }
+    }
+
+    /// Offsets `x_i'beta + z_iS'u_S` of local observation `i` for a lane group.
+    #[inline(always)]
+    fn offset_lanes(&self, xbi: f64, i: usize, us: &[Lane]) -> Lane {
+        let mut o = [xbi; LANES];
+        for e in self.s_ptr[i]..self.s_ptr[i + 1] {
+            let (v, u) = (self.s_val[e], &us[self.s_idx[e]]);
+            for k in 0..LANES {
+                o[k] += v * u[k];
+            }
+        }
+        o
+    }
+
+    /// [`add_obs`](Self::add_obs) for a lane group (over the non-zero entries of the
+    /// row of X; the zero ones add nothing).
+    #[inline(always)]
+    fn add_obs_lanes(&self, i: usize, res: &Lane, wv: &Lane, ls: &mut LaneScratch) {
+        let d = self.d;
+        let xr = self.xnz_ptr[i]..self.xnz_ptr[i + 1];
+        for e in xr.clone() {
+            let (a, xa) = (self.xnz_col[e], self.xnz_val[e]);
+            let pa = &mut ls.part[a];
+            let mut wa = ZERO;
+            for k in 0..LANES {
+                pa[k] += res[k] * xa;
+                wa[k] = wv[k] * xa;
+            }
+            for e2 in xr.clone() {
+                let (b, xb) = (self.xnz_col[e2], self.xnz_val[e2]);
+                let h = &mut ls.hk[a * d + b];
+                for k in 0..LANES {
+                    h[k] -= wa[k] * xb;
+                }
+            }
+        }
+        for e in self.s_ptr[i]..self.s_ptr[i + 1] {
+            let (g, v) = (&mut ls.g[self.s_idx[e]], self.s_val[e]);
+            for k in 0..LANES {
+                g[k] += res[k] * v;
+            }
+        }
     }
 
     fn evaluate_exact(&self, theta: &[f64]) -> Option<McEvaluation> {
@@ -933,6 +1339,64 @@ impl AdaptiveBlock {
             mc_v,
         })
     }
+}
+
+/// [`AdaptiveBlock::group_terms`] compiled for `isa`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn group_dispatch<F: Link>(
+    isa: mcla_math::Isa,
+    block: &AdaptiveBlock,
+    theta: &[f64],
+    xb: &[f64],
+    prop: &Proposal,
+    derivs: &ProposalDerivs,
+    ls: &mut LaneScratch,
+) {
+    #[cfg(target_arch = "x86_64")]
+    match isa {
+        // SAFETY (both): `isa` is what `mcla_math::active_isa` reported for this CPU,
+        // which checked the feature at run time.
+        mcla_math::Isa::Avx512 => {
+            return unsafe { group_avx512::<F>(block, theta, xb, prop, derivs, ls) }
+        }
+        mcla_math::Isa::Avx2 => {
+            return unsafe { group_avx2::<F>(block, theta, xb, prop, derivs, ls) }
+        }
+        _ => {}
+    }
+    let _ = isa;
+    block.group_terms::<F>(theta, xb, prop, derivs, ls)
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn group_avx512<F: Link>(
+    block: &AdaptiveBlock,
+    theta: &[f64],
+    xb: &[f64],
+    prop: &Proposal,
+    derivs: &ProposalDerivs,
+    ls: &mut LaneScratch,
+) {
+    block.group_terms::<F>(theta, xb, prop, derivs, ls)
+}
+
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn group_avx2<F: Link>(
+    block: &AdaptiveBlock,
+    theta: &[f64],
+    xb: &[f64],
+    prop: &Proposal,
+    derivs: &ProposalDerivs,
+    ls: &mut LaneScratch,
+) {
+    block.group_terms::<F>(theta, xb, prop, derivs, ls)
 }
 
 fn symmetrise(m: &mut [f64], d: usize) {
@@ -1158,5 +1622,138 @@ impl AdaptiveBlock {
             out.mcse[l] = mcse[e].sqrt();
         }
         Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Blocks, CrossedDesign, Sampler};
+
+    /// A salamander-shaped crossed model (2 groups of 10 x 10 animals, 6 pairings each).
+    fn crossed(family: Family, weighted: bool) -> Model {
+        let design = CrossedDesign {
+            groups: 2,
+            animals: 10,
+            pairings: 6,
+        };
+        let mut spec = design.design().unwrap();
+        spec.family = family;
+        if family == Family::Binomial {
+            spec.trials = Some(vec![5.0; design.n()]);
+        }
+        let (beta, nu) = match family {
+            Family::Poisson => (vec![0.3, 0.1, -0.4, 0.5], vec![0.4, 0.3]),
+            _ => (vec![1.0, 0.3, -1.9, 1.0], vec![1.4, 1.25]),
+        };
+        spec.y = crate::simulate_response(&spec, &beta, &nu, 17).unwrap().0;
+        if weighted {
+            spec.weights = Some(
+                (0..design.n())
+                    .map(|i| 0.5 + ((i * 37) % 11) as f64 / 7.0)
+                    .collect(),
+            );
+        }
+        Model::new(spec).unwrap()
+    }
+
+    fn close(what: &str, a: f64, b: f64, scale: f64) {
+        assert!(
+            (a - b).abs() <= 1e-12 * scale.max(1.0),
+            "{what}: lanes {a:e} vs one draw at a time {b:e}"
+        );
+    }
+
+    /// The lane kernels (lane groups of draws) against the per-draw reference
+    /// (`draw_terms`, one draw at a time, the same draws of the chunk's stream): the
+    /// log weights, partial and total scores and the weighted `∂² log h` agree to
+    /// rounding, including a last group with fewer draws than lanes.
+    #[test]
+    fn lane_groups_match_the_per_draw_evaluation() {
+        for (family, weighted) in [
+            (Family::Bernoulli, false),
+            (Family::Binomial, true),
+            (Family::Poisson, true),
+        ] {
+            let model = crossed(family, weighted);
+            let start = crate::pql(&model).unwrap();
+            let mut theta: Vec<f64> = start.beta.iter().map(|b| b + 0.1).collect();
+            theta.extend(start.nu.iter().map(|v| v * 1.2));
+            let blocks = Blocks::new(&model, Sampler::Adaptive);
+            let m = 2 * LANES + 5;
+            let block = AdaptiveBlock::new(
+                &model,
+                &blocks.blocks[0],
+                0,
+                m,
+                11,
+                &start.u_star,
+                AdaptiveSettings::default(),
+            )
+            .unwrap();
+            assert!(block.n_s() > 0 && block.n_i() > 0);
+            let (d, ns) = (block.d, block.n_s());
+            let mut s = Scratch::default();
+            let prop = block.proposal(&theta, None, &mut s).unwrap();
+            let derivs = block.derivs(&theta, &prop).unwrap();
+            let xb = block.x_beta(&theta[..block.p]);
+            let out = block.chunk(&theta, &xb, &prop, &derivs, 0, &mut s);
+            assert_eq!(out.lw.len(), m);
+            // one draw at a time
+            let mut rng = block.rng(0);
+            let l = &prop.l;
+            let mut h_sum = vec![0.0; d * d];
+            let mut r = Scratch::default();
+            for k in 0..m {
+                let z: Vec<f64> = (0..ns).map(|_| StandardNormal.sample(&mut rng)).collect();
+                let zz: f64 = z.iter().map(|v| v * v).sum();
+                let mut b = vec![0.0; ns];
+                for i in (0..ns).rev() {
+                    let mut acc = z[i];
+                    for c in i + 1..ns {
+                        acc -= l[c * ns + i] * b[c];
+                    }
+                    b[i] = acc / l[i * ns + i];
+                }
+                r.us = prop.v.iter().zip(&b).map(|(v, b)| v + b).collect();
+                let lh = block.draw_terms(&theta, &xb, Some(&prop), &mut r);
+                let lw = lh + 0.5 * zz + 0.5 * ns as f64 * LN_2PI - prop.logdet;
+                close(&format!("{family:?} lw[{k}]"), out.lw[k], lw, lw.abs());
+                let mut a = vec![0.0; ns];
+                for i in 0..ns {
+                    let mut acc = r.g[i];
+                    for c in 0..i {
+                        acc -= l[i * ns + c] * a[c];
+                    }
+                    a[i] = acc / l[i * ns + i];
+                }
+                for j in 0..d {
+                    let mut sj = r.part[j] - derivs.dlogdet[j];
+                    for i in 0..ns {
+                        sj += r.g[i] * derivs.dv[j * ns + i];
+                        let la: f64 = (0..=i)
+                            .map(|c| derivs.dl[j * ns * ns + i * ns + c] * a[c])
+                            .sum();
+                        sj -= la * b[i];
+                    }
+                    let (pk, tk) = (out.part[k * d + j], out.total[k * d + j]);
+                    close(
+                        &format!("{family:?} part[{k}][{j}]"),
+                        pk,
+                        r.part[j],
+                        pk.abs(),
+                    );
+                    close(&format!("{family:?} total[{k}][{j}]"), tk, sj, tk.abs());
+                }
+                let wk = (lw - out.h_max).exp();
+                for (acc, h) in h_sum.iter_mut().zip(&r.hk) {
+                    *acc += wk * h;
+                }
+            }
+            let hs = h_sum.iter().fold(0.0f64, |a, h| a.max(h.abs()));
+            for (e, (a, b)) in out.h_sum.iter().zip(&h_sum).enumerate() {
+                close(&format!("{family:?} h_sum[{e}]"), *a, *b, hs);
+            }
+        }
     }
 }

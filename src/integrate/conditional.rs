@@ -122,13 +122,22 @@ const STACK: usize = 64;
 fn slope_curvature(family: Family, obs: &EffectObs<'_>, o: &[f64], nu: f64, u: f64) -> (f64, f64) {
     let mut g = -u / nu;
     let mut h = 1.0 / nu;
-    let (mut eta, mut a, mut b) = ([0.0; STACK], [0.0; STACK], [0.0; STACK]);
+    let (mut eta, a, mut b) = ([0.0; STACK], [0.0; STACK], [0.0; STACK]);
     for start in (0..o.len()).step_by(STACK) {
         let len = STACK.min(o.len() - start);
         for k in 0..len {
             eta[k] = o[start + k] + obs.z[start + k] * u;
         }
-        family_kernel(family, &eta[..len], &mut a[..len], &mut b[..len]);
+        // only c' and c'' are needed: the logistic alone (the same bits as
+        // softplus_logistic's second output), or exp
+        match family {
+            Family::Bernoulli | Family::Binomial => {
+                let _ = mcla_math::logistic_slice(&eta[..len], &mut b[..len]);
+            }
+            Family::Poisson => {
+                let _ = mcla_math::exp_slice(&eta[..len], &mut b[..len]);
+            }
+        }
         for k in 0..len {
             let i = start + k;
             let z = obs.z[i];
@@ -261,6 +270,192 @@ pub fn integrate(
         nodes.pi[n] /= sum;
     }
     -0.5 * (2.0 * std::f64::consts::PI * nu).ln() + scale.ln() + top + sum.ln()
+}
+
+/// Draws evaluated together by the lane kernels ([`mode_fixed_lanes`],
+/// [`integrate_lanes`]): every per-draw quantity is an array over `LANES` draws,
+/// so that each inner loop is a contiguous loop over draws that LLVM vectorises.
+pub(crate) const LANES: usize = 16;
+
+/// One value per draw of a lane group.
+pub(crate) type Lane = [f64; LANES];
+
+/// A family's `(y eta - c(eta), c'(eta), c''(eta))` (the same operations as
+/// [`obs_terms`], so the same bits), as a type so that the lane kernels are
+/// compiled once per family without a branch in their inner loops.
+pub(crate) trait Link {
+    /// `(y eta - c(eta), c'(eta), c''(eta))` for `nt` trials.
+    fn terms(y: f64, nt: f64, eta: f64) -> (f64, f64, f64);
+}
+
+/// Bernoulli and binomial (logit link).
+pub(crate) struct Logit;
+/// Poisson (log link).
+pub(crate) struct LogLink;
+
+impl Link for Logit {
+    #[inline(always)]
+    fn terms(y: f64, nt: f64, eta: f64) -> (f64, f64, f64) {
+        let (sp, lg) = mcla_math::softplus_logistic(eta);
+        (y * eta - nt * sp, nt * lg, nt * lg * (1.0 - lg))
+    }
+}
+
+impl Link for LogLink {
+    #[inline(always)]
+    fn terms(y: f64, _nt: f64, eta: f64) -> (f64, f64, f64) {
+        let e = mcla_math::exp(eta);
+        (y * eta - e, e, e)
+    }
+}
+
+/// `ln x`, about 1 ulp, vectorisable: `x = 2^k m` with `m` in
+/// `[sqrt(2)/2, sqrt(2))` (exact), `ln x = k ln 2 + log1p(m - 1)` (`m - 1`
+/// exact); subnormals are scaled first; `ln 0 = -inf`, `ln inf = inf`, NaN for
+/// negative `x` or NaN.
+#[inline(always)]
+pub(crate) fn ln_pos(x: f64) -> f64 {
+    const TWO54: f64 = 18_014_398_509_481_984.0;
+    let sub = x < f64::MIN_POSITIVE;
+    let xs = if sub { x * TWO54 } else { x };
+    let ub = xs.to_bits().wrapping_add(0x0009_5f62_0000_0000);
+    let k = ((ub >> 52) as i64 - 1023) as f64 - if sub { 54.0 } else { 0.0 };
+    let m = f64::from_bits((ub & 0x000f_ffff_ffff_ffff).wrapping_add(0x3fe6_a09e_0000_0000));
+    let r = k * std::f64::consts::LN_2 + mcla_math::log1p(m - 1.0);
+    if x > 0.0 && x < f64::INFINITY {
+        r
+    } else if x == 0.0 {
+        f64::NEG_INFINITY
+    } else if x == f64::INFINITY {
+        f64::INFINITY
+    } else {
+        f64::NAN
+    }
+}
+
+/// [`mode_fixed`] for a lane group of draws: `u` holds the starts on entry and the
+/// centres on return, `tau2` the curvatures (at the iterate before the last).
+/// `o[i]` are the offsets of observation `i` for the group's draws.  The same
+/// operations per draw as [`mode_fixed`].
+#[inline(always)]
+pub(crate) fn mode_fixed_lanes<F: Link>(
+    obs: &EffectObs<'_>,
+    o: &[Lane],
+    nu: f64,
+    steps: usize,
+    u: &mut Lane,
+    tau2: &mut Lane,
+) {
+    *tau2 = [1.0 / nu; LANES];
+    for _ in 0..steps.max(1) {
+        let mut g = [0.0; LANES];
+        let mut h = [1.0 / nu; LANES];
+        for k in 0..LANES {
+            g[k] = -u[k] / nu;
+        }
+        for (i, oi) in o.iter().enumerate() {
+            let (y, nt, z) = (obs.y[i], obs.nt[i], obs.z[i]);
+            let wz = obs.w[i] * z;
+            let wzz = wz * z;
+            for k in 0..LANES {
+                let (_, mu, var) = F::terms(y, nt, oi[k] + z * u[k]);
+                g[k] += wz * (y - mu);
+                h[k] += wzz * var;
+            }
+        }
+        for k in 0..LANES {
+            u[k] += (g[k] / h[k]).clamp(-MAX_STEP, MAX_STEP);
+        }
+        *tau2 = h;
+    }
+}
+
+/// Per-node quantities of one conditional integral for a lane group (scratch, reused).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LaneNodes {
+    /// Node positions `u_k`.
+    pub u: Vec<Lane>,
+    /// Posterior weights `pi_k` (sum 1 in each lane).
+    pub pi: Vec<Lane>,
+    /// `c'(eta_ik)`, node-major (`k * n_j + i`).
+    pub mu: Vec<Lane>,
+    /// `c''(eta_ik)`, node-major.
+    pub var: Vec<Lane>,
+}
+
+/// [`integrate`] for a lane group: `log A_j` per draw into `out`, nodes into `nodes`.
+/// The same operations per draw as [`integrate`], except that the exponentials
+/// and logarithms of the normalisation are the vectorisable ones of `mcla_math`
+/// (about 1 ulp, as `std`'s).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn integrate_lanes<F: Link>(
+    rule: &Rule,
+    obs: &EffectObs<'_>,
+    o: &[Lane],
+    nu: f64,
+    centre: &Lane,
+    tau2: &Lane,
+    nodes: &mut LaneNodes,
+    out: &mut Lane,
+) {
+    let (kk, nj) = (rule.len(), o.len());
+    nodes.u.resize(kk, [0.0; LANES]);
+    nodes.pi.resize(kk, [0.0; LANES]);
+    nodes.mu.resize(kk * nj, [0.0; LANES]);
+    nodes.var.resize(kk * nj, [0.0; LANES]);
+    let mut scale = [0.0; LANES];
+    for k in 0..LANES {
+        scale[k] = std::f64::consts::SQRT_2 / tau2[k].sqrt();
+    }
+    let mut top = [f64::NEG_INFINITY; LANES];
+    for n in 0..kk {
+        let (xn, lwn) = (rule.x[n], rule.log_w[n]);
+        let mut un = [0.0; LANES];
+        let mut h = [0.0; LANES];
+        for k in 0..LANES {
+            un[k] = centre[k] + scale[k] * xn;
+            h[k] = -0.5 * un[k] * un[k] / nu;
+        }
+        let (mu, var) = (
+            &mut nodes.mu[n * nj..(n + 1) * nj],
+            &mut nodes.var[n * nj..(n + 1) * nj],
+        );
+        for (i, oi) in o.iter().enumerate() {
+            let (y, nt, z, w) = (obs.y[i], obs.nt[i], obs.z[i], obs.w[i]);
+            let (mi, vi) = (&mut mu[i], &mut var[i]);
+            for k in 0..LANES {
+                let (ll, m, v) = F::terms(y, nt, oi[k] + z * un[k]);
+                h[k] += w * ll;
+                mi[k] = m;
+                vi[k] = v;
+            }
+        }
+        let pn = &mut nodes.pi[n];
+        for k in 0..LANES {
+            let t = lwn + h[k];
+            pn[k] = t;
+            top[k] = top[k].max(t);
+        }
+        nodes.u[n] = un;
+    }
+    let mut sum = [0.0; LANES];
+    for pn in nodes.pi.iter_mut() {
+        for k in 0..LANES {
+            let e = mcla_math::exp(pn[k] - top[k]);
+            pn[k] = e;
+            sum[k] += e;
+        }
+    }
+    for pn in nodes.pi.iter_mut() {
+        for k in 0..LANES {
+            pn[k] /= sum[k];
+        }
+    }
+    let c = -0.5 * (2.0 * std::f64::consts::PI * nu).ln();
+    for k in 0..LANES {
+        out[k] = c + ln_pos(scale[k]) + top[k] + ln_pos(sum[k]);
+    }
 }
 
 #[cfg(test)]
