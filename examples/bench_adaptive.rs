@@ -14,67 +14,8 @@
 mod common;
 
 use mcla::integrate::adaptive::AdaptiveSettings;
-use mcla::{
-    fit, Blocks, Csr, Family, FitOptions, Model, ModelSpec, Objective, RandomBlock, Sampler,
-};
+use mcla::{fit, Blocks, FitOptions, Model, Objective, Sampler};
 use std::time::Instant;
-
-/// Subjects x items bernoulli design: fully crossed (`pairs = None`) or random pairs.
-fn crossed(ns: usize, ni: usize, pairs: Option<usize>, seed: u64) -> Model {
-    let mut lcg = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut next = |k: usize| {
-        lcg = lcg
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((lcg >> 33) as usize) % k
-    };
-    let obs: Vec<(usize, usize)> = match pairs {
-        None => (0..ns).flat_map(|s| (0..ni).map(move |i| (s, i))).collect(),
-        Some(n) => (0..n).map(|_| (next(ns), next(ni))).collect(),
-    };
-    let n = obs.len();
-    let mut x = vec![1.0; n];
-    x.extend(
-        obs.iter()
-            .map(|&(_, i)| if i % 2 == 0 { -0.5 } else { 0.5 }),
-    );
-    let zs: Vec<_> = obs
-        .iter()
-        .enumerate()
-        .map(|(r, &(s, _))| (r, s, 1.0))
-        .collect();
-    let zi: Vec<_> = obs
-        .iter()
-        .enumerate()
-        .map(|(r, &(_, i))| (r, i, 1.0))
-        .collect();
-    let mut spec = ModelSpec {
-        y: vec![0.0; n],
-        trials: None,
-        x,
-        x_names: vec!["(Intercept)".into(), "cond".into()],
-        random: vec![
-            RandomBlock {
-                names: (0..ns).map(|s| format!("S{s}")).collect(),
-                z: Csr::from_triplets(n, ns, &zs).unwrap(),
-            },
-            RandomBlock {
-                names: (0..ni).map(|i| format!("I{i}")).collect(),
-                z: Csr::from_triplets(n, ni, &zi).unwrap(),
-            },
-        ],
-        varcomps_equal: None,
-        varcomps_names: vec!["S".into(), "I".into()],
-        family: Family::Bernoulli,
-        weights: None,
-    };
-    spec.y = mcla::simulate_response(&spec, &[-0.4, 0.7], &[1.0, 0.5], seed)
-        .unwrap()
-        .0;
-    Model::new(spec).unwrap()
-}
 
 fn write_csv(model: &Model, path: &std::path::Path) {
     let mut s = String::from("y,cond,S,I\n");
@@ -171,9 +112,9 @@ fn main() {
     let shared = common::shared_dir().expect("needs ../shared");
     let sal = common::reference_model(&shared, "salamander");
     let rad = common::reference_model(&shared, "radish2");
-    let c300 = crossed(300, 25, None, 11);
-    let c100 = crossed(100, 50, None, 2024);
-    let big = crossed(1000, 200, Some(20_000), 7);
+    let c300 = common::crossed_model(300, 25, None, 11);
+    let c100 = common::crossed_model(100, 50, None, 2024);
+    let big = common::crossed_model(1000, 200, Some(20_000), 7);
     if args.get(1).map(String::as_str) == Some("csv") {
         let dir = std::path::PathBuf::from(&args[2]);
         write_csv(&c300, &dir.join("crossed300x25.csv"));
@@ -230,17 +171,17 @@ fn main() {
     per_draw_cost("crossed 1,000 x 200", &big, 250);
     per_draw_cost(
         "crossed 1,000 x 100 (n = 20,000)",
-        &crossed(1000, 100, Some(20_000), 7),
+        &common::crossed_model(1000, 100, Some(20_000), 7),
         250,
     );
     per_draw_cost(
         "crossed 1,000 x 50 (n = 20,000)",
-        &crossed(1000, 50, Some(20_000), 7),
+        &common::crossed_model(1000, 50, Some(20_000), 7),
         250,
     );
     per_draw_cost(
         "crossed 500 x 200 (n = 10,000)",
-        &crossed(500, 200, Some(10_000), 7),
+        &common::crossed_model(500, 200, Some(10_000), 7),
         250,
     );
 }

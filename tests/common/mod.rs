@@ -298,3 +298,61 @@ pub fn prepare(model: &Model, sampler: mcla::Sampler, m: usize, seed: u64) -> Pr
         sample,
     }
 }
+
+/// Subjects x items crossed bernoulli design: `pairs = None` fully crossed, else that many
+/// random (subject, item) pairs; intercept and a +-0.5 condition per item.
+pub fn crossed_model(ns: usize, ni: usize, pairs: Option<usize>, seed: u64) -> Model {
+    let mut lcg = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = |k: usize| {
+        lcg = lcg
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((lcg >> 33) as usize) % k
+    };
+    let obs: Vec<(usize, usize)> = match pairs {
+        None => (0..ns).flat_map(|s| (0..ni).map(move |i| (s, i))).collect(),
+        Some(n) => (0..n).map(|_| (next(ns), next(ni))).collect(),
+    };
+    let n = obs.len();
+    let mut x = vec![1.0; n];
+    x.extend(
+        obs.iter()
+            .map(|&(_, i)| if i % 2 == 0 { -0.5 } else { 0.5 }),
+    );
+    let zs: Vec<_> = obs
+        .iter()
+        .enumerate()
+        .map(|(r, &(s, _))| (r, s, 1.0))
+        .collect();
+    let zi: Vec<_> = obs
+        .iter()
+        .enumerate()
+        .map(|(r, &(_, i))| (r, i, 1.0))
+        .collect();
+    let mut spec = ModelSpec {
+        y: vec![0.0; n],
+        trials: None,
+        x,
+        x_names: vec!["(Intercept)".into(), "cond".into()],
+        random: vec![
+            RandomBlock {
+                names: (0..ns).map(|s| format!("S{s}")).collect(),
+                z: Csr::from_triplets(n, ns, &zs).unwrap(),
+            },
+            RandomBlock {
+                names: (0..ni).map(|i| format!("I{i}")).collect(),
+                z: Csr::from_triplets(n, ni, &zi).unwrap(),
+            },
+        ],
+        varcomps_equal: None,
+        varcomps_names: vec!["S".into(), "I".into()],
+        family: Family::Bernoulli,
+        weights: None,
+    };
+    spec.y = mcla::simulate_response(&spec, &[-0.4, 0.7], &[1.0, 0.5], seed)
+        .unwrap()
+        .0;
+    Model::new(spec).unwrap()
+}

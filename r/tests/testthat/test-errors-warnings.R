@@ -17,7 +17,8 @@ test_that("a model error of the library is an R error naming the problem", {
 
 test_that("a fit error of the library is an R error worded with R's arguments", {
   err <- tryCatch(glmm(y ~ x, random = ~ 0 + g, varcomps.names = "g", data = sim,
-                       family.glmm = bernoulli.glmm, m = 1e13), error = function(e) e)
+                       family.glmm = bernoulli.glmm, m = 1e13, sampler = "factorised"),
+                  error = function(e) e)
   expect_s3_class(err, "mcla_error")
   expect_identical(err$stage, "fit")
   expect_match(conditionMessage(err), "use low.memory = TRUE", fixed = TRUE)
@@ -36,7 +37,7 @@ test_that("a panic inside Rust becomes an R error, and R carries on", {
 
 test_that("low effective sample size is an R warning", {
   r <- collect_warnings(glmm(y ~ x, random = ~ 0 + g, varcomps.names = "g", data = sim,
-                             family.glmm = bernoulli.glmm, m = 50))
+                             family.glmm = bernoulli.glmm, m = 50, sampler = "factorised"))
   hit <- grepl("effective sample size below 100", r$warnings, fixed = TRUE)
   expect_true(any(hit))
   expect_true(all(vapply(r$classes, function(k) "mcla_warning" %in% k, TRUE)))
