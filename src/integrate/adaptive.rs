@@ -55,7 +55,7 @@ use super::conditional::{
     Nodes, Rule, LANES,
 };
 use super::separator::Split;
-use super::{BlockIntegrator, IntegratorError};
+use super::{symmetrise, BlockIntegrator, IntegratorError};
 use crate::blocks::Block;
 use crate::model::Model;
 use crate::objective::{BlockSummary, McEvaluation};
@@ -1397,16 +1397,6 @@ unsafe fn group_avx2<F: Link>(
     ls: &mut LaneScratch,
 ) {
     block.group_terms::<F>(theta, xb, prop, derivs, ls)
-}
-
-fn symmetrise(m: &mut [f64], d: usize) {
-    for r in 0..d {
-        for c in 0..r {
-            let v = 0.5 * (m[r * d + c] + m[c * d + r]);
-            m[r * d + c] = v;
-            m[c * d + r] = v;
-        }
-    }
 }
 
 /// Lower Cholesky factor of the row-major `n x n` matrix `a` into `l`; false when

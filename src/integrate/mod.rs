@@ -33,6 +33,17 @@ use adaptive::{AdaptiveBlock, AdaptiveSettings};
 use rayon::prelude::*;
 use thiserror::Error;
 
+/// Replace the row-major `d x d` matrix `m` by `(m + m') / 2`.
+pub(crate) fn symmetrise(m: &mut [f64], d: usize) {
+    for r in 0..d {
+        for c in 0..r {
+            let v = 0.5 * (m[r * d + c] + m[c * d + r]);
+            m[r * d + c] = v;
+            m[c * d + r] = v;
+        }
+    }
+}
+
 /// Problems building an integrator.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum IntegratorError {
@@ -263,13 +274,7 @@ impl<'a> Objective<'a> {
                 h[r * d + j] = (gp[r] - gm[r]) / (2.0 * step(j));
             }
         }
-        for r in 0..d {
-            for c in 0..r {
-                let v = 0.5 * (h[r * d + c] + h[c * d + r]);
-                h[r * d + c] = v;
-                h[c * d + r] = v;
-            }
-        }
+        symmetrise(&mut h, d);
         base.hessian = h;
         Some(base)
     }
