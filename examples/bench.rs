@@ -109,7 +109,7 @@ fn eval_time(model: &Model, sampler: Sampler, m: usize, threads: usize, reps: us
 /// Seconds for `terms` evaluations of softplus and logistic with the kernel's routine,
 /// chunked like the kernel (256 values at a time), accumulated so nothing is optimised away.
 fn floor_time(terms: usize, threads: usize, reps: usize) -> f64 {
-    const C: usize = mcla::sampler::CHUNK;
+    const C: usize = mcla::integrate::fixed_sample::sampler::CHUNK;
     let etas: Vec<f64> = (0..16 * C)
         .map(|i| ((i * 7919) % 4001) as f64 / 500.0 - 4.0)
         .collect();

@@ -2,8 +2,8 @@
 //!
 //! Run with `cargo run --release --example library`.
 
-use mcla::design::{load_model, DataRequest, ModelInput};
-use mcla::report::{text_report, ReportInfo};
+use mcla::model::design::{load_model, DataRequest, ModelInput};
+use mcla::output::report::{text_report, ReportInfo};
 use mcla::{fit, CrossedDesign, Family, FitOptions};
 use mcla_formula::{DataFrame, FrameOptions};
 
@@ -11,8 +11,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Any CSV text or file works; here a salamander-shaped data set simulated by the library.
     let truth_beta = [1.0, 0.3, -1.9, 1.0];
     let truth_nu = [1.4, 1.25];
-    let csv =
-        mcla::design::crossed_design_csv(&CrossedDesign::default(), &truth_beta, &truth_nu, 7)?;
+    let csv = mcla::model::design::crossed_design_csv(
+        &CrossedDesign::default(),
+        &truth_beta,
+        &truth_nu,
+        7,
+    )?;
     let frame = DataFrame::from_reader(csv.as_bytes(), &FrameOptions::default())?;
 
     // R: glmm(Mate ~ 0 + Cross, random = list(~ 0 + Female, ~ 0 + Male),

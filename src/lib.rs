@@ -9,26 +9,21 @@
 //! designs.  Results are bit-identical for a given seed whatever the number of
 //! threads.
 //!
-//! The pipeline, one module per stage (each returns a plain value):
+//! The pipeline, one folder per stage (each returns a plain value that can be inspected
+//! and tested, as lme4's `lFormula` → `devfun` → `optimize` → `merMod`):
 //!
-//! | stage | module | value |
-//! |---|---|---|
-//! | model input, validation | [`model`] | [`Model`] |
-//! | options | [`options`] | [`CheckedOptions`] |
-//! | family | [`family`] | [`Family`] |
-//! | PQL start | [`pql`](mod@pql) | [`PqlStart`] |
-//! | likelihood blocks | [`blocks`] | [`Blocks`] |
-//! | importance sample (fixed-sample samplers) | [`sampler`] | [`ImportanceSample`] |
-//! | block integrators (SPEC §12 adaptive, fixed sample, exact) | [`integrate`] | [`Objective`], [`McEvaluation`] |
-//! | fixed-sample MCLA kernel | [`objective`] | [`Mcla`] |
-//! | trust-region maximiser | `mcla-trust` crate | [`Optimum`] |
-//! | inference | [`inference`], [`fit`](mod@fit) | [`Fit`] |
+//! | stage | module | takes | gives |
+//! |---|---|---|---|
+//! | 1. model input, validation (SPEC §1, §2, §8) | [`model`] ([`design`](model::design), [`family`](model::family), [`blocks`](model::blocks), [`options`](model::options)) | formulas + CSV, or a [`ModelSpec`] | [`Model`], [`Blocks`], [`CheckedOptions`] |
+//! | 2. start (SPEC §3) | [`start`](mod@start) ([`pql`](start::pql)) | model, options | [`Start`] |
+//! | 3. block integrators (SPEC §11, §12) | [`integrate`] ([`adaptive`](integrate::adaptive), [`fixed_sample`](integrate::fixed_sample), exact) | model, blocks, start | [`Objective`], [`McEvaluation`] |
+//! | 4. fit: maximise, automatic m, assemble (SPEC §5–§7) | [`fit`](mod@fit) (trust region in the `mcla-trust` crate) | model, options | [`Fit`] |
+//! | 5. inference after the fit (SPEC §7) | [`infer`] (wald, predict, profile, compare, ranef, glm) | fit | tests, predictions, intervals |
+//! | 6. output | [`output`] ([`report`](output::report), [`tidy`](output::tidy)) | fit, tables | text, JSON, CSV |
 //!
-//! Formulas and CSV data frames live in the `mcla-formula` crate; [`design`]
-//! turns its model matrices into a [`ModelSpec`] and [`report`] prints a fit as
-//! R-style text or JSON.  [`quadrature`] computes the exact likelihood by
-//! adaptive Gauss–Hermite quadrature where every block is one-dimensional, and
-//! [`simulate`] draws data from a model (examples, power studies, tests).
+//! Formulas and CSV data frames live in the `mcla-formula` crate; [`simulate`] draws data
+//! from a model (examples, power studies, tests).  The command-line tool (`src/main.rs`,
+//! `src/cli/`) is a thin layer over this public API, as are the R and Python bindings.
 
 // Numerical code indexes several arrays with one loop variable, as the maths does, and
 // `!(x > 0.0)` is deliberate: it is true for NaN.
@@ -38,42 +33,26 @@
     clippy::too_many_arguments
 )]
 
-pub mod blocks;
-pub mod compare;
-pub mod design;
-pub mod diagnostics;
-pub mod family;
 pub mod fit;
-pub mod glm;
-pub mod inference;
+pub mod infer;
 pub mod integrate;
 pub mod model;
-pub mod objective;
-pub mod options;
-pub mod pql;
-pub mod predict;
-pub mod profile;
-pub mod quadrature;
-pub mod ranef;
-pub mod report;
-pub mod sampler;
+pub mod output;
 pub mod simulate;
-pub mod special;
-pub mod tidy;
-pub mod wald;
+pub mod start;
 
-pub use blocks::{Block, Blocks};
-pub use design::{DataRequest, InputError, ModelInput};
-pub use family::Family;
 pub use fit::{
-    fit, fit_with_progress, maximise, start, BlockInfo, Fit, FitError, Optimum, Progress, Start,
-    StartSource,
+    assemble, fit, fit_with_progress, maximise, BlockInfo, Fit, FitError, Optimum, Progress,
 };
-pub use integrate::{BlockIntegrator, Objective};
+pub use integrate::fixed_sample::sampler::{BlockMixture, ImportanceSample};
+pub use integrate::fixed_sample::Mcla;
+pub use integrate::{BlockIntegrator, McEvaluation, Objective};
+pub use model::blocks::{Block, Blocks};
+pub use model::design::{DataRequest, InputError, ModelInput};
+pub use model::family::Family;
+pub use model::options::{AutoM, CheckedOptions, FitOptions, OptionsError, Sampler};
 pub use model::{Csr, Model, ModelError, ModelSpec, RandomBlock};
-pub use objective::{McEvaluation, Mcla};
-pub use options::{AutoM, CheckedOptions, FitOptions, OptionsError, Sampler};
-pub use pql::{pql, PqlStart};
-pub use report::{json_report, text_report, ReportInfo};
-pub use sampler::{BlockMixture, ImportanceCentre, ImportanceSample};
+pub use output::report::{json_report, text_report, ReportInfo};
 pub use simulate::{simulate_response, CrossedDesign};
+pub use start::pql::{pql, PqlStart};
+pub use start::{start, ImportanceCentre, Start, StartSource};

@@ -6,7 +6,7 @@
 //! builds a salamander-shaped crossed design (independent groups of females
 //! and males, each animal paired several times, four cross types).
 
-use crate::family::Family;
+use crate::model::family::Family;
 use crate::model::{Csr, ModelSpec, RandomBlock};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -116,7 +116,9 @@ pub fn simulate_response(
             return Err(SimulateError::Eta { row: i + 1 });
         }
         let v = match spec.family {
-            Family::Bernoulli => (rng.random::<f64>() < crate::family::logistic(e)) as u8 as f64,
+            Family::Bernoulli => {
+                (rng.random::<f64>() < crate::model::family::logistic(e)) as u8 as f64
+            }
             Family::Binomial => {
                 let nt = spec
                     .trials
@@ -124,7 +126,7 @@ pub fn simulate_response(
                     .and_then(|t| t.get(i))
                     .copied()
                     .unwrap_or(1.0);
-                let pr = crate::family::logistic(e);
+                let pr = crate::model::family::logistic(e);
                 (0..nt as u64).filter(|_| rng.random::<f64>() < pr).count() as f64
             }
             Family::Poisson => {

@@ -7,8 +7,8 @@
 
 mod common;
 
-use mcla::design::{load_model, DataRequest, ModelInput};
 use mcla::integrate::adaptive::AdaptiveSettings;
+use mcla::model::design::{load_model, DataRequest, ModelInput};
 use mcla::{
     fit, Blocks, Csr, Family, Fit, FitOptions, Model, ModelSpec, Objective, RandomBlock, Sampler,
 };
@@ -123,8 +123,8 @@ fn gradient_and_hessian_match_finite_differences_for_exact_blocks() {
 fn exact_blocks_converge_in_k_to_adaptive_gauss_hermite_quadrature() {
     let model = common::single_factor_model(Family::Poisson, 8, 6, 5);
     let (theta, u_star) = pql_theta(&model);
-    let reference =
-        mcla::quadrature::agq_loglik(&model, &theta, 60).unwrap() - model.data_constant();
+    let reference = mcla::integrate::quadrature::agq_loglik(&model, &theta, 60).unwrap()
+        - model.data_constant();
     let blocks = Blocks::new(&model, Sampler::Adaptive);
     let mut prev = f64::INFINITY;
     for k in [3, 5, 7, 10, 15, 25] {
@@ -223,7 +223,7 @@ fn one_grouping_factor_is_integrated_exactly_booth_hobert_bacteria_cbpp() {
         return;
     };
     // BoothHobert: lme4 nAGQ = 25 gives 6.132, 1.766, -44.056 (../shared/data/README.md);
-    // the reference here is mcla::quadrature with 40 nodes (which matches lme4, tests/exact_likelihood.rs).
+    // the reference here is mcla::integrate::quadrature with 40 nodes (which matches lme4, tests/exact_likelihood.rs).
     let bh = common::reference_model(&shared, "BoothHobert");
     let bac = load(
         &frame(
@@ -248,7 +248,7 @@ fn one_grouping_factor_is_integrated_exactly_booth_hobert_bacteria_cbpp() {
     );
     for (what, model) in [("BoothHobert", &bh), ("bacteria", &bac), ("cbpp2", &cbpp)] {
         let start = default_fit(model, 3).theta;
-        let (mle, ll) = mcla::quadrature::agq_mle(model, &start, 40).unwrap();
+        let (mle, ll) = mcla::integrate::quadrature::agq_mle(model, &start, 40).unwrap();
         if what == "BoothHobert" {
             assert!(
                 (mle[0] - 6.132).abs() < 1e-3

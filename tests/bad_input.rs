@@ -551,7 +551,7 @@ fn an_all_zero_level_is_a_separation_certificate_and_the_fit_says_so() {
         weights: None,
     };
     let model = Model::new(spec).unwrap();
-    let cert = mcla::diagnostics::separation_certificate(&model);
+    let cert = mcla::fit::diagnostics::separation_certificate(&model);
     assert_eq!(cert.len(), 1);
     assert_eq!((cert[0].name.as_str(), cert[0].direction), ("fb", -1.0));
     let f = fit(
@@ -565,7 +565,7 @@ fn an_all_zero_level_is_a_separation_certificate_and_the_fit_says_so() {
     .unwrap();
     assert!(!f.converged);
     assert_eq!(f.separation, ["fb"]);
-    assert!(f.iterations <= mcla::diagnostics::SEPARATION_ITERLIM);
+    assert!(f.iterations <= mcla::fit::diagnostics::SEPARATION_ITERLIM);
     assert!(f.warnings[0].contains("does not exist"), "{:?}", f.warnings);
 }
 

@@ -2,50 +2,10 @@
 //! `example`, `simulate` → `fit` round trip, and one test per class of bad input (non-zero exit,
 //! a message on stderr naming the problem, never a panic).
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn mcla(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mcla"))
-        .args(args)
-        .output()
-        .expect("the mcla binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// `<CARGO_MANIFEST_DIR>/../shared/data/salamander.csv`, or `None` (with a notice) when absent,
-/// unless `MCLA_REQUIRE_REFERENCE=1`.
-fn salamander() -> Option<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/salamander.csv");
-    if path.is_file() {
-        return Some(path.to_string_lossy().into_owned());
-    }
-    if std::env::var("MCLA_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!(
-            "reference data not found at {} and MCLA_REQUIRE_REFERENCE=1",
-            path.display()
-        );
-    }
-    eprintln!(
-        "NOTICE: reference data not found at {}; skipping",
-        path.display()
-    );
-    None
-}
-
-/// A temporary file with the given contents (unique per test and process).
-fn temp_csv(name: &str, contents: &str) -> String {
-    let path = std::env::temp_dir().join(format!("mcla-cli-{}-{name}.csv", std::process::id()));
-    std::fs::write(&path, contents).expect("write temp file");
-    path.to_string_lossy().into_owned()
-}
+use common::{fit_json, mcla, salamander, shared_file, stderr, stdout, temp_csv};
+use std::process::Command;
 
 const SALAMANDER_ARGS: [&str; 12] = [
     "--fixed",
@@ -427,34 +387,6 @@ fn bad_inputs_fail_cleanly() {
 
 // ---------------------------------------------------------------------------------------------
 // Issue 10: bad input and edge cases, each through the real binary.
-
-/// `<CARGO_MANIFEST_DIR>/../shared/<rel>`, or `None` (with a notice) when absent, unless
-/// `MCLA_REQUIRE_REFERENCE=1`.
-fn shared_file(rel: &str) -> Option<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared")
-        .join(rel);
-    if path.exists() {
-        return Some(path.to_string_lossy().into_owned());
-    }
-    if std::env::var("MCLA_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!(
-            "reference file {} not found and MCLA_REQUIRE_REFERENCE=1",
-            path.display()
-        );
-    }
-    eprintln!("NOTICE: {} not found; skipping", path.display());
-    None
-}
-
-/// Run a fit that must succeed and return its JSON.
-fn fit_json(args: &[&str]) -> serde_json::Value {
-    let mut v: Vec<&str> = args.to_vec();
-    v.extend(["--format", "json", "--quiet"]);
-    let o = mcla(&v);
-    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
-    serde_json::from_str(&stdout(&o)).expect("valid JSON")
-}
 
 fn warnings_of(j: &serde_json::Value) -> Vec<String> {
     j["warnings"]

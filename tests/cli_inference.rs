@@ -2,56 +2,9 @@
 //! `--test`, `--predict`, `--emmeans`, `--ranef`, `--format csv`, `--confint profile`, and
 //! `mcla compare` (including its refusal of models fitted to different rows).
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn mcla(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mcla"))
-        .args(args)
-        .output()
-        .expect("the mcla binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn salamander() -> Option<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/salamander.csv");
-    if path.is_file() {
-        return Some(path.to_string_lossy().into_owned());
-    }
-    if std::env::var("MCLA_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!("reference data not found at {}", path.display());
-    }
-    eprintln!(
-        "NOTICE: reference data not found at {}; skipping",
-        path.display()
-    );
-    None
-}
-
-fn temp(name: &str, contents: &str) -> String {
-    let path = std::env::temp_dir().join(format!("mcla-inf-{}-{name}", std::process::id()));
-    std::fs::write(&path, contents).expect("write temp file");
-    path.to_string_lossy().into_owned()
-}
-
-fn temp_path(name: &str) -> String {
-    std::env::temp_dir()
-        .join(format!("mcla-inf-{}-{name}", std::process::id()))
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    assert!(o.status.success(), "mcla failed: {}", stderr(o));
-    serde_json::from_str(&stdout(o)).expect("valid JSON")
-}
+use common::{json, mcla, salamander, stderr, stdout, temp_file as temp, temp_path};
 
 const FORMULA: &str = "Mate ~ 0 + Cross + (1 | Female) + (1 | Male)";
 

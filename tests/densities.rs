@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use faer::Mat;
-use mcla::sampler::{BlockMixture, ChunkDraws, GenScratch};
+use mcla::integrate::fixed_sample::sampler::{BlockMixture, ChunkDraws, GenScratch};
 use mcla::{Blocks, Family, FitOptions, ImportanceCentre, ImportanceSample, Sampler};
 use statrs::function::gamma::ln_gamma;
 
@@ -241,7 +241,8 @@ fn sampler_draws_have_the_component_moments() {
 
 #[test]
 fn mixture_counts_are_multinomial() {
-    let counts = mcla::sampler::mixture_counts(3, 0, 90_000, [0.2, 0.3, 0.5]);
+    let counts =
+        mcla::integrate::fixed_sample::sampler::mixture_counts(3, 0, 90_000, [0.2, 0.3, 0.5]);
     assert_eq!(counts.iter().sum::<usize>(), 90_000);
     for (c, p) in counts.iter().zip([0.2f64, 0.3, 0.5]) {
         let sd = (90_000.0 * p * (1.0 - p)).sqrt();

@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use mcla::quadrature::{agq_loglik, agq_mle};
+use mcla::integrate::quadrature::{agq_loglik, agq_mle};
 use mcla::{fit, Family, FitOptions, Sampler};
 
 /// BoothHobert, `y ~ 0 + x1`, random `~0+z1`: exact MLE by lme4 with 25-point

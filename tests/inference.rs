@@ -5,13 +5,13 @@
 
 mod common;
 use common::*;
-use mcla::compare::{anova, ModelSummary};
-use mcla::glm::{fit_glm, GlmSpec};
-use mcla::predict::{Kind, NewData, Scale};
-use mcla::profile::{profile_intervals, with_fit_objective, ProfileSettings};
-use mcla::quadrature::{agq_loglik, agq_mle};
-use mcla::ranef::agq_ranef;
-use mcla::wald::{chisq_upper, Hypothesis};
+use mcla::infer::compare::{anova, ModelSummary};
+use mcla::infer::glm::{fit_glm, GlmSpec};
+use mcla::infer::predict::{Kind, NewData, Scale};
+use mcla::infer::profile::{profile_intervals, with_fit_objective, ProfileSettings};
+use mcla::infer::ranef::agq_ranef;
+use mcla::infer::wald::{chisq_upper, Hypothesis};
+use mcla::integrate::quadrature::{agq_loglik, agq_mle};
 use mcla::{fit, Fit, FitOptions, Model, ModelSpec};
 use statrs::distribution::{ContinuousCDF, Normal};
 
@@ -111,12 +111,12 @@ fn cross_rows() -> NewData {
         nd.x.push(x);
         // one female and one male effect, levels unknown (u = 0 for conditional)
         nd.z.push(vec![
-            mcla::predict::NewEffect {
+            mcla::infer::predict::NewEffect {
                 component: 0,
                 value: 1.0,
                 effect: None,
             },
-            mcla::predict::NewEffect {
+            mcla::infer::predict::NewEffect {
                 component: 1,
                 value: 1.0,
                 effect: None,

@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use faer::Mat;
-use mcla::sampler::BlockMixture;
+use mcla::integrate::fixed_sample::sampler::BlockMixture;
 use mcla::{Blocks, FitOptions, ImportanceSample, Mcla, Sampler};
 use serde_json::Value;
 
@@ -199,8 +199,8 @@ fn check_pql(name: &str, nu_rel_tol: &[f64]) {
         assert!((a - b).abs() < tol * b, "{name} PQL nu {a} vs R {b}");
     }
     let r_sigma: Vec<f64> = rn.iter().map(|v| v.sqrt()).collect();
-    let at_r = mcla::pql::pql_criterion(&c.model, &r_sigma).unwrap();
-    let at_ours = mcla::pql::pql_criterion(&c.model, &ours.sigma).unwrap();
+    let at_r = mcla::start::pql::pql_criterion(&c.model, &r_sigma).unwrap();
+    let at_ours = mcla::start::pql::pql_criterion(&c.model, &ours.sigma).unwrap();
     println!(
         "{name}: PQL criterion ours {at_ours:.10} at nu {:?}; at R's nu {rn:?}: {at_r:.10}",
         ours.nu
@@ -251,8 +251,8 @@ fn radish2_pql_criterion_no_worse_than_r() {
     let ours = mcla::pql(&c.model).expect("pql");
     let rn = vecf(&c.fx["pql"]["nu"]);
     let r_sigma: Vec<f64> = rn.iter().map(|v| v.sqrt()).collect();
-    let at_r = mcla::pql::pql_criterion(&c.model, &r_sigma).unwrap();
-    let at_ours = mcla::pql::pql_criterion(&c.model, &ours.sigma).unwrap();
+    let at_r = mcla::start::pql::pql_criterion(&c.model, &r_sigma).unwrap();
+    let at_ours = mcla::start::pql::pql_criterion(&c.model, &ours.sigma).unwrap();
     println!("radish2: PQL ours nu {:?} crit {at_ours}; R nu {rn:?} crit {at_r} (R's Nelder-Mead barely leaves its start)", ours.nu);
     assert!(at_ours <= at_r + 1e-9);
 }

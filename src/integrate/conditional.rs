@@ -22,8 +22,8 @@
 //! that the result is a smooth function of the inputs (a tolerance-based stop
 //! would put jumps into the likelihood).
 
-use crate::family::Family;
-use crate::quadrature::{gauss_hermite_log, QuadratureError};
+use crate::integrate::quadrature::{gauss_hermite_log, QuadratureError};
+use crate::model::family::Family;
 
 /// Largest Newton step on one effect (standard-deviation units are not known
 /// before the first step; this only guards the first steps of far starts).

@@ -1,291 +1,35 @@
-//! Block integrators: how each likelihood block's integral over its random effects
-//! is computed, behind one small interface (SPEC §11, §12).
+//! Stage 3 — block integrators (SPEC §11, §12): each likelihood block's integral over its
+//! random effects, behind one small interface.
 //!
-//! The log-likelihood is a sum over the independent blocks of [`Blocks`]
-//! (plus the exact log density of observations that involve no random effect).
-//! A [`BlockIntegrator`] gives one block's (or a set of blocks')
-//! contribution at theta — value, gradient, a Hessian for the trust-region model,
-//! per-block effective sample sizes and the Monte Carlo error pieces — and the
-//! [`Objective`] sums them, knowing nothing of how each integrates.  The
-//! implementations:
+//! Takes a [`Model`](crate::Model) and its [`Blocks`](crate::Blocks); gives an [`Objective`]
+//! whose [`evaluate`](Objective::evaluate) returns an [`McEvaluation`] (value, gradient,
+//! trust-region model Hessian, per-block ESS and draws, Monte Carlo error pieces) and whose
+//! [`final_evaluation`](Objective::final_evaluation) gives the Hessian to report.
 //!
-//! * [`adaptive::AdaptiveBlock`] (default, SPEC §12): separator sampled from a
-//!   theta-adaptive Gaussian with common random numbers, the conditionally
-//!   independent rest integrated by adaptive Gauss–Hermite quadrature; exact (no
-//!   Monte Carlo) when the separator is empty.
-//! * [`Mcla`] (`objective.rs`, SPEC §5/§11): R glmm's fixed importance sample,
-//!   `joint` or `factorised`.
-//! * [`FixedOnly`]: observations without random effects, exactly.
+//! * [`integrator`] — the [`BlockIntegrator`] trait and the integrators' output types;
+//! * [`objective`] — [`Objective`] (the sum of the parts, in a fixed order) and [`FixedOnly`]
+//!   (observations without random effects, exactly);
+//! * [`adaptive`] — the default, SPEC §12: separator sampled from a theta-adaptive Gaussian,
+//!   the conditionally independent rest by adaptive Gauss–Hermite quadrature; exact when the
+//!   separator is empty;
+//! * [`fixed_sample`] — R glmm's fixed importance sample (`joint`, `factorised`);
+//! * [`separator`] (choice of integrated set and separator), [`conditional`] (the 1-D
+//!   conditional integrals), [`quadrature`] (Gauss–Hermite rules and the exact one-factor
+//!   likelihood), [`moments`] (conditional moments of the effects, for `ranef`).
 //!
-//! The choice of the integrated set and separator is [`separator`]; the 1-D
-//! conditional integrals are [`conditional`].
+//! To add an estimator: implement [`BlockIntegrator`] in a module here and build it in
+//! [`Objective`]'s constructors (or pass it to [`Objective::new`]); the optimiser, automatic
+//! m and inference need nothing else.
 
 pub mod adaptive;
 pub mod conditional;
+pub mod fixed_sample;
+pub mod integrator;
+pub mod moments;
+pub mod objective;
+pub mod quadrature;
 pub mod separator;
 
-use crate::blocks::Blocks;
-use crate::model::Model;
-use crate::objective::{McEvaluation, Mcla};
-use crate::quadrature::QuadratureError;
-use crate::ranef::BlockMoments;
-use adaptive::{AdaptiveBlock, AdaptiveSettings};
-use rayon::prelude::*;
-use thiserror::Error;
-
-/// Replace the row-major `d x d` matrix `m` by `(m + m') / 2`.
-pub(crate) fn symmetrise(m: &mut [f64], d: usize) {
-    for r in 0..d {
-        for c in 0..r {
-            let v = 0.5 * (m[r * d + c] + m[c * d + r]);
-            m[r * d + c] = v;
-            m[c * d + r] = v;
-        }
-    }
-}
-
-/// Problems building an integrator.
-#[derive(Debug, Error, Clone, PartialEq)]
-pub enum IntegratorError {
-    #[error("quadrature rule: {0}")]
-    Quadrature(QuadratureError),
-}
-
-/// One block's (or a set of blocks') contribution to the log-likelihood.
-pub trait BlockIntegrator: Send + Sync {
-    /// Value (without the data constants), gradient, trust-region model Hessian,
-    /// per-block summaries and `sum_b V_b` at theta; `None` outside the parameter
-    /// space or where the value is not finite.
-    fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation>;
-    /// Draws per block (0 when integrated exactly).
-    fn draws(&self) -> usize;
-    /// Whether [`evaluate`](BlockIntegrator::evaluate)'s Hessian is that of the
-    /// function itself (otherwise the objective differences the gradient for reporting).
-    fn hessian_is_exact(&self) -> bool;
-    /// Conditional moments of each covered block's random effects given y at theta
-    /// (blocks in order, effects in each block's local order), for `ranef`.
-    fn posterior_moments(&self, theta: &[f64]) -> Option<Vec<BlockMoments>>;
-}
-
-impl BlockIntegrator for Mcla<'_> {
-    fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
-        Mcla::evaluate(self, theta)
-    }
-    fn draws(&self) -> usize {
-        self.draws_per_block()
-    }
-    fn hessian_is_exact(&self) -> bool {
-        true
-    }
-    fn posterior_moments(&self, theta: &[f64]) -> Option<Vec<BlockMoments>> {
-        Mcla::posterior_moments(self, theta)
-    }
-}
-
-/// Observations that involve no random effect: their exact log density.
-#[derive(Debug, Clone)]
-pub struct FixedOnly<'a> {
-    model: &'a Model,
-    obs: Vec<usize>,
-}
-
-impl<'a> FixedOnly<'a> {
-    /// The observations `obs` of `model`.
-    pub fn new(model: &'a Model, obs: Vec<usize>) -> FixedOnly<'a> {
-        FixedOnly { model, obs }
-    }
-}
-
-impl BlockIntegrator for FixedOnly<'_> {
-    fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
-        let model = self.model;
-        let (p, d) = (model.p(), model.n_params());
-        let fam = model.family();
-        let (mut value, mut grad, mut hess) = (0.0, vec![0.0; d], vec![0.0; d * d]);
-        for &i in &self.obs {
-            let xr = model.x_row(i);
-            let eta: f64 = xr.iter().zip(&theta[..p]).map(|(a, b)| a * b).sum();
-            let (w, y, nt) = (model.weights()[i], model.y()[i], model.trials()[i]);
-            value += w * fam.log_density_kernel(y, eta, nt);
-            let res = w * (y - fam.mean(eta, nt));
-            let wc = w * fam.variance(eta, nt);
-            for a in 0..p {
-                grad[a] += xr[a] * res;
-                for b in 0..p {
-                    hess[a * d + b] -= wc * xr[a] * xr[b];
-                }
-            }
-        }
-        value.is_finite().then(|| McEvaluation {
-            value,
-            gradient: grad,
-            hessian: hess,
-            blocks: Vec::new(),
-            mc_v: vec![0.0; d * d],
-        })
-    }
-    fn draws(&self) -> usize {
-        0
-    }
-    fn hessian_is_exact(&self) -> bool {
-        true
-    }
-    fn posterior_moments(&self, _theta: &[f64]) -> Option<Vec<BlockMoments>> {
-        Some(Vec::new())
-    }
-}
-
-impl BlockIntegrator for Objective<'_> {
-    fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
-        Objective::evaluate(self, theta)
-    }
-    fn draws(&self) -> usize {
-        Objective::draws(self)
-    }
-    fn hessian_is_exact(&self) -> bool {
-        self.parts.iter().all(|p| p.hessian_is_exact())
-    }
-    fn posterior_moments(&self, theta: &[f64]) -> Option<Vec<BlockMoments>> {
-        let per: Vec<Option<Vec<BlockMoments>>> = self
-            .parts
-            .par_iter()
-            .map(|p| p.posterior_moments(theta))
-            .collect();
-        let mut out = Vec::new();
-        for m in per {
-            out.extend(m?);
-        }
-        Some(out)
-    }
-}
-
-/// The log-likelihood approximation: a sum of block integrators (itself one).
-pub struct Objective<'a> {
-    model: &'a Model,
-    parts: Vec<Box<dyn BlockIntegrator + 'a>>,
-}
-
-impl<'a> Objective<'a> {
-    /// An objective from given parts.
-    pub fn new(model: &'a Model, parts: Vec<Box<dyn BlockIntegrator + 'a>>) -> Objective<'a> {
-        Objective { model, parts }
-    }
-
-    /// The SPEC §12 objective: one [`AdaptiveBlock`] per block of `blocks` (factorised)
-    /// with `m` draws each, plus the observations without random effects.
-    pub fn adaptive(
-        model: &'a Model,
-        blocks: &Blocks,
-        m: usize,
-        seed: u64,
-        u_start: &[f64],
-        settings: AdaptiveSettings,
-    ) -> Result<Objective<'a>, IntegratorError> {
-        let mut parts: Vec<Box<dyn BlockIntegrator + 'a>> = Vec::new();
-        for (b, block) in blocks.blocks.iter().enumerate() {
-            parts.push(Box::new(AdaptiveBlock::new(
-                model, block, b, m, seed, u_start, settings,
-            )?));
-        }
-        if !blocks.fixed_only.is_empty() {
-            parts.push(Box::new(FixedOnly::new(model, blocks.fixed_only.clone())));
-        }
-        Ok(Objective { model, parts })
-    }
-
-    /// Number of parameters `p + T`.
-    pub fn dim(&self) -> usize {
-        self.model.n_params()
-    }
-
-    fn check_theta(&self, theta: &[f64]) -> bool {
-        theta.len() == self.dim()
-            && theta.iter().all(|v| v.is_finite())
-            && theta[self.model.p()..].iter().all(|&nu| nu > 0.0)
-    }
-
-    /// The sum of the parts at theta (Hessian: the trust-region model's).
-    pub fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
-        if !self.check_theta(theta) {
-            return None;
-        }
-        if std::env::var("MCLA_COUNT").is_ok() {
-            eprintln!("EVAL");
-        }
-        let d = self.dim();
-        let evals: Vec<Option<McEvaluation>> =
-            self.parts.par_iter().map(|p| p.evaluate(theta)).collect();
-        let mut total = McEvaluation {
-            value: 0.0,
-            gradient: vec![0.0; d],
-            hessian: vec![0.0; d * d],
-            blocks: Vec::new(),
-            mc_v: vec![0.0; d * d],
-        };
-        for e in evals {
-            let e = e?;
-            total.value += e.value;
-            for (a, b) in total.gradient.iter_mut().zip(&e.gradient) {
-                *a += b;
-            }
-            for (a, b) in total.hessian.iter_mut().zip(&e.hessian) {
-                *a += b;
-            }
-            for (a, b) in total.mc_v.iter_mut().zip(&e.mc_v) {
-                *a += b;
-            }
-            total.blocks.extend(e.blocks);
-        }
-        total.value.is_finite().then_some(total)
-    }
-
-    /// [`evaluate`](Objective::evaluate) with the Hessian to report: where some part's
-    /// Hessian is only a model, the central difference of the analytic gradient
-    /// (step `1e-4 max(|theta_j|, 0.01)`, symmetrised) — the Hessian of the function
-    /// that was maximised, as vcov and the MCSE sandwich need (SPEC §12 e).
-    pub fn final_evaluation(&self, theta: &[f64]) -> Option<McEvaluation> {
-        let mut base = self.evaluate(theta)?;
-        if self.parts.iter().all(|p| p.hessian_is_exact()) {
-            return Some(base);
-        }
-        let d = self.dim();
-        let p = self.model.p();
-        let step = |j: usize| {
-            let h = 1e-4 * theta[j].abs().max(0.01);
-            if j >= p {
-                h.min(0.5 * theta[j])
-            } else {
-                h
-            }
-        };
-        let grads: Vec<Option<Vec<f64>>> = (0..2 * d)
-            .into_par_iter()
-            .map(|k| {
-                let j = k / 2;
-                let mut t = theta.to_vec();
-                t[j] += if k % 2 == 0 { step(j) } else { -step(j) };
-                self.evaluate(&t).map(|e| e.gradient)
-            })
-            .collect();
-        let mut h = vec![0.0; d * d];
-        for j in 0..d {
-            let (gp, gm) = (grads[2 * j].as_ref()?, grads[2 * j + 1].as_ref()?);
-            for r in 0..d {
-                h[r * d + j] = (gp[r] - gm[r]) / (2.0 * step(j));
-            }
-        }
-        symmetrise(&mut h, d);
-        base.hessian = h;
-        Some(base)
-    }
-
-    /// Number of parts that draw samples (blocks with a separator, fixed samples).
-    pub fn sampled_parts(&self) -> usize {
-        self.parts.iter().filter(|p| p.draws() > 0).count()
-    }
-
-    /// Draws per block of the sampled parts (0 when everything is exact).
-    pub fn draws(&self) -> usize {
-        self.parts.iter().map(|p| p.draws()).max().unwrap_or(0)
-    }
-}
+pub use integrator::{symmetrise, BlockIntegrator, BlockSummary, IntegratorError, McEvaluation};
+pub use moments::{BlockMoments, RanefRow};
+pub use objective::{FixedOnly, Objective};

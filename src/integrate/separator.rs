@@ -10,7 +10,7 @@
 //! I.  The rest is S.  S is empty for a block of one grouping factor (or of a
 //! single effect): the block is then integrated exactly.
 
-use crate::blocks::Block;
+use crate::model::blocks::Block;
 
 /// The split of one block's effects (local indices into `Block::effects`).
 #[derive(Debug, Clone, PartialEq, Eq)]

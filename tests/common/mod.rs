@@ -1,11 +1,13 @@
-//! Shared test support: locating `../shared`, loading the reference data sets
-//! with hand-built designs (independent of the formula crate), tolerances.
+//! Shared test support: locating `../shared` and its files, running the `mcla` binary,
+//! temporary files, loading the reference data sets with hand-built designs (independent of
+//! the formula crate), tolerances.
 #![allow(clippy::needless_range_loop)]
 #![allow(dead_code)]
 
 use mcla::{Csr, Family, Model, ModelSpec, RandomBlock};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 /// `../shared` beside the repository, if present.  When absent, tests print a
 /// notice and skip — unless `MCLA_REQUIRE_REFERENCE=1`, which makes them fail.
@@ -355,4 +357,86 @@ pub fn crossed_model(ns: usize, ni: usize, pairs: Option<usize>, seed: u64) -> M
         .unwrap()
         .0;
     Model::new(spec).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference files and the binary
+
+/// `<CARGO_MANIFEST_DIR>/../shared/<rel>`, or `None` (with a notice) when absent, unless
+/// `MCLA_REQUIRE_REFERENCE=1` (then the test fails).
+pub fn shared_file(rel: &str) -> Option<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(rel);
+    if path.exists() {
+        return Some(path.to_string_lossy().into_owned());
+    }
+    if std::env::var("MCLA_REQUIRE_REFERENCE").as_deref() == Ok("1") {
+        panic!(
+            "reference file {} not found and MCLA_REQUIRE_REFERENCE=1",
+            path.display()
+        );
+    }
+    eprintln!("NOTICE: {} not found; skipping", path.display());
+    None
+}
+
+/// `../shared/data/salamander.csv` (see [`shared_file`]).
+pub fn salamander() -> Option<String> {
+    shared_file("data/salamander.csv")
+}
+
+/// Run the `mcla` binary built with the tests (integration tests only: cargo sets
+/// `CARGO_BIN_EXE_mcla` for them, not for the examples that share this module).
+pub fn mcla(args: &[&str]) -> Output {
+    let bin = option_env!("CARGO_BIN_EXE_mcla").expect("mcla() runs in integration tests only");
+    Command::new(bin)
+        .args(args)
+        .output()
+        .expect("the mcla binary runs")
+}
+
+/// Standard output of a run, as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Standard error of a run, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The JSON a successful run printed (fails the test, with its stderr, otherwise).
+pub fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "mcla failed: {}", stderr(o));
+    serde_json::from_str(&stdout(o)).expect("valid JSON")
+}
+
+/// Run a fit that must succeed (`--format json --quiet` appended) and return its JSON.
+pub fn fit_json(args: &[&str]) -> serde_json::Value {
+    let mut v: Vec<&str> = args.to_vec();
+    v.extend(["--format", "json", "--quiet"]);
+    let o = mcla(&v);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).expect("valid JSON")
+}
+
+/// A path in the temporary directory, unique per test process and `name`.
+pub fn temp_path(name: &str) -> String {
+    std::env::temp_dir()
+        .join(format!("mcla-test-{}-{name}", std::process::id()))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A temporary file with the given contents (see [`temp_path`]).
+pub fn temp_file(name: &str, contents: &str) -> String {
+    let path = temp_path(name);
+    std::fs::write(&path, contents).expect("write temp file");
+    path
+}
+
+/// A temporary `.csv` file with the given contents.
+pub fn temp_csv(name: &str, contents: &str) -> String {
+    temp_file(&format!("{name}.csv"), contents)
 }

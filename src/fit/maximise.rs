@@ -1,0 +1,126 @@
+//! The optimisation stage: the likelihood approximation as a trust-region objective,
+//! maximised with R trust semantics by `mcla-trust` (which knows no statistics).
+
+use super::error::FitError;
+use super::progress::Progress;
+use crate::integrate::{BlockIntegrator, McEvaluation};
+use crate::model::options::FitOptions;
+use mcla_trust::{maximize, Evaluation, TrustOptions};
+use serde::Serialize;
+
+/// One trust-region iteration, as recorded in the fit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PathStep {
+    /// Iteration number (from 1).
+    pub iteration: usize,
+    /// Current theta after the acceptance decision.
+    pub theta: Vec<f64>,
+    /// R glmm's objective value there.
+    pub value: f64,
+    /// Trust radius used.
+    pub radius: f64,
+    /// Actual / predicted change.
+    pub rho: f64,
+    /// Whether the trial was accepted.
+    pub accepted: bool,
+}
+
+/// Result of the optimisation stage.
+#[derive(Debug, Clone)]
+pub struct Optimum {
+    /// The MCMLE.
+    pub theta: Vec<f64>,
+    /// The MCLA there.
+    pub evaluation: McEvaluation,
+    /// Whether the trust region terminated before `iterlim`.
+    pub converged: bool,
+    /// Which of the optimiser's tests stopped it.
+    pub stop: mcla_trust::StopReason,
+    /// Iterations used.
+    pub iterations: usize,
+    /// The optimiser path.
+    pub path: Vec<PathStep>,
+}
+
+/// The MCLA as a trust-region objective.  Every evaluation is kept, keyed by the exact
+/// bits of theta, so the start check, the optimiser's first evaluation and the final
+/// point's full evaluation (with its Monte Carlo error pieces) cost one pass each.
+struct TrustAdapter<'o> {
+    objective: &'o dyn BlockIntegrator,
+    evaluated: Vec<(Vec<u64>, Option<McEvaluation>)>,
+}
+
+impl TrustAdapter<'_> {
+    fn get(&mut self, x: &[f64]) -> Option<McEvaluation> {
+        let key: Vec<u64> = x.iter().map(|v| v.to_bits()).collect();
+        if let Some((_, e)) = self.evaluated.iter().find(|(k, _)| *k == key) {
+            return e.clone();
+        }
+        let e = self.objective.evaluate(x);
+        self.evaluated.push((key, e.clone()));
+        e
+    }
+}
+
+impl mcla_trust::Objective for TrustAdapter<'_> {
+    type Error = std::convert::Infallible;
+    fn evaluate(&mut self, x: &[f64]) -> Result<Option<Evaluation>, Self::Error> {
+        Ok(self
+            .get(x)
+            .map(|e| Evaluation::new(e.value, e.gradient, e.hessian)))
+    }
+}
+
+/// Maximise the likelihood approximation from `theta0` with R trust semantics.
+/// The returned evaluation is the objective's at the optimum (its trust-region
+/// model Hessian); [`Objective::final_evaluation`](crate::Objective::final_evaluation) gives the one to report.
+pub fn maximise(
+    objective: &dyn BlockIntegrator,
+    theta0: &[f64],
+    options: &FitOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Optimum, FitError> {
+    let topts = TrustOptions {
+        rinit: options.rinit,
+        rmax: options.rmax,
+        iterlim: options.iterlim,
+        ..TrustOptions::default()
+    };
+    let mut adapter = TrustAdapter {
+        objective,
+        evaluated: Vec::new(),
+    };
+    if adapter.get(theta0).is_none() {
+        return Err(FitError::BadStart {
+            start: theta0.to_vec(),
+        });
+    }
+    let mut path = Vec::new();
+    let mut observer = |it: &mcla_trust::Iteration| {
+        path.push(PathStep {
+            iteration: it.iteration,
+            theta: it.x.clone(),
+            value: it.value,
+            radius: it.radius,
+            rho: it.rho,
+            accepted: it.accepted,
+        });
+        progress(Progress::Iteration {
+            iteration: it.iteration,
+            loglik: it.value,
+        });
+    };
+    let res = maximize(&mut adapter, theta0, &topts, Some(&mut observer))
+        .map_err(|e| FitError::Optimiser(e.to_string()))?;
+    let evaluation = adapter
+        .get(&res.x)
+        .ok_or_else(|| FitError::Optimiser("the MCLA is not finite at the final point".into()))?;
+    Ok(Optimum {
+        theta: res.x,
+        evaluation,
+        converged: res.converged,
+        stop: res.stop,
+        iterations: res.iterations,
+        path,
+    })
+}

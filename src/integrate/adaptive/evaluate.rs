@@ -1,0 +1,142 @@
+//! One evaluation at theta: the exact path (empty separator) and the sampled path (chunks
+//! in parallel, reduced in a fixed order), and the [`BlockIntegrator`] implementation.
+
+use super::super::{symmetrise, BlockIntegrator, BlockSummary, McEvaluation};
+use super::block::AdaptiveBlock;
+use super::block::ADAPTIVE_CHUNK;
+use super::scratch::{ChunkOut, Scratch};
+use rayon::prelude::*;
+
+impl AdaptiveBlock {
+    pub(super) fn evaluate_exact(&self, theta: &[f64]) -> Option<McEvaluation> {
+        let d = self.d;
+        let xb = self.x_beta(&theta[..self.p]);
+        let mut s = Scratch::default();
+        let value = self.draw_terms(theta, &xb, None, &mut s);
+        if !value.is_finite() {
+            return None;
+        }
+        Some(McEvaluation {
+            value,
+            gradient: s.part.clone(),
+            hessian: s.hk.clone(),
+            blocks: vec![BlockSummary {
+                log_max: value,
+                sum_w: 1.0,
+                value,
+                mean_gradient: s.part,
+                ess: f64::INFINITY,
+                draws: 0,
+            }],
+            mc_v: vec![0.0; d * d],
+        })
+    }
+
+    pub(super) fn evaluate_sampled(&self, theta: &[f64]) -> Option<McEvaluation> {
+        let d = self.d;
+        let mut s = Scratch::default();
+        let prop = self.proposal(theta, None, &mut s)?;
+        let derivs = self.derivs(theta, &prop)?;
+        let xb = self.x_beta(&theta[..self.p]);
+        let n_chunks = self.m.div_ceil(ADAPTIVE_CHUNK);
+        let outs: Vec<ChunkOut> = (0..n_chunks)
+            .into_par_iter()
+            .map_init(Scratch::default, |s, c| {
+                self.chunk(theta, &xb, &prop, &derivs, c, s)
+            })
+            .collect();
+        let a = outs
+            .iter()
+            .map(|o| o.h_max)
+            .fold(f64::NEG_INFINITY, f64::max);
+        if !a.is_finite() {
+            return None;
+        }
+        let mut sum_w = 0.0;
+        for o in &outs {
+            for &lw in &o.lw {
+                sum_w += (lw - a).exp();
+            }
+        }
+        if !(sum_w > 0.0) || !sum_w.is_finite() {
+            return None;
+        }
+        let value = a + sum_w.ln() - (self.m as f64).ln();
+        let mut grad = vec![0.0; d];
+        let mut pbar = vec![0.0; d];
+        let mut hess = vec![0.0; d * d];
+        let mut s2 = 0.0;
+        for o in &outs {
+            let f = (o.h_max - a).exp() / sum_w;
+            for (h, x) in hess.iter_mut().zip(&o.h_sum) {
+                *h += f * x;
+            }
+            for (k, &lw) in o.lw.iter().enumerate() {
+                let v = (lw - a).exp() / sum_w;
+                s2 += v * v;
+                for j in 0..d {
+                    grad[j] += v * o.total[k * d + j];
+                    pbar[j] += v * o.part[k * d + j];
+                }
+            }
+        }
+        let mut mc_v = vec![0.0; d * d];
+        for o in &outs {
+            for (k, &lw) in o.lw.iter().enumerate() {
+                let v = (lw - a).exp() / sum_w;
+                let pk = &o.part[k * d..(k + 1) * d];
+                let tk = &o.total[k * d..(k + 1) * d];
+                for r in 0..d {
+                    let (dp, dt) = (pk[r] - pbar[r], tk[r] - grad[r]);
+                    for c in 0..d {
+                        hess[r * d + c] += v * dp * (pk[c] - pbar[c]);
+                        mc_v[r * d + c] += v * v * dt * (tk[c] - grad[c]);
+                    }
+                }
+            }
+        }
+        symmetrise(&mut hess, d);
+        symmetrise(&mut mc_v, d);
+        if !value.is_finite() || grad.iter().chain(&hess).any(|v| !v.is_finite()) {
+            return None;
+        }
+        Some(McEvaluation {
+            value,
+            gradient: grad.clone(),
+            hessian: hess,
+            blocks: vec![BlockSummary {
+                log_max: a,
+                sum_w,
+                value,
+                mean_gradient: grad,
+                ess: 1.0 / s2,
+                draws: self.m,
+            }],
+            mc_v,
+        })
+    }
+}
+
+impl BlockIntegrator for AdaptiveBlock {
+    fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
+        if self.n_s() == 0 {
+            self.evaluate_exact(theta)
+        } else {
+            self.evaluate_sampled(theta)
+        }
+    }
+    fn draws(&self) -> usize {
+        if self.n_s() == 0 {
+            0
+        } else {
+            self.m
+        }
+    }
+    fn hessian_is_exact(&self) -> bool {
+        // exact blocks: E[∂²] + Cov on the nodes is the Hessian of the integral
+        self.n_s() == 0
+    }
+    fn posterior_moments(&self, theta: &[f64]) -> Option<Vec<crate::integrate::BlockMoments>> {
+        AdaptiveBlock::posterior_moments(self, theta, &self.block_effects).map(|m| vec![m])
+    }
+}

@@ -1,0 +1,373 @@
+//! The per-draw pass in lane groups of [`LANES`] draws (draw-minor arrays, vectorised Newton
+//! steps and quadrature, sparse X rows), compiled for AVX-512 / AVX2 / baseline with run-time
+//! dispatch; plain IEEE arithmetic, so every instruction set gives the same bits.
+
+use super::super::conditional::{integrate_lanes, mode_fixed_lanes, Lane, Link, LANES};
+use super::block::AdaptiveBlock;
+use super::block::LN_2PI;
+use super::proposal::{Proposal, ProposalDerivs};
+use super::scratch::{LaneScratch, ZERO};
+
+impl AdaptiveBlock {
+    /// One lane group of draws (standard draws in `ls.z`, `ls.zz`; lanes past the
+    /// chunk's end hold zeros and are ignored): log weights into `ls.lw`, partial
+    /// and total scores into `ls.part` / `ls.total`, `∂² log h` into `ls.hk`.
+    /// Per lane, the operations of [`draw_terms`](Self::draw_terms) and of the
+    /// per-draw algebra of the chunk (the Newton steps and the quadrature by the
+    /// lane kernels of [`conditional`]).
+    #[inline(always)]
+    pub(super) fn group_terms<F: Link>(
+        &self,
+        theta: &[f64],
+        xb: &[f64],
+        prop: &Proposal,
+        derivs: &ProposalDerivs,
+        ls: &mut LaneScratch,
+    ) {
+        let (p, d, ns) = (self.p, self.d, self.n_s());
+        let nu = &theta[p..];
+        let l = &prop.l;
+        // b = L^{-T} z, u_S = v + b
+        ls.b.clear();
+        ls.b.resize(ns, ZERO);
+        for r in (0..ns).rev() {
+            let mut acc = ls.z[r];
+            for cc in r + 1..ns {
+                let (lc, bc) = (l[cc * ns + r], &ls.b[cc]);
+                for k in 0..LANES {
+                    acc[k] -= lc * bc[k];
+                }
+            }
+            let lrr = l[r * ns + r];
+            for v in acc.iter_mut() {
+                *v /= lrr;
+            }
+            ls.b[r] = acc;
+        }
+        ls.us.clear();
+        ls.us.extend(prop.v.iter().zip(&ls.b).map(|(&v, b)| {
+            let mut u = ZERO;
+            for k in 0..LANES {
+                u[k] = v + b[k];
+            }
+            u
+        }));
+        for (v, len) in [(&mut ls.part, d), (&mut ls.g, ns), (&mut ls.hk, d * d)] {
+            v.clear();
+            v.resize(len, ZERO);
+        }
+        let mut lw = ZERO;
+        // the separator's prior
+        for kk in 0..ns {
+            let t = self.s_comp[kk];
+            let nuk = nu[t];
+            let c0 = -0.5 * (LN_2PI + nuk.ln());
+            let u = &ls.us[kk];
+            let (pt, gk) = (&mut ls.part[p + t], &mut ls.g[kk]);
+            for k in 0..LANES {
+                lw[k] += c0 - 0.5 * u[k] * u[k] / nuk;
+                pt[k] += 0.5 * u[k] * u[k] / (nuk * nuk) - 0.5 / nuk;
+                gk[k] -= u[k] / nuk;
+            }
+            let h = &mut ls.hk[(p + t) * d + p + t];
+            for k in 0..LANES {
+                h[k] += 0.5 / (nuk * nuk) - u[k] * u[k] / (nuk * nuk * nuk);
+            }
+        }
+        // observations of no integrated effect (R)
+        let n_iobs = self.i_ptr[self.n_i()];
+        for i in n_iobs..self.n() {
+            let eta = self.offset_lanes(xb[i], i, &ls.us);
+            let (y, w, nt) = (self.y[i], self.w[i], self.nt[i]);
+            let (mut res, mut wv) = (ZERO, ZERO);
+            for k in 0..LANES {
+                let (ll, mu, var) = F::terms(y, nt, eta[k]);
+                lw[k] += w * ll;
+                res[k] = w * (y - mu);
+                wv[k] = w * var;
+            }
+            self.add_obs_lanes(i, &res, &wv, ls);
+        }
+        // the integrated effects
+        ls.o.resize(self.max_nj, ZERO);
+        let kk = self.rule.len();
+        for j in 0..self.n_i() {
+            let (obs, r) = self.effect_obs(j);
+            let nj = r.len();
+            for (ii, i) in r.clone().enumerate() {
+                ls.o[ii] = self.offset_lanes(xb[i], i, &ls.us);
+            }
+            let t = self.i_comp[j];
+            let nuj = nu[t];
+            // linear-response start, fixed Newton steps, quadrature
+            let mut c = [prop.u_mode[j]; LANES];
+            for (ii, i) in r.clone().enumerate() {
+                let (wc, po, t2, oi) = (prop.wc[i], prop.o[i], prop.tau2[j], &ls.o[ii]);
+                for k in 0..LANES {
+                    c[k] -= wc * (oi[k] - po) / t2;
+                }
+            }
+            let mut tau2 = ZERO;
+            let oj = &ls.o[..nj];
+            mode_fixed_lanes::<F>(&obs, oj, nuj, self.settings.newton_steps, &mut c, &mut tau2);
+            let mut la = ZERO;
+            integrate_lanes::<F>(&self.rule, &obs, oj, nuj, &c, &tau2, &mut ls.nodes, &mut la);
+            for k in 0..LANES {
+                lw[k] += la[k];
+            }
+            // posterior moments on the nodes; per observation (one pass over its
+            // nodes): E mu_i, E c''_i, then the beta-score deviations of the nodes,
+            // delta_n = sum_i w_i x_i (mu_in - E mu_i), over the effect's active
+            // columns of X (delta is 0 elsewhere)
+            let nodes = &ls.nodes;
+            let mut eu2 = ZERO;
+            for n in 0..kk {
+                let (pn, un) = (&nodes.pi[n], &nodes.u[n]);
+                for k in 0..LANES {
+                    eu2[k] += pn[k] * un[k] * un[k];
+                }
+            }
+            let mut vu2 = ZERO;
+            for n in 0..kk {
+                let (pn, un) = (&nodes.pi[n], &nodes.u[n]);
+                for k in 0..LANES {
+                    let du = un[k] * un[k] - eu2[k];
+                    vu2[k] += pn[k] * du * du;
+                }
+            }
+            let acols = &self.a_col[self.a_ptr[j]..self.a_ptr[j + 1]];
+            let na = acols.len();
+            ls.delta.clear();
+            ls.delta.resize(kk * na, ZERO);
+            for (ii, i) in r.clone().enumerate() {
+                let (mut em, mut ev) = (ZERO, ZERO);
+                for n in 0..kk {
+                    let (pn, m) = (&ls.nodes.pi[n], &ls.nodes.mu[n * nj + ii]);
+                    for k in 0..LANES {
+                        em[k] += pn[k] * m[k];
+                    }
+                }
+                for n in 0..kk {
+                    let (pn, v) = (&ls.nodes.pi[n], &ls.nodes.var[n * nj + ii]);
+                    for k in 0..LANES {
+                        ev[k] += pn[k] * v[k];
+                    }
+                }
+                let (y, w) = (self.y[i], self.w[i]);
+                let (mut res, mut wv) = (ZERO, ZERO);
+                for k in 0..LANES {
+                    res[k] = w * (y - em[k]);
+                    wv[k] = w * ev[k];
+                }
+                self.add_obs_lanes(i, &res, &wv, ls);
+                let xr = self.xnz_ptr[i]..self.xnz_ptr[i + 1];
+                for n in 0..kk {
+                    let m = &ls.nodes.mu[n * nj + ii];
+                    let mut dm = ZERO;
+                    for k in 0..LANES {
+                        dm[k] = w * (m[k] - em[k]);
+                    }
+                    let dn = &mut ls.delta[n * na..(n + 1) * na];
+                    for e in xr.clone() {
+                        let (xa, da) = (self.xnz_val[e], &mut dn[self.xnz_pos[e]]);
+                        for k in 0..LANES {
+                            da[k] += dm[k] * xa;
+                        }
+                    }
+                }
+            }
+            let nu2 = nuj * nuj;
+            let pt = &mut ls.part[p + t];
+            for k in 0..LANES {
+                pt[k] += 0.5 * eu2[k] / nu2 - 0.5 / nuj;
+            }
+            let h = &mut ls.hk[(p + t) * d + p + t];
+            for k in 0..LANES {
+                h[k] += 0.5 / nu2 - eu2[k] / (nu2 * nuj) + 0.25 * vu2[k] / (nu2 * nu2);
+            }
+            // Cov of the beta score over the nodes, and with u^2 / (2 nu^2):
+            // r_n - E r = -delta_n
+            for n in 0..kk {
+                let (pn, un) = (&ls.nodes.pi[n], &ls.nodes.u[n]);
+                let mut du = ZERO;
+                for k in 0..LANES {
+                    du[k] = (un[k] * un[k] - eu2[k]) / (2.0 * nu2);
+                }
+                let delta = &ls.delta[n * na..(n + 1) * na];
+                for (pa, &a) in acols.iter().enumerate() {
+                    let mut da = ZERO;
+                    for k in 0..LANES {
+                        da[k] = pn[k] * delta[pa][k];
+                    }
+                    for (pb, &b) in acols.iter().enumerate() {
+                        let h = &mut ls.hk[a * d + b];
+                        for k in 0..LANES {
+                            h[k] += da[k] * delta[pb][k];
+                        }
+                    }
+                    let h = &mut ls.hk[a * d + p + t];
+                    for k in 0..LANES {
+                        h[k] -= da[k] * du[k];
+                    }
+                    let h = &mut ls.hk[(p + t) * d + a];
+                    for k in 0..LANES {
+                        h[k] -= da[k] * du[k];
+                    }
+                }
+            }
+        }
+        // log weights
+        let cst = 0.5 * ns as f64 * LN_2PI;
+        for k in 0..LANES {
+            ls.lw[k] = lw[k] + 0.5 * ls.zz[k] + cst - prop.logdet;
+        }
+        // a = L^{-1} g
+        ls.a.clear();
+        ls.a.resize(ns, ZERO);
+        for r in 0..ns {
+            let mut acc = ls.g[r];
+            for cc in 0..r {
+                let (lc, ac) = (l[r * ns + cc], &ls.a[cc]);
+                for k in 0..LANES {
+                    acc[k] -= lc * ac[k];
+                }
+            }
+            let lrr = l[r * ns + r];
+            for v in acc.iter_mut() {
+                *v /= lrr;
+            }
+            ls.a[r] = acc;
+        }
+        // total scores s = p + (dv/dtheta)' g - (dL a)' b - dlogdet
+        ls.total.clear();
+        ls.total.resize(d, ZERO);
+        for j in 0..d {
+            let mut sj = ZERO;
+            let (pj, dlg) = (&ls.part[j], derivs.dlogdet[j]);
+            for k in 0..LANES {
+                sj[k] = pj[k] - dlg;
+            }
+            let dvj = &derivs.dv[j * ns..(j + 1) * ns];
+            let dlj = &derivs.dl[j * ns * ns..(j + 1) * ns * ns];
+            for r in 0..ns {
+                let (gr, dvr) = (&ls.g[r], dvj[r]);
+                for k in 0..LANES {
+                    sj[k] += gr[k] * dvr;
+                }
+                let mut la = ZERO;
+                for cc in 0..=r {
+                    let (dlc, ac) = (dlj[r * ns + cc], &ls.a[cc]);
+                    for k in 0..LANES {
+                        la[k] += dlc * ac[k];
+                    }
+                }
+                let br = &ls.b[r];
+                for k in 0..LANES {
+                    sj[k] -= la[k] * br[k];
+                }
+            }
+            ls.total[j] = sj;
+        }
+    }
+
+    /// Offsets `x_i'beta + z_iS'u_S` of local observation `i` for a lane group.
+    #[inline(always)]
+    pub(super) fn offset_lanes(&self, xbi: f64, i: usize, us: &[Lane]) -> Lane {
+        let mut o = [xbi; LANES];
+        for e in self.s_ptr[i]..self.s_ptr[i + 1] {
+            let (v, u) = (self.s_val[e], &us[self.s_idx[e]]);
+            for k in 0..LANES {
+                o[k] += v * u[k];
+            }
+        }
+        o
+    }
+
+    /// [`add_obs`](Self::add_obs) for a lane group (over the non-zero entries of the
+    /// row of X; the zero ones add nothing).
+    #[inline(always)]
+    pub(super) fn add_obs_lanes(&self, i: usize, res: &Lane, wv: &Lane, ls: &mut LaneScratch) {
+        let d = self.d;
+        let xr = self.xnz_ptr[i]..self.xnz_ptr[i + 1];
+        for e in xr.clone() {
+            let (a, xa) = (self.xnz_col[e], self.xnz_val[e]);
+            let pa = &mut ls.part[a];
+            let mut wa = ZERO;
+            for k in 0..LANES {
+                pa[k] += res[k] * xa;
+                wa[k] = wv[k] * xa;
+            }
+            for e2 in xr.clone() {
+                let (b, xb) = (self.xnz_col[e2], self.xnz_val[e2]);
+                let h = &mut ls.hk[a * d + b];
+                for k in 0..LANES {
+                    h[k] -= wa[k] * xb;
+                }
+            }
+        }
+        for e in self.s_ptr[i]..self.s_ptr[i + 1] {
+            let (g, v) = (&mut ls.g[self.s_idx[e]], self.s_val[e]);
+            for k in 0..LANES {
+                g[k] += res[k] * v;
+            }
+        }
+    }
+}
+
+/// [`AdaptiveBlock::group_terms`] compiled for `isa`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(super) fn group_dispatch<F: Link>(
+    isa: mcla_math::Isa,
+    block: &AdaptiveBlock,
+    theta: &[f64],
+    xb: &[f64],
+    prop: &Proposal,
+    derivs: &ProposalDerivs,
+    ls: &mut LaneScratch,
+) {
+    #[cfg(target_arch = "x86_64")]
+    match isa {
+        // SAFETY (both): `isa` is what `mcla_math::active_isa` reported for this CPU,
+        // which checked the feature at run time.
+        mcla_math::Isa::Avx512 => {
+            return unsafe { group_avx512::<F>(block, theta, xb, prop, derivs, ls) }
+        }
+        mcla_math::Isa::Avx2 => {
+            return unsafe { group_avx2::<F>(block, theta, xb, prop, derivs, ls) }
+        }
+        _ => {}
+    }
+    let _ = isa;
+    block.group_terms::<F>(theta, xb, prop, derivs, ls)
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn group_avx512<F: Link>(
+    block: &AdaptiveBlock,
+    theta: &[f64],
+    xb: &[f64],
+    prop: &Proposal,
+    derivs: &ProposalDerivs,
+    ls: &mut LaneScratch,
+) {
+    block.group_terms::<F>(theta, xb, prop, derivs, ls)
+}
+
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn group_avx2<F: Link>(
+    block: &AdaptiveBlock,
+    theta: &[f64],
+    xb: &[f64],
+    prop: &Proposal,
+    derivs: &ProposalDerivs,
+    ls: &mut LaneScratch,
+) {
+    block.group_terms::<F>(theta, xb, prop, derivs, ls)
+}

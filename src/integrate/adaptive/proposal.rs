@@ -1,0 +1,328 @@
+//! The proposal at theta (SPEC §12 b): the separator mode `v*` by Newton on the quadrature
+//! marginal, `L = chol(H)` and the integrated effects' modes there; and its central-difference
+//! derivatives in theta.
+
+use super::super::conditional;
+use super::block::{AdaptiveBlock, LN_2PI};
+use super::scratch::Scratch;
+use rayon::prelude::*;
+
+/// The proposal at one theta.
+#[derive(Debug, Clone)]
+pub(super) struct Proposal {
+    pub(super) v: Vec<f64>,
+    /// Lower Cholesky factor of the negative Hessian at `v`, row-major.
+    pub(super) l: Vec<f64>,
+    pub(super) logdet: f64,
+    /// Modes and curvatures of the integrated effects at `v`.
+    pub(super) u_mode: Vec<f64>,
+    pub(super) tau2: Vec<f64>,
+    /// Offsets at `v`.
+    pub(super) o: Vec<f64>,
+    /// `w_i z_ij c''_i` at the mode (linear response of the 1-D modes to the offsets).
+    pub(super) wc: Vec<f64>,
+}
+
+/// Central-difference derivatives of the proposal.
+#[derive(Debug, Clone)]
+pub(super) struct ProposalDerivs {
+    /// `d x nS`.
+    pub(super) dv: Vec<f64>,
+    /// `d x nS x nS`.
+    pub(super) dl: Vec<f64>,
+    pub(super) dlogdet: Vec<f64>,
+}
+
+impl AdaptiveBlock {
+    /// `log h(v)`, its gradient in `v` and (if `hess`) its negative Hessian (row-major),
+    /// with the 1-D modes found to machine precision from `u_mode` (updated).
+    pub(super) fn marginal(
+        &self,
+        xb: &[f64],
+        nu: &[f64],
+        v: &[f64],
+        u_mode: &mut [f64],
+        tau2: &mut [f64],
+        hess: bool,
+        s: &mut Scratch,
+    ) -> (f64, Vec<f64>, Vec<f64>) {
+        let ns = self.n_s();
+        let mut f = 0.0;
+        let mut g = vec![0.0; ns];
+        let mut h = if hess { vec![0.0; ns * ns] } else { Vec::new() };
+        let mut o = std::mem::take(&mut s.o);
+        self.offsets(xb, v, &mut o);
+        for k in 0..ns {
+            let nuk = nu[self.s_comp[k]];
+            f += -0.5 * (LN_2PI + nuk.ln()) - 0.5 * v[k] * v[k] / nuk;
+            g[k] -= v[k] / nuk;
+            if hess {
+                h[k * ns + k] += 1.0 / nuk;
+            }
+        }
+        let n_iobs = self.i_ptr[self.n_i()];
+        for i in n_iobs..self.n() {
+            let (ll, mu, var) = conditional::obs_terms(self.family, self.y[i], self.nt[i], o[i]);
+            f += self.w[i] * ll;
+            let res = self.w[i] * (self.y[i] - mu);
+            let wv = self.w[i] * var;
+            for e in self.s_ptr[i]..self.s_ptr[i + 1] {
+                let (a, za) = (self.s_idx[e], self.s_val[e]);
+                g[a] += res * za;
+                if hess {
+                    for e2 in self.s_ptr[i]..self.s_ptr[i + 1] {
+                        h[a * ns + self.s_idx[e2]] += wv * za * self.s_val[e2];
+                    }
+                }
+            }
+        }
+        let kk = self.rule.len();
+        for j in 0..self.n_i() {
+            let (obs, r) = self.effect_obs(j);
+            let oj = &o[r.clone()];
+            let nuj = nu[self.i_comp[j]];
+            let (c, t2) = conditional::mode_precise(self.family, &obs, oj, nuj, u_mode[j]);
+            u_mode[j] = c;
+            tau2[j] = t2;
+            f +=
+                conditional::integrate(self.family, &self.rule, &obs, oj, nuj, c, t2, &mut s.nodes);
+            let nj = r.len();
+            let nodes = &s.nodes;
+            s.emu.clear();
+            s.emu.resize(nj, 0.0);
+            let mut evar = std::mem::take(&mut s.evar);
+            evar.clear();
+            evar.resize(nj, 0.0);
+            for n in 0..kk {
+                for i in 0..nj {
+                    s.emu[i] += nodes.pi[n] * nodes.mu[n * nj + i];
+                    evar[i] += nodes.pi[n] * nodes.var[n * nj + i];
+                }
+            }
+            for (ii, i) in r.clone().enumerate() {
+                let res = self.w[i] * (self.y[i] - s.emu[ii]);
+                let wv = self.w[i] * evar[ii];
+                for e in self.s_ptr[i]..self.s_ptr[i + 1] {
+                    let (a, za) = (self.s_idx[e], self.s_val[e]);
+                    g[a] += res * za;
+                    if hess {
+                        for e2 in self.s_ptr[i]..self.s_ptr[i + 1] {
+                            h[a * ns + self.s_idx[e2]] += wv * za * self.s_val[e2];
+                        }
+                    }
+                }
+            }
+            if hess {
+                // - Cov_j[s_j], s_j[t] = sum_i w_i z_it (y_i - mu_i): per node
+                // delta_n[pos] = sum_i w_i z_it (mu_in - E mu_i).
+                let tr = self.touch_ptr[j]..self.touch_ptr[j + 1];
+                let nt_ = tr.len();
+                s.delta.clear();
+                s.delta.resize(nt_, 0.0);
+                // the touched entries of h, gathered once (they are distinct), updated
+                // node by node in a contiguous copy, scattered back: the same
+                // operations on each entry as updating h in place
+                let touched = &self.touch[tr.clone()];
+                let mut loc = std::mem::take(&mut s.hloc);
+                loc.clear();
+                for &ta in touched {
+                    loc.extend(touched.iter().map(|&tb| h[ta * ns + tb]));
+                }
+                for n in 0..kk {
+                    s.delta.iter_mut().for_each(|v| *v = 0.0);
+                    for (ii, i) in r.clone().enumerate() {
+                        let dm = self.w[i] * (nodes.mu[n * nj + ii] - s.emu[ii]);
+                        for e in self.s_ptr[i]..self.s_ptr[i + 1] {
+                            s.delta[self.s_pos[e]] += dm * self.s_val[e];
+                        }
+                    }
+                    let pn = nodes.pi[n];
+                    for (a, row) in loc.chunks_exact_mut(nt_).enumerate() {
+                        let da = pn * s.delta[a];
+                        for (x, &db) in row.iter_mut().zip(&s.delta) {
+                            *x -= da * db;
+                        }
+                    }
+                }
+                for (&ta, row) in touched.iter().zip(loc.chunks_exact(nt_)) {
+                    for (&tb, &v) in touched.iter().zip(row) {
+                        h[ta * ns + tb] = v;
+                    }
+                }
+                s.hloc = loc;
+            }
+            s.evar = evar;
+        }
+        s.o = o;
+        (f, g, h)
+    }
+
+    /// Build the proposal at theta: Newton for `v*` to machine precision, then the factor.
+    pub(super) fn proposal(
+        &self,
+        theta: &[f64],
+        warm: Option<&Proposal>,
+        s: &mut Scratch,
+    ) -> Option<Proposal> {
+        let (p, ns) = (self.p, self.n_s());
+        let nu = &theta[p..];
+        let xb = self.x_beta(&theta[..p]);
+        let mut v = warm.map_or_else(|| self.v_start.clone(), |w| w.v.clone());
+        let mut u_mode = warm.map_or_else(|| vec![0.0; self.n_i()], |w| w.u_mode.clone());
+        let mut tau2 = vec![0.0; self.n_i()];
+        let mut finishing = false;
+        let mut l = vec![0.0; ns * ns];
+        let mut converged = false;
+        for _ in 0..100 {
+            let (f, g, h) = self.marginal(&xb, nu, &v, &mut u_mode, &mut tau2, true, s);
+            if !f.is_finite() {
+                return None;
+            }
+            if !cholesky(&h, ns, &mut l) {
+                return None;
+            }
+            if finishing {
+                converged = true;
+                break;
+            }
+            let step = chol_solve(&l, ns, &g);
+            let mut t = 1.0;
+            let vmax = v.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+            let smax = step.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+            if smax > 1e-3 * (1.0 + vmax) {
+                // guard large steps with a backtracking check on log h
+                for _ in 0..40 {
+                    let trial: Vec<f64> = v.iter().zip(&step).map(|(a, b)| a + t * b).collect();
+                    let mut um = u_mode.clone();
+                    let mut t2 = tau2.clone();
+                    let (ft, _, _) = self.marginal(&xb, nu, &trial, &mut um, &mut t2, false, s);
+                    if ft.is_finite() && ft >= f - 1e-12 * f.abs() {
+                        break;
+                    }
+                    t *= 0.5;
+                }
+            }
+            for (a, b) in v.iter_mut().zip(&step) {
+                *a += t * b;
+            }
+            if t == 1.0 && smax <= 1e-9 * (1.0 + vmax) {
+                // quadratic convergence: one more full step lands on the fixed point
+                let (_, g2, _) = self.marginal(&xb, nu, &v, &mut u_mode, &mut tau2, false, s);
+                let step2 = chol_solve(&l, ns, &g2);
+                for (a, b) in v.iter_mut().zip(&step2) {
+                    *a += b;
+                }
+                finishing = true;
+            }
+        }
+        if !converged {
+            return None;
+        }
+        let logdet: f64 = (0..ns).map(|k| l[k * ns + k].ln()).sum();
+        let mut o = Vec::new();
+        self.offsets(&xb, &v, &mut o);
+        let mut wc = vec![0.0; self.n()];
+        for j in 0..self.n_i() {
+            for i in self.i_ptr[j]..self.i_ptr[j + 1] {
+                let (_, _, var) = conditional::obs_terms(
+                    self.family,
+                    self.y[i],
+                    self.nt[i],
+                    o[i] + self.zi[i] * u_mode[j],
+                );
+                wc[i] = self.w[i] * self.zi[i] * var;
+            }
+        }
+        Some(Proposal {
+            v,
+            l,
+            logdet,
+            u_mode,
+            tau2,
+            o,
+            wc,
+        })
+    }
+
+    /// Relative steps of the proposal's central differences.
+    pub(super) fn fd_step(&self, theta: &[f64], j: usize) -> f64 {
+        let h = self.settings.proposal_step * theta[j].abs().max(0.01);
+        if j >= self.p {
+            h.min(0.5 * theta[j])
+        } else {
+            h
+        }
+    }
+
+    pub(super) fn derivs(&self, theta: &[f64], centre: &Proposal) -> Option<ProposalDerivs> {
+        let (d, ns) = (self.d, self.n_s());
+        let builds: Vec<Option<Proposal>> = (0..2 * d)
+            .into_par_iter()
+            .map_init(Scratch::default, |s, k| {
+                let j = k / 2;
+                let h = self.fd_step(theta, j);
+                let mut t = theta.to_vec();
+                t[j] += if k % 2 == 0 { h } else { -h };
+                self.proposal(&t, Some(centre), s)
+            })
+            .collect();
+        let mut dv = vec![0.0; d * ns];
+        let mut dl = vec![0.0; d * ns * ns];
+        let mut dlogdet = vec![0.0; d];
+        for j in 0..d {
+            let (plus, minus) = (builds[2 * j].as_ref()?, builds[2 * j + 1].as_ref()?);
+            let h2 = 2.0 * self.fd_step(theta, j);
+            for k in 0..ns {
+                dv[j * ns + k] = (plus.v[k] - minus.v[k]) / h2;
+            }
+            for k in 0..ns * ns {
+                dl[j * ns * ns + k] = (plus.l[k] - minus.l[k]) / h2;
+            }
+            dlogdet[j] = (0..ns)
+                .map(|k| dl[j * ns * ns + k * ns + k] / centre.l[k * ns + k])
+                .sum();
+        }
+        Some(ProposalDerivs { dv, dl, dlogdet })
+    }
+}
+
+/// Lower Cholesky factor of the row-major `n x n` matrix `a` into `l`; false when
+/// `a` is not (numerically) positive definite.
+fn cholesky(a: &[f64], n: usize, l: &mut [f64]) -> bool {
+    l.iter_mut().for_each(|v| *v = 0.0);
+    for r in 0..n {
+        for c in 0..=r {
+            let mut s = 0.5 * (a[r * n + c] + a[c * n + r]);
+            for k in 0..c {
+                s -= l[r * n + k] * l[c * n + k];
+            }
+            if r == c {
+                if !(s > 0.0) || !s.is_finite() {
+                    return false;
+                }
+                l[r * n + r] = s.sqrt();
+            } else {
+                l[r * n + c] = s / l[c * n + c];
+            }
+        }
+    }
+    true
+}
+
+/// Solve `L L' x = b`.
+fn chol_solve(l: &[f64], n: usize, b: &[f64]) -> Vec<f64> {
+    let mut y = b.to_vec();
+    for r in 0..n {
+        for c in 0..r {
+            y[r] -= l[r * n + c] * y[c];
+        }
+        y[r] /= l[r * n + r];
+    }
+    for r in (0..n).rev() {
+        for c in r + 1..n {
+            y[r] -= l[c * n + r] * y[c];
+        }
+        y[r] /= l[r * n + r];
+    }
+    y
+}

@@ -1,0 +1,80 @@
+//! The block-integrator interface and what integrators give back (SPEC §11, §12).
+//!
+//! A [`BlockIntegrator`] computes one likelihood block's (or a set of blocks')
+//! contribution at theta as an [`McEvaluation`]: value, gradient, a Hessian for the
+//! trust-region model, per-block [`BlockSummary`]s (normalising quantities, ESS, draws)
+//! and the Monte Carlo error pieces; for `ranef` it also gives each block's conditional
+//! moments ([`BlockMoments`](super::moments::BlockMoments)).  The types here are the
+//! integrators' output; they know nothing of how any integrator works.
+
+use super::moments::BlockMoments;
+use super::quadrature::QuadratureError;
+use thiserror::Error;
+
+/// Value, gradient and Hessian of the MCLA at one theta, with the Monte Carlo
+/// error pieces there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McEvaluation {
+    /// `l_m(theta)` as R glmm reports it (without the data constants of SPEC §2).
+    pub value: f64,
+    /// Gradient (length p + T).
+    pub gradient: Vec<f64>,
+    /// Hessian, row-major `(p + T) x (p + T)`.
+    pub hessian: Vec<f64>,
+    /// Per-block summaries.
+    pub blocks: Vec<BlockSummary>,
+    /// `sum_b V_b` (row-major): per block `sum_k v_k^2 (g_k - c_b)(g_k - c_b)'` with
+    /// `c_b` the block's weighted mean gradient (centred) or 0 (R glmm's formula).
+    pub mc_v: Vec<f64>,
+}
+
+/// One block's normalising quantities at a theta.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockSummary {
+    /// `max_k b_k`.
+    pub log_max: f64,
+    /// `sum_k exp(b_k - max)`.
+    pub sum_w: f64,
+    /// `l_b(theta)`.
+    pub value: f64,
+    /// `sum_k v_k g_k`.
+    pub mean_gradient: Vec<f64>,
+    /// Effective sample size `1 / sum_k v_k^2` (infinite for a block integrated exactly).
+    pub ess: f64,
+    /// Draws of the block (0 for a block integrated exactly).
+    pub draws: usize,
+}
+
+/// Replace the row-major `d x d` matrix `m` by `(m + m') / 2`.
+pub fn symmetrise(m: &mut [f64], d: usize) {
+    for r in 0..d {
+        for c in 0..r {
+            let v = 0.5 * (m[r * d + c] + m[c * d + r]);
+            m[r * d + c] = v;
+            m[c * d + r] = v;
+        }
+    }
+}
+
+/// Problems building an integrator.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum IntegratorError {
+    #[error("quadrature rule: {0}")]
+    Quadrature(QuadratureError),
+}
+
+/// One block's (or a set of blocks') contribution to the log-likelihood.
+pub trait BlockIntegrator: Send + Sync {
+    /// Value (without the data constants), gradient, trust-region model Hessian,
+    /// per-block summaries and `sum_b V_b` at theta; `None` outside the parameter
+    /// space or where the value is not finite.
+    fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation>;
+    /// Draws per block (0 when integrated exactly).
+    fn draws(&self) -> usize;
+    /// Whether [`evaluate`](BlockIntegrator::evaluate)'s Hessian is that of the
+    /// function itself (otherwise the objective differences the gradient for reporting).
+    fn hessian_is_exact(&self) -> bool;
+    /// Conditional moments of each covered block's random effects given y at theta
+    /// (blocks in order, effects in each block's local order), for `ranef`.
+    fn posterior_moments(&self, theta: &[f64]) -> Option<Vec<BlockMoments>>;
+}

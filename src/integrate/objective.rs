@@ -1,0 +1,222 @@
+//! The log-likelihood approximation as a sum of block integrators (SPEC §11, §12).
+//!
+//! The log-likelihood is a sum over the independent blocks of
+//! [`Blocks`] plus the exact log density of observations that involve no
+//! random effect ([`FixedOnly`]).  [`Objective`] sums its parts in parallel, in a fixed
+//! order (bit-identical for any thread count), knowing nothing of how each integrates;
+//! [`Objective::final_evaluation`] gives the Hessian to report.
+
+use super::adaptive::{AdaptiveBlock, AdaptiveSettings};
+use super::integrator::{symmetrise, BlockIntegrator, IntegratorError, McEvaluation};
+use super::moments::BlockMoments;
+use crate::model::blocks::Blocks;
+use crate::model::Model;
+use rayon::prelude::*;
+
+/// Observations that involve no random effect: their exact log density.
+#[derive(Debug, Clone)]
+pub struct FixedOnly<'a> {
+    model: &'a Model,
+    obs: Vec<usize>,
+}
+
+impl<'a> FixedOnly<'a> {
+    /// The observations `obs` of `model`.
+    pub fn new(model: &'a Model, obs: Vec<usize>) -> FixedOnly<'a> {
+        FixedOnly { model, obs }
+    }
+}
+
+impl BlockIntegrator for FixedOnly<'_> {
+    fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
+        let model = self.model;
+        let (p, d) = (model.p(), model.n_params());
+        let fam = model.family();
+        let (mut value, mut grad, mut hess) = (0.0, vec![0.0; d], vec![0.0; d * d]);
+        for &i in &self.obs {
+            let xr = model.x_row(i);
+            let eta: f64 = xr.iter().zip(&theta[..p]).map(|(a, b)| a * b).sum();
+            let (w, y, nt) = (model.weights()[i], model.y()[i], model.trials()[i]);
+            value += w * fam.log_density_kernel(y, eta, nt);
+            let res = w * (y - fam.mean(eta, nt));
+            let wc = w * fam.variance(eta, nt);
+            for a in 0..p {
+                grad[a] += xr[a] * res;
+                for b in 0..p {
+                    hess[a * d + b] -= wc * xr[a] * xr[b];
+                }
+            }
+        }
+        value.is_finite().then(|| McEvaluation {
+            value,
+            gradient: grad,
+            hessian: hess,
+            blocks: Vec::new(),
+            mc_v: vec![0.0; d * d],
+        })
+    }
+    fn draws(&self) -> usize {
+        0
+    }
+    fn hessian_is_exact(&self) -> bool {
+        true
+    }
+    fn posterior_moments(&self, _theta: &[f64]) -> Option<Vec<BlockMoments>> {
+        Some(Vec::new())
+    }
+}
+
+impl BlockIntegrator for Objective<'_> {
+    fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
+        Objective::evaluate(self, theta)
+    }
+    fn draws(&self) -> usize {
+        Objective::draws(self)
+    }
+    fn hessian_is_exact(&self) -> bool {
+        self.parts.iter().all(|p| p.hessian_is_exact())
+    }
+    fn posterior_moments(&self, theta: &[f64]) -> Option<Vec<BlockMoments>> {
+        let per: Vec<Option<Vec<BlockMoments>>> = self
+            .parts
+            .par_iter()
+            .map(|p| p.posterior_moments(theta))
+            .collect();
+        let mut out = Vec::new();
+        for m in per {
+            out.extend(m?);
+        }
+        Some(out)
+    }
+}
+
+/// The log-likelihood approximation: a sum of block integrators (itself one).
+pub struct Objective<'a> {
+    model: &'a Model,
+    parts: Vec<Box<dyn BlockIntegrator + 'a>>,
+}
+
+impl<'a> Objective<'a> {
+    /// An objective from given parts.
+    pub fn new(model: &'a Model, parts: Vec<Box<dyn BlockIntegrator + 'a>>) -> Objective<'a> {
+        Objective { model, parts }
+    }
+
+    /// The SPEC §12 objective: one [`AdaptiveBlock`] per block of `blocks` (factorised)
+    /// with `m` draws each, plus the observations without random effects.
+    pub fn adaptive(
+        model: &'a Model,
+        blocks: &Blocks,
+        m: usize,
+        seed: u64,
+        u_start: &[f64],
+        settings: AdaptiveSettings,
+    ) -> Result<Objective<'a>, IntegratorError> {
+        let mut parts: Vec<Box<dyn BlockIntegrator + 'a>> = Vec::new();
+        for (b, block) in blocks.blocks.iter().enumerate() {
+            parts.push(Box::new(AdaptiveBlock::new(
+                model, block, b, m, seed, u_start, settings,
+            )?));
+        }
+        if !blocks.fixed_only.is_empty() {
+            parts.push(Box::new(FixedOnly::new(model, blocks.fixed_only.clone())));
+        }
+        Ok(Objective { model, parts })
+    }
+
+    /// Number of parameters `p + T`.
+    pub fn dim(&self) -> usize {
+        self.model.n_params()
+    }
+
+    fn check_theta(&self, theta: &[f64]) -> bool {
+        theta.len() == self.dim()
+            && theta.iter().all(|v| v.is_finite())
+            && theta[self.model.p()..].iter().all(|&nu| nu > 0.0)
+    }
+
+    /// The sum of the parts at theta (Hessian: the trust-region model's).
+    pub fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
+        if !self.check_theta(theta) {
+            return None;
+        }
+        if std::env::var("MCLA_COUNT").is_ok() {
+            eprintln!("EVAL");
+        }
+        let d = self.dim();
+        let evals: Vec<Option<McEvaluation>> =
+            self.parts.par_iter().map(|p| p.evaluate(theta)).collect();
+        let mut total = McEvaluation {
+            value: 0.0,
+            gradient: vec![0.0; d],
+            hessian: vec![0.0; d * d],
+            blocks: Vec::new(),
+            mc_v: vec![0.0; d * d],
+        };
+        for e in evals {
+            let e = e?;
+            total.value += e.value;
+            for (a, b) in total.gradient.iter_mut().zip(&e.gradient) {
+                *a += b;
+            }
+            for (a, b) in total.hessian.iter_mut().zip(&e.hessian) {
+                *a += b;
+            }
+            for (a, b) in total.mc_v.iter_mut().zip(&e.mc_v) {
+                *a += b;
+            }
+            total.blocks.extend(e.blocks);
+        }
+        total.value.is_finite().then_some(total)
+    }
+
+    /// [`evaluate`](Objective::evaluate) with the Hessian to report: where some part's
+    /// Hessian is only a model, the central difference of the analytic gradient
+    /// (step `1e-4 max(|theta_j|, 0.01)`, symmetrised) — the Hessian of the function
+    /// that was maximised, as vcov and the MCSE sandwich need (SPEC §12 e).
+    pub fn final_evaluation(&self, theta: &[f64]) -> Option<McEvaluation> {
+        let mut base = self.evaluate(theta)?;
+        if self.parts.iter().all(|p| p.hessian_is_exact()) {
+            return Some(base);
+        }
+        let d = self.dim();
+        let p = self.model.p();
+        let step = |j: usize| {
+            let h = 1e-4 * theta[j].abs().max(0.01);
+            if j >= p {
+                h.min(0.5 * theta[j])
+            } else {
+                h
+            }
+        };
+        let grads: Vec<Option<Vec<f64>>> = (0..2 * d)
+            .into_par_iter()
+            .map(|k| {
+                let j = k / 2;
+                let mut t = theta.to_vec();
+                t[j] += if k % 2 == 0 { step(j) } else { -step(j) };
+                self.evaluate(&t).map(|e| e.gradient)
+            })
+            .collect();
+        let mut h = vec![0.0; d * d];
+        for j in 0..d {
+            let (gp, gm) = (grads[2 * j].as_ref()?, grads[2 * j + 1].as_ref()?);
+            for r in 0..d {
+                h[r * d + j] = (gp[r] - gm[r]) / (2.0 * step(j));
+            }
+        }
+        symmetrise(&mut h, d);
+        base.hessian = h;
+        Some(base)
+    }
+
+    /// Number of parts that draw samples (blocks with a separator, fixed samples).
+    pub fn sampled_parts(&self) -> usize {
+        self.parts.iter().filter(|p| p.draws() > 0).count()
+    }
+
+    /// Draws per block of the sampled parts (0 when everything is exact).
+    pub fn draws(&self) -> usize {
+        self.parts.iter().map(|p| p.draws()).max().unwrap_or(0)
+    }
+}

@@ -1,0 +1,6 @@
+//! Stage 6 — output: a [`Fit`](crate::Fit) and the inference tables as people and scripts
+//! read them: [`report`] (R-like text, JSON) and [`tidy`] (CSV in broom.mixed's shape, text
+//! tables).
+
+pub mod report;
+pub mod tidy;
