@@ -3,11 +3,12 @@
 
 use super::assemble::{assemble, Fit, Timings};
 use super::error::FitError;
-use super::maximise::{maximise, Optimum};
+use super::maximise::{maximise_interruptible, Optimum};
 use super::memory::available_memory_bytes;
 use super::progress::Progress;
 use crate::integrate::adaptive::AdaptiveSettings;
 use crate::integrate::{BlockIntegrator, BlockMoments, Objective};
+use crate::interrupt::Interrupt;
 use crate::model::blocks::Blocks;
 use crate::model::options::{AutoM, CheckedOptions};
 use crate::model::Model;
@@ -51,6 +52,7 @@ pub(super) fn fit_adaptive(
     st: &Start,
     timings: &mut Timings,
     progress: &mut dyn FnMut(Progress),
+    interrupt: &Interrupt,
 ) -> Result<(Optimum, usize, Option<Vec<BlockMoments>>), FitError> {
     let settings = AdaptiveSettings {
         nodes: options.quadrature_nodes,
@@ -63,8 +65,12 @@ pub(super) fn fit_adaptive(
     let mut path = Vec::new();
     let mut iterations = 0;
     loop {
-        let objective =
+        if interrupt.is_triggered() {
+            return Err(FitError::Interrupted);
+        }
+        let mut objective =
             Objective::adaptive(model, blocks, m, options.seed, &st.centre.u_star, settings)?;
+        objective.watch(interrupt);
         // per-draw results kept during an evaluation: a log weight and two score vectors per
         // draw, for every block with a separator (blocks are evaluated in parallel)
         let needed =
@@ -79,7 +85,7 @@ pub(super) fn fit_adaptive(
         progress(Progress::Sampling {
             total: m * blocks.blocks.len(),
         });
-        let mut opt = maximise(&objective, &theta0, options, progress)?;
+        let mut opt = maximise_interruptible(&objective, &theta0, options, progress, interrupt)?;
         iterations += opt.iterations;
         path.append(&mut opt.path);
         // decide on the trust-region model's Hessian (within a few per cent)
@@ -97,7 +103,11 @@ pub(super) fn fit_adaptive(
         if last {
             let t3 = Instant::now();
             progress(Progress::Mcse);
-            let final_eval = objective.final_evaluation(&opt.theta).ok_or_else(|| {
+            let final_eval = objective.final_evaluation(&opt.theta);
+            if interrupt.is_triggered() {
+                return Err(FitError::Interrupted);
+            }
+            let final_eval = final_eval.ok_or_else(|| {
                 FitError::Optimiser(
                     "the likelihood approximation is not finite near the final point".into(),
                 )

@@ -9,6 +9,7 @@
 
 use super::moments::BlockMoments;
 use super::quadrature::QuadratureError;
+use crate::interrupt::Interrupt;
 use thiserror::Error;
 
 /// Value, gradient and Hessian of the MCLA at one theta, with the Monte Carlo
@@ -77,4 +78,10 @@ pub trait BlockIntegrator: Send + Sync {
     /// Conditional moments of each covered block's random effects given y at theta
     /// (blocks in order, effects in each block's local order), for `ranef`.
     fn posterior_moments(&self, theta: &[f64]) -> Option<Vec<BlockMoments>>;
+    /// Watch `interrupt` during evaluations: once it is triggered, an evaluation may stop
+    /// early and return `None` (the caller checks the flag).  The default ignores it (the
+    /// evaluation is short, and the caller checks between evaluations).
+    fn watch(&mut self, interrupt: &Interrupt) {
+        let _ = interrupt;
+    }
 }

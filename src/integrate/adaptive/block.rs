@@ -4,6 +4,7 @@
 use super::super::conditional::{EffectObs, Rule};
 use super::super::separator::Split;
 use super::super::IntegratorError;
+use crate::interrupt::Interrupt;
 use crate::model::blocks::Block;
 use crate::model::family::Family;
 use crate::model::Model;
@@ -87,6 +88,8 @@ pub struct AdaptiveBlock {
     pub(super) s_effects: Vec<usize>,
     /// The block's global effect indices (its local order).
     pub(super) block_effects: Vec<usize>,
+    /// Stops the per-chunk work of an evaluation once triggered.
+    pub(super) interrupt: Option<Interrupt>,
 }
 
 impl AdaptiveBlock {
@@ -241,6 +244,7 @@ impl AdaptiveBlock {
             i_effects: split.integrated.iter().map(|&j| block.effects[j]).collect(),
             s_effects: split.separator.iter().map(|&j| block.effects[j]).collect(),
             block_effects: block.effects.clone(),
+            interrupt: None,
         })
     }
 

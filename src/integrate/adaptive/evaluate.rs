@@ -5,6 +5,7 @@ use super::super::{symmetrise, BlockIntegrator, BlockSummary, McEvaluation};
 use super::block::AdaptiveBlock;
 use super::block::ADAPTIVE_CHUNK;
 use super::scratch::{ChunkOut, Scratch};
+use crate::interrupt::Interrupt;
 use rayon::prelude::*;
 
 impl AdaptiveBlock {
@@ -42,9 +43,15 @@ impl AdaptiveBlock {
         let outs: Vec<ChunkOut> = (0..n_chunks)
             .into_par_iter()
             .map_init(Scratch::default, |s, c| {
+                if self.interrupted() {
+                    return ChunkOut::default();
+                }
                 self.chunk(theta, &xb, &prop, &derivs, c, s)
             })
             .collect();
+        if self.interrupted() {
+            return None;
+        }
         let a = outs
             .iter()
             .map(|o| o.h_max)
@@ -117,7 +124,17 @@ impl AdaptiveBlock {
     }
 }
 
+impl AdaptiveBlock {
+    /// Whether the watched interrupt (if any) was triggered.
+    fn interrupted(&self) -> bool {
+        self.interrupt.as_ref().is_some_and(Interrupt::is_triggered)
+    }
+}
+
 impl BlockIntegrator for AdaptiveBlock {
+    fn watch(&mut self, interrupt: &Interrupt) {
+        self.interrupt = Some(interrupt.clone());
+    }
     fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
         if self.n_s() == 0 {
             self.evaluate_exact(theta)
