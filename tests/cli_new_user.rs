@@ -1,0 +1,122 @@
+//! Regression tests for defects found when the CLI was tried as a new user would (issues 16 and
+//! 18): ambiguous input is refused with the way out, reports say what was actually computed.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn mcla(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mcla"))
+        .args(args)
+        .output()
+        .expect("the mcla binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `<CARGO_MANIFEST_DIR>/../shared/data/<name>.csv`, or `None` (with a notice) when absent,
+/// unless `MCLA_REQUIRE_REFERENCE=1`.
+fn reference(name: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../shared/data/{name}.csv"));
+    if path.is_file() {
+        return Some(path);
+    }
+    if std::env::var("MCLA_REQUIRE_REFERENCE").as_deref() == Ok("1") {
+        panic!(
+            "reference data not found at {} and MCLA_REQUIRE_REFERENCE=1",
+            path.display()
+        );
+    }
+    eprintln!(
+        "NOTICE: reference data not found at {}; skipping",
+        path.display()
+    );
+    None
+}
+
+/// A temporary file with the given contents (unique per test and process).
+fn temp_file(name: &str, contents: &str) -> String {
+    let path = std::env::temp_dir().join(format!("mcla-new-user-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).expect("write temp file");
+    path.to_string_lossy().into_owned()
+}
+
+/// Issue 16.1: BoothHobert with `z1` written `1` on some rows and `"1"` on others used to be
+/// read as numeric (one random slope, log-likelihood -47.11 instead of -44.06), exit 0.
+#[test]
+fn a_partly_quoted_grouping_column_is_refused_naming_counts_lines_and_fixes() {
+    let Some(path) = reference("BoothHobert") else {
+        return;
+    };
+    let text = std::fs::read_to_string(path).expect("BoothHobert.csv");
+    // unquote z1 on the data rows of lines 2..=6 (file lines, header = line 1)
+    let mut out = String::new();
+    let mut unquoted = 0;
+    let mut quoted = 0;
+    for (i, line) in text.lines().enumerate() {
+        if (1..=5).contains(&i) {
+            let (head, z) = line.rsplit_once(',').expect("three fields");
+            out.push_str(&format!("{head},{}\n", z.trim_matches('"')));
+            unquoted += 1;
+        } else {
+            if i > 0 {
+                quoted += 1;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let file = temp_file("booth-mixed.csv", &out);
+    let args = [
+        "fit",
+        "--data",
+        &file,
+        "--fixed",
+        "y ~ 0 + x1",
+        "--random",
+        "~ 0 + z1",
+        "--family",
+        "bernoulli",
+        "--seed",
+        "1",
+    ];
+    let o = mcla(&args);
+    let err = stderr(&o);
+    assert!(
+        !o.status.success(),
+        "a partly quoted column must be refused; stdout:\n{}",
+        stdout(&o)
+    );
+    assert!(err.contains("column 'z1'"), "{err}");
+    assert!(
+        err.contains(&format!("quoted on {quoted} row(s) (first on line 7)")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("not on {unquoted} (first on line 2)")),
+        "{err}"
+    );
+    assert!(err.contains("--factor z1"), "{err}");
+    assert!(err.contains("quote its cells consistently"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // the first way out: --factor z1 gives the 10-group model
+    let mut with_factor = args.to_vec();
+    with_factor.extend(["--factor", "z1", "--format", "json"]);
+    let o = mcla(&with_factor);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let ll = v["loglik"]
+        .as_f64()
+        .or_else(|| v["log_likelihood"].as_f64());
+    // exact MLE log-likelihood -44.056 (../shared/data/README.md, lme4 25-point AGHQ)
+    if let Some(ll) = ll {
+        assert!((ll + 44.056).abs() < 0.05, "log-likelihood {ll}");
+    } else {
+        panic!("no log-likelihood in the JSON: {v}");
+    }
+}
