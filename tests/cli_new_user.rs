@@ -120,3 +120,75 @@ fn a_partly_quoted_grouping_column_is_refused_naming_counts_lines_and_fixes() {
         panic!("no log-likelihood in the JSON: {v}");
     }
 }
+
+/// Issue 18.7: grouping columns are optional in a `--predict` file, but an empty grouping cell
+/// used to drop the row and fail ("missing value"); it is now a level the fit has not seen:
+/// population-level prediction (u = 0) for that factor.  An empty fixed-effect cell stays an
+/// error.
+#[test]
+fn an_empty_grouping_cell_in_a_predict_file_predicts_at_the_population_level() {
+    let Some(data) = reference("salamander") else {
+        return;
+    };
+    let data = data.to_string_lossy().into_owned();
+    let new = temp_file(
+        "predict-empty.csv",
+        "Cross,Female,Male\nR/R,10,\nR/R,,\nW/W,10,10\n",
+    );
+    let o = mcla(&[
+        "fit",
+        "--data",
+        &data,
+        "--formula",
+        "Mate ~ 0 + Cross + (1 | Female) + (1 | Male)",
+        "--m",
+        "500",
+        "--quiet",
+        "--threads",
+        "1",
+        "--predict",
+        &new,
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let p = j["predictions"].as_array().expect("predictions");
+    assert_eq!(p.len(), 3);
+    let coef = |n: &str| j["coefficients"][n].as_f64().expect("coefficient");
+    let ranef = |level: &str| {
+        j["ranef"]
+            .as_array()
+            .expect("ranef")
+            .iter()
+            .find(|r| r["level"] == level)
+            .expect("level")["mean"]
+            .as_f64()
+            .expect("mean")
+    };
+    let plogis = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let est = |i: usize| p[i]["estimate"].as_f64().expect("estimate");
+    // Female 10 known, Male empty: her effect, u = 0 for the male
+    assert!((est(0) - plogis(coef("CrossR/R") + ranef("Female10"))).abs() < 1e-12);
+    // both empty: the population level
+    assert!((est(1) - plogis(coef("CrossR/R"))).abs() < 1e-12);
+    assert!(
+        (est(2) - plogis(coef("CrossW/W") + ranef("Female10") + ranef("Male10"))).abs() < 1e-12
+    );
+
+    let bad = temp_file("predict-empty-fixed.csv", "Cross,Female\n,10\n");
+    let o = mcla(&[
+        "fit",
+        "--data",
+        &data,
+        "--formula",
+        "Mate ~ 0 + Cross + (1 | Female) + (1 | Male)",
+        "--m",
+        "500",
+        "--quiet",
+        "--predict",
+        &bad,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("missing value"), "{}", stderr(&o));
+}

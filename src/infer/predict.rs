@@ -343,7 +343,8 @@ fn cell_label(c: &ColumnData, i: usize) -> Option<String> {
 /// grouping column that is absent makes every row use `u = 0` for that random formula (its
 /// design value is then taken from the first training row, for the marginal variance).  A
 /// factor level of a fixed-effect column that the fit has not seen is an error; a new level of
-/// a grouping factor predicts with `u = 0`.
+/// a grouping factor, or an empty cell in a column only the random formulas use, predicts with
+/// `u = 0` for that factor (population level).
 pub fn new_data_from_frame(
     model: &Model,
     train: &DataFrame,
@@ -412,8 +413,24 @@ pub fn new_data_from_frame(
             (ColumnData::Categorical(cat), Some(g)) if !fill => {
                 let mut levels = cat.levels.clone();
                 let mut codes = cat.codes.clone();
+                // An empty cell of a grouping column (one only the random formulas use) is a
+                // level the fit has not seen: the row predicts at u = 0 for that factor (the
+                // population level), as when the column is absent.  Elsewhere it is missing.
+                let grouping_only = !in_fixed && !in_response;
+                let mut unseen: Option<usize> = None;
                 for i in 0..n_new {
                     match cell_label(g, i) {
+                        None if grouping_only => {
+                            let k = *unseen.get_or_insert_with(|| {
+                                let mut label = "(missing)".to_string();
+                                while levels.contains(&label) {
+                                    label.push('_');
+                                }
+                                levels.push(label);
+                                levels.len() - 1
+                            });
+                            codes.push(Some(k));
+                        }
                         None => codes.push(None),
                         Some(l) => {
                             let k = match levels.iter().position(|x| *x == l) {
