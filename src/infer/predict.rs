@@ -144,9 +144,16 @@ fn link(f: Family, mu: f64) -> f64 {
 fn quad(a: &[f64], m: &[f64]) -> f64 {
     let d = a.len();
     let mut s = 0.0;
+    // zero coefficients are skipped: a parameter whose covariance is not available (NaN: a
+    // variance on the boundary) matters only to predictions that depend on it
     for r in 0..d {
+        if a[r] == 0.0 {
+            continue;
+        }
         for c in 0..d {
-            s += a[r] * m[r * d + c] * a[c];
+            if a[c] != 0.0 {
+                s += a[r] * m[r * d + c] * a[c];
+            }
         }
     }
     s
@@ -238,8 +245,9 @@ impl Fit {
                     }
                     g[..p].copy_from_slice(x);
                     link_value = eta;
-                    link_se = quad(&g, &self.vcov).max(0.0).sqrt();
-                    link_mcse = (quad(&g, &self.mcvcov).max(0.0) + extra_mc).sqrt();
+                    link_se = crate::inference::non_negative(quad(&g, &self.vcov)).sqrt();
+                    link_mcse =
+                        (crate::inference::non_negative(quad(&g, &self.mcvcov)) + extra_mc).sqrt();
                 }
                 Kind::Marginal => {
                     let mut coef_t = vec![0.0; t_count];
@@ -272,8 +280,8 @@ impl Fit {
                     for t in 0..t_count {
                         g[p + t] = coef_t[t] * dmu_ds2;
                     }
-                    let se_mu = quad(&g, &self.vcov).max(0.0).sqrt();
-                    let mc_mu = quad(&g, &self.mcvcov).max(0.0).sqrt();
+                    let se_mu = crate::inference::non_negative(quad(&g, &self.vcov)).sqrt();
+                    let mc_mu = crate::inference::non_negative(quad(&g, &self.mcvcov)).sqrt();
                     // to the link scale: d g(mu) / d mu = 1 / (d mu / d eta at g(mu))
                     let lv = link(fam, mu);
                     let deriv = ginv1(fam, lv);
