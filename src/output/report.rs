@@ -486,7 +486,7 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
     // Log-likelihood.
     let constant = fit.loglik - fit.loglik_glmm;
     o.push_str(&format!(
-        "\nLog-likelihood: {} ({}; exact-likelihood approximation, including the data constants; comparable with lme4/glmmTMB)\n",
+        "\nLog-likelihood: {} ({}, including the data constants; comparable with lme4/glmmTMB)\n",
         format_signif(fit.loglik, 7),
         loglik_mcse_text(fit)
     ));
@@ -540,20 +540,23 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
     o
 }
 
-/// The log-likelihood's Monte Carlo error in words: `MCSE 0.0074`; `MCSE 0: exact, no draws`
-/// when every block is integrated by quadrature; and, when a sampled block's ESS is below
+/// The log-likelihood's Monte Carlo error in words: `MCSE 0.0074`; `exact, no draws` when
+/// every block is integrated by quadrature; and, when a sampled block's ESS is below
 /// [`ESS_WARNING`](crate::fit::ESS_WARNING), that the delta-method value (0 at m = 1, where
 /// `1/ESS - 1/m` vanishes) cannot be trusted.
 fn loglik_mcse_text(fit: &Fit) -> String {
     let (sampled, low) = sampled_and_low_ess(fit);
     if sampled == 0 {
-        return "MCSE 0: exact, no draws (every block integrated by quadrature)".into();
+        return "exact, no draws: every block integrated by quadrature, MCSE 0".into();
     }
     if low == 0 {
-        return format!("MCSE {}", format_signif(fit.loglik_mcse, 2));
+        return format!(
+            "MCSE {}; exact-likelihood approximation",
+            format_signif(fit.loglik_mcse, 2)
+        );
     }
     format!(
-        "MCSE unknown: the ESS is below {} in {low} of {} sampled blocks, so the delta-method value {} is not an estimate of the Monte Carlo error; increase m",
+        "MCSE unknown: the ESS is below {} in {low} of {} sampled blocks, where the delta-method value ({} here) says nothing about the Monte Carlo error; increase m; exact-likelihood approximation",
         crate::fit::ESS_WARNING,
         sampled,
         format_signif(fit.loglik_mcse, 2)
