@@ -192,3 +192,152 @@ fn an_empty_grouping_cell_in_a_predict_file_predicts_at_the_population_level() {
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     assert!(stderr(&o).contains("missing value"), "{}", stderr(&o));
 }
+
+const SALAMANDER_MODEL: [&str; 6] = [
+    "--fixed",
+    "Mate ~ 0 + Cross",
+    "--random",
+    "~ 0 + Female",
+    "--random",
+    "~ 0 + Male",
+];
+
+/// Issue 18.7: at m = 1 the delta-method log-likelihood MCSE `sqrt(1/ESS - 1/m)` is 0 and was
+/// printed as "MCSE 0" beside a warning that the ESS is 1; it is reported as unknown.
+#[test]
+fn the_log_likelihood_mcse_at_m_1_is_reported_unknown_not_zero() {
+    let Some(data) = reference("salamander") else {
+        return;
+    };
+    let data = data.to_string_lossy().into_owned();
+    let mut args = vec!["fit", "--data", &data];
+    args.extend(SALAMANDER_MODEL);
+    args.extend(["--m", "1", "--threads", "1", "--quiet"]);
+    let o = mcla(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Log-likelihood:"))
+        .expect("log-likelihood line");
+    assert!(line.contains("MCSE unknown"), "{line}");
+    assert!(!line.contains("(MCSE 0"), "{line}");
+    args.extend(["--format", "json"]);
+    let j: serde_json::Value = serde_json::from_slice(&mcla(&args).stdout).expect("json");
+    assert_eq!(j["loglik_mcse_trustworthy"], false);
+    assert_eq!(j["exact"], false);
+}
+
+/// Issue 18.7: a one-factor fit samples nothing (every block by quadrature); the report says
+/// "exact, no draws" instead of an ESS or an m per block.
+#[test]
+fn a_one_factor_fit_reports_exact_no_draws_not_an_ess_or_m() {
+    let Some(data) = reference("BoothHobert") else {
+        return;
+    };
+    let data = data.to_string_lossy().into_owned();
+    let args = [
+        "fit",
+        "--data",
+        &data,
+        "--fixed",
+        "y ~ 0 + x1",
+        "--random",
+        "~ 0 + z1",
+        "--quiet",
+    ];
+    let o = mcla(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("exact, no draws"), "{text}");
+    assert!(
+        !text.contains("ESS Inf") && !text.contains("per block"),
+        "{text}"
+    );
+    assert!(!text.contains("Effective sample size"), "{text}");
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let j: serde_json::Value = serde_json::from_slice(&mcla(&json_args).stdout).expect("json");
+    assert_eq!(j["exact"], true);
+    assert_eq!(j["loglik_mcse"], 0.0);
+    assert_eq!(j["m"], 0, "nothing was drawn: m per sampled block is 0");
+}
+
+/// Issue 18.4: murder (poisson, both variances at 0) made every SE Inf and every p-value 1.
+/// The Hessian is now inverted on the free parameters: the fixed effects get finite SEs and
+/// p-values, and the boundary variances' SEs are not available — `NA` in the text and CSV,
+/// `null` in JSON — with a note.
+#[test]
+fn a_boundary_variance_has_se_na_and_leaves_the_fixed_effect_ses_finite_in_every_format() {
+    let Some(data) = reference("murder") else {
+        return;
+    };
+    let data = data.to_string_lossy().into_owned();
+    let base = [
+        "fit",
+        "--data",
+        &data,
+        "--fixed",
+        "y ~ race",
+        "--random",
+        "~ 0 + black",
+        "--random",
+        "~ 0 + white",
+        "--varcomps",
+        "black,white",
+        "--family",
+        "poisson",
+        "--m",
+        "500",
+        "--threads",
+        "1",
+        "--quiet",
+    ];
+    let with = |extra: &[&'static str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        let o = mcla(&a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let j: serde_json::Value = serde_json::from_str(&with(&["--format", "json"])).expect("json");
+    for v in ["black", "white"] {
+        assert!(
+            j["varcomps"][v].as_f64().expect("variance") < 1e-4,
+            "{v} not on the boundary: {j}"
+        );
+        assert!(j["se"][v].is_null(), "{v}: {}", j["se"][v]);
+    }
+    for b in ["(Intercept)", "raceWhite"] {
+        let se = j["se"][b].as_f64().expect("finite SE");
+        assert!(se > 0.0 && se < 1.0, "{b}: {se}");
+        let p = j["p_values"][b].as_f64().expect("finite p");
+        assert!(p < 1e-3, "{b}: p = {p}");
+    }
+    let w = j["warnings"].as_array().expect("warnings");
+    assert!(
+        w.iter().any(|w| w
+            .as_str()
+            .is_some_and(|w| w.contains("standard error is not available (NA)"))),
+        "{w:?}"
+    );
+
+    let text = with(&[]);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("black "))
+        .expect("black row");
+    assert!(row.split_whitespace().nth(2) == Some("NA"), "{row}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("(Intercept)"))
+        .expect("intercept row");
+    assert!(!row.contains("Inf") && !row.contains("NA"), "{row}");
+
+    let csv = with(&["--format", "csv"]);
+    let row = csv
+        .lines()
+        .find(|l| l.contains(",black,"))
+        .expect("black csv row");
+    assert_eq!(row.split(',').nth(3), Some("NA"), "{row}");
+}

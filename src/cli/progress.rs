@@ -45,10 +45,18 @@ impl ProgressUi {
         }
     }
 
-    fn callback(&self, data_constant: f64) -> impl FnMut(Progress) + Send + 'static {
+    /// The progress callback; `warn` prints the warnings the fit announces while it runs (a long
+    /// automatic-m stage) to stderr at once, above the indicator.
+    fn callback(&self, data_constant: f64, warn: bool) -> impl FnMut(Progress) + Send + 'static {
         let bar = self.bar.clone();
         move |p| {
             let msg = match p {
+                Progress::LongStage(w) => {
+                    if warn {
+                        bar.suspend(|| eprintln!("warning: {w}"));
+                    }
+                    return;
+                }
                 Progress::Pql => {
                     "PQL: starting values and the importance distribution's centre".to_string()
                 }
@@ -76,7 +84,8 @@ impl ProgressUi {
 
 pub(crate) fn run_fit(model: &Model, options: &FitOptions, quiet: bool) -> Result<Fit, CliError> {
     let ui = ProgressUi::new(!quiet && std::io::stderr().is_terminal());
-    let mut cb = ui.callback(model.data_constant());
+    // with --quiet the long-stage warning is only in the fit's warnings (the report)
+    let mut cb = ui.callback(model.data_constant(), !quiet);
     let res = mcla::fit_with_progress(model, options, &mut cb);
     ui.finish();
     res.map_err(fit_error)

@@ -67,13 +67,16 @@ pub struct Fit {
     pub gradient: Vec<f64>,
     /// Hessian of the MCLA at the MCMLE (row-major).
     pub hessian: Vec<f64>,
-    /// `(-H)^{-1}` (row-major); infinite entries when the Hessian is not negative definite.
+    /// `(-H)^{-1}` (row-major) on the free parameters; the rows and columns of a variance on
+    /// the boundary (below [`BOUNDARY_VARIANCE`]) are NaN (not available), and the entries are
+    /// infinite when the Hessian of the free parameters is not negative definite.
     pub vcov: Vec<f64>,
-    /// Standard errors.
+    /// Standard errors; NaN (not available: `null` in JSON, `NA` in text, CSV and R) for a
+    /// variance on the boundary.
     pub se: Vec<f64>,
-    /// Monte Carlo covariance of the estimates (row-major).
+    /// Monte Carlo covariance of the estimates (row-major; NaN where `vcov` is).
     pub mcvcov: Vec<f64>,
-    /// Monte Carlo standard errors.
+    /// Monte Carlo standard errors (NaN where `se` is).
     pub mcse: Vec<f64>,
     /// Whether the optimiser converged: its stopping test held at a stationary point of the
     /// MCLA and the MLE exists (see [`crate::fit::diagnostics`]).
@@ -91,7 +94,8 @@ pub struct Fit {
     pub blocks: Vec<BlockInfo>,
     /// Number of observations.
     pub n: usize,
-    /// Monte Carlo sample size per block (the one reached, with automatic m).
+    /// Monte Carlo sample size per sampled block (the one reached, with automatic m); 0 when
+    /// no block was sampled (every block integrated exactly: exact, no draws).
     pub m: usize,
     /// Whether m was chosen automatically (`--m auto`).
     pub m_auto: bool,
@@ -233,22 +237,50 @@ pub fn assemble(
             opt.theta.iter().map(|v| format!("{v:.6}")).collect::<Vec<_>>().join(",")
         ));
     }
-    let (vcov, se) = match vcov::vcov_from_hessian(&ev.hessian, d) {
+    // A variance on the boundary (essentially 0) has no Wald standard error, and its row of the
+    // Hessian is degenerate there: invert on the free parameters only, the boundary variances
+    // held at their estimates (as lme4 conditions on the variance parameters); their SE and
+    // MCSE are NaN, "not available".
+    let boundary: Vec<usize> = (model.p()..d)
+        .filter(|&j| opt.theta[j] < BOUNDARY_VARIANCE)
+        .collect();
+    let free: Vec<usize> = (0..d).filter(|j| !boundary.contains(j)).collect();
+    let not_available = |mut v: Vec<f64>| {
+        for &j in &boundary {
+            v[j] = f64::NAN;
+        }
+        v
+    };
+    let (vcov, se) = match vcov::vcov_on_free(&ev.hessian, d, &free) {
         Some(v) => {
             let se = vcov::sqrt_diag(&v, d);
             (v, se)
         }
         None => {
-            warnings.push("the Hessian of the MCLA at the estimate is singular or not negative definite: standard errors are infinite (the estimate may be on a boundary, e.g. a variance near 0, or m is too small)".into());
-            (vec![f64::INFINITY; d * d], vec![f64::INFINITY; d])
+            warnings.push(format!(
+                "the Hessian of the MCLA at the estimate is singular or not negative definite{}: standard errors are infinite (the estimate may be on a boundary, e.g. a variance near 0, or m is too small)",
+                if boundary.is_empty() { "" } else { " even without the variances on the boundary" }
+            ));
+            (
+                vcov::embed(&vec![f64::INFINITY; free.len() * free.len()], d, &free),
+                not_available(vec![f64::INFINITY; d]),
+            )
         }
     };
-    let (mcvcov, mcse) = if se.iter().all(|s| s.is_finite()) {
-        let mv = vcov::mc_vcov(&vcov, &ev.mc_v, d);
+    let (mcvcov, mcse) = if free.iter().all(|&j| se[j].is_finite()) {
+        let sub = vcov::mc_vcov(
+            &vcov::submatrix(&vcov, d, &free),
+            &vcov::submatrix(&ev.mc_v, d, &free),
+            free.len(),
+        );
+        let mv = vcov::embed(&sub, d, &free);
         let ms = vcov::sqrt_diag(&mv, d);
         (mv, ms)
     } else {
-        (vec![f64::INFINITY; d * d], vec![f64::INFINITY; d])
+        (
+            vcov::embed(&vec![f64::INFINITY; free.len() * free.len()], d, &free),
+            not_available(vec![f64::INFINITY; d]),
+        )
     };
     let block_info: Vec<BlockInfo> = blocks
         .blocks
@@ -268,7 +300,7 @@ pub fn assemble(
         let nu = opt.theta[model.p() + t];
         if nu < BOUNDARY_VARIANCE {
             warnings.push(format!(
-                "variance component {name} is essentially zero ({nu:.3e}): the estimate is on the boundary of the parameter space (a singular fit), so its Wald standard error, z value and p-value are not valid; consider dropping that random effect"
+                "variance component {name} is essentially zero ({nu:.3e}): the estimate is on the boundary of the parameter space (a singular fit), so its standard error is not available (NA) and it has no Wald z value or p-value; the other parameters' standard errors are computed with it held at its estimate (the Hessian inverted on the free parameters). Test it with a likelihood-ratio test (mcla compare) or drop that random effect"
             ));
         }
     }

@@ -245,9 +245,8 @@ impl Fit {
                     }
                     g[..p].copy_from_slice(x);
                     link_value = eta;
-                    link_se = crate::inference::non_negative(quad(&g, &self.vcov)).sqrt();
-                    link_mcse =
-                        (crate::inference::non_negative(quad(&g, &self.mcvcov)) + extra_mc).sqrt();
+                    link_se = vcov::non_negative(quad(&g, &self.vcov)).sqrt();
+                    link_mcse = (vcov::non_negative(quad(&g, &self.mcvcov)) + extra_mc).sqrt();
                 }
                 Kind::Marginal => {
                     let mut coef_t = vec![0.0; t_count];
@@ -280,8 +279,8 @@ impl Fit {
                     for t in 0..t_count {
                         g[p + t] = coef_t[t] * dmu_ds2;
                     }
-                    let se_mu = crate::inference::non_negative(quad(&g, &self.vcov)).sqrt();
-                    let mc_mu = crate::inference::non_negative(quad(&g, &self.mcvcov)).sqrt();
+                    let se_mu = vcov::non_negative(quad(&g, &self.vcov)).sqrt();
+                    let mc_mu = vcov::non_negative(quad(&g, &self.mcvcov)).sqrt();
                     // to the link scale: d g(mu) / d mu = 1 / (d mu / d eta at g(mu))
                     let lv = link(fam, mu);
                     let deriv = ginv1(fam, lv);

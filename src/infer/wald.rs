@@ -402,10 +402,9 @@ impl Fit {
         let rows: Vec<WaldRow> = (0..k)
             .map(|a| {
                 let r = &hypothesis.rows[a];
-                let se = inference::non_negative(lv[(a, a)]).sqrt();
+                let se = vcov::non_negative(lv[(a, a)]).sqrt();
                 let mc =
-                    inference::non_negative(quad(&r.coefficients, &self.mcvcov, &r.coefficients))
-                        .sqrt();
+                    vcov::non_negative(quad(&r.coefficients, &self.mcvcov, &r.coefficients)).sqrt();
                 let z = est[a] / se;
                 WaldRow {
                     restriction: r.text.clone(),
@@ -444,7 +443,7 @@ impl Fit {
                     .sum::<f64>()
             })
             .collect();
-        let chisq_mcse = inference::non_negative(quad(&g, &self.mcvcov, &g)).sqrt();
+        let chisq_mcse = vcov::non_negative(quad(&g, &self.mcvcov, &g)).sqrt();
         let involves_variance = hypothesis
             .rows
             .iter()

@@ -359,6 +359,9 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
     o.push_str("---\n");
     o.push_str(LEGEND);
     o.push('\n');
+    if fit.se[p..].iter().any(|s| s.is_nan()) {
+        o.push_str("(Std. Error NA: a variance on the boundary (essentially 0) has no standard error; the others are computed with it held there. See the warnings.)\n");
+    }
 
     // Monte Carlo section.
     let n_exact = fit.blocks.iter().filter(|b| b.is_exact()).count();
@@ -514,11 +517,12 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
         let init: Vec<String> = fit.theta.iter().map(|v| format!("{v:.6}")).collect();
         let bar = "!".repeat(78);
         o.push_str(&format!(
-            "\n{bar}\n!! WARNING: THE OPTIMISER DID NOT CONVERGE after {} iteration{}.\n!! The estimates above are NOT the Monte Carlo MLE; do not report them.\n!! Rerun from the current estimates with a larger Monte Carlo sample, e.g.\n!!   --par-init {} --m {}\n!! (and a larger --iterlim if the iteration limit was reached).\n{bar}\n",
+            "\n{bar}\n!! WARNING: THE OPTIMISER DID NOT CONVERGE after {} iteration{}.\n!! The estimates above are NOT the Monte Carlo MLE; do not report them.\n!! Rerun from the current estimates{}, e.g.\n!!   --par-init {}{}\n!! (and a larger --iterlim if the iteration limit was reached).\n{bar}\n",
             fit.iterations,
             if fit.iterations == 1 { "" } else { "s" },
+            if fit.m == 0 { "" } else { " with a larger Monte Carlo sample" },
             init.join(","),
-            fit.m.saturating_mul(10)
+            if fit.m == 0 { String::new() } else { format!(" --m {}", fit.m.saturating_mul(10)) }
         ));
     }
     if !fit.warnings.is_empty() {
