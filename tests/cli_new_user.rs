@@ -1,49 +1,14 @@
 //! Regression tests for defects found when the CLI was tried as a new user would (issues 16 and
 //! 18): ambiguous input is refused with the way out, reports say what was actually computed.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn mcla(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mcla"))
-        .args(args)
-        .output()
-        .expect("the mcla binary runs")
-}
+use common::{mcla, shared_file, stderr, stdout, temp_file};
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// `<CARGO_MANIFEST_DIR>/../shared/data/<name>.csv`, or `None` (with a notice) when absent,
-/// unless `MCLA_REQUIRE_REFERENCE=1`.
-fn reference(name: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../shared/data/{name}.csv"));
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var("MCLA_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!(
-            "reference data not found at {} and MCLA_REQUIRE_REFERENCE=1",
-            path.display()
-        );
-    }
-    eprintln!(
-        "NOTICE: reference data not found at {}; skipping",
-        path.display()
-    );
-    None
-}
-
-/// A temporary file with the given contents (unique per test and process).
-fn temp_file(name: &str, contents: &str) -> String {
-    let path = std::env::temp_dir().join(format!("mcla-new-user-{}-{name}", std::process::id()));
-    std::fs::write(&path, contents).expect("write temp file");
-    path.to_string_lossy().into_owned()
+/// `../shared/data/<name>.csv`, or `None` (with a notice) when absent (see
+/// [`common::shared_file`]).
+fn reference(name: &str) -> Option<String> {
+    shared_file(&format!("data/{name}.csv"))
 }
 
 /// Issue 16.1: BoothHobert with `z1` written `1` on some rows and `"1"` on others used to be
@@ -130,7 +95,6 @@ fn an_empty_grouping_cell_in_a_predict_file_predicts_at_the_population_level() {
     let Some(data) = reference("salamander") else {
         return;
     };
-    let data = data.to_string_lossy().into_owned();
     let new = temp_file(
         "predict-empty.csv",
         "Cross,Female,Male\nR/R,10,\nR/R,,\nW/W,10,10\n",
@@ -209,7 +173,6 @@ fn the_log_likelihood_mcse_at_m_1_is_reported_unknown_not_zero() {
     let Some(data) = reference("salamander") else {
         return;
     };
-    let data = data.to_string_lossy().into_owned();
     let mut args = vec!["fit", "--data", &data];
     args.extend(SALAMANDER_MODEL);
     args.extend(["--m", "1", "--threads", "1", "--quiet"]);
@@ -235,7 +198,6 @@ fn a_one_factor_fit_reports_exact_no_draws_not_an_ess_or_m() {
     let Some(data) = reference("BoothHobert") else {
         return;
     };
-    let data = data.to_string_lossy().into_owned();
     let args = [
         "fit",
         "--data",
@@ -272,7 +234,6 @@ fn a_boundary_variance_has_se_na_and_leaves_the_fixed_effect_ses_finite_in_every
     let Some(data) = reference("murder") else {
         return;
     };
-    let data = data.to_string_lossy().into_owned();
     let base = [
         "fit",
         "--data",

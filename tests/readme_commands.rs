@@ -4,6 +4,9 @@
 //! from a scratch directory beside a link to `../shared`, so `../shared/data/...` paths resolve as
 //! they do from a checkout and files the commands write (`--ranef ranef.csv`) stay out of the tree.
 
+mod common;
+
+use common::shared_dir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -48,7 +51,7 @@ fn readme_commands(readme: &str) -> Vec<String> {
             Some(true) if !(section.starts_with("From R") || section.contains("Python")) => {
                 let part = line.trim_end();
                 if let Some(head) = part.strip_suffix('\\') {
-                    pending.push_str(head.trim_end());
+                    pending.push_str(head.trim());
                     pending.push(' ');
                     continue;
                 }
@@ -62,21 +65,6 @@ fn readme_commands(readme: &str) -> Vec<String> {
         }
     }
     commands
-}
-
-fn shared_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    if dir.join("data").is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("MCLA_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!("MCLA_REQUIRE_REFERENCE=1 but {} is missing", dir.display());
-    }
-    eprintln!(
-        "NOTICE: {} not found; skipping the README commands",
-        dir.display()
-    );
-    None
 }
 
 /// A scratch `root/repo` working directory with `root/shared` linking to the reference data.
