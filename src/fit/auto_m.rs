@@ -58,21 +58,27 @@ pub struct StageForecast {
     pub seconds: f64,
 }
 
-/// Growth of m per stage beyond which (or a step to the maximum) a fit warns that it will take
-/// long.
+/// Growth of m per stage beyond which a fit warns that it will take long (when the next stage
+/// is estimated to take at least [`LONG_STAGE_SECONDS`]); a step to the maximum always warns.
 pub const LONG_STAGE_GROWTH: f64 = 8.0;
 
+/// Estimated seconds of the next stage below which a jump of more than [`LONG_STAGE_GROWTH`]
+/// is not worth a warning (salamander's default fit goes from m = 250 to 4000 in a few seconds;
+/// the fits this warning is for would sit silent for many minutes).
+pub const LONG_STAGE_SECONDS: f64 = 30.0;
+
 /// The warning printed when automatic m decides to grow by more than [`LONG_STAGE_GROWTH`] (as
-/// the targets ask, even when the step itself is capped) or to its maximum: the MCSE/SE and
-/// log-likelihood MCSE reached, the m it will try and the estimated time of the next stage
-/// (the last stage's cost scaled by the growth of m: the cost of an evaluation is linear in m).
-/// `None` when the step is ordinary.
+/// the targets ask, even when the step itself is capped) and the next stage should take at least
+/// [`LONG_STAGE_SECONDS`], or to its maximum: the MCSE/SE and log-likelihood MCSE reached, the
+/// m it will try and the estimated time of the next stage (the last stage's cost scaled by the
+/// growth of m: the cost of an evaluation is linear in m).  `None` when the step is ordinary.
 pub fn long_stage_warning(s: &StageForecast) -> Option<String> {
     let to_max = s.next >= s.max;
-    if !(s.growth * 1.1 > LONG_STAGE_GROWTH || to_max) || s.next <= s.m {
+    let eta = s.seconds * s.next as f64 / s.m.max(1) as f64;
+    let long_jump = s.growth * 1.1 > LONG_STAGE_GROWTH && !(eta < LONG_STAGE_SECONDS);
+    if !(long_jump || to_max) || s.next <= s.m {
         return None;
     }
-    let eta = s.seconds * s.next as f64 / s.m.max(1) as f64;
     Some(format!(
         "automatic m: at m = {} the largest MCSE/SE is {} ({}; target {}) and the log-likelihood MCSE {} (target {}); meeting the targets needs {}, so the next stage uses m = {}{} and should take about {} (the stage at m = {} took {}). Stop and rerun with a fixed --m, or looser --target-mcse-ratio / --target-loglik-mcse, if that is too long",
         s.m,
@@ -281,7 +287,7 @@ mod long_stage_tests {
             worst: ("F".into(), 0.3),
             mcse_ratio_target: 0.02,
             loglik_mcse: (0.2, 0.01),
-            seconds: 2.0,
+            seconds: 5.0,
         }
     }
 
@@ -301,8 +307,8 @@ mod long_stage_tests {
             );
             assert!(w.contains("about 400 times the draws"), "{w}");
             assert!(w.contains(&format!("next stage uses m = {next}")), "{w}");
-            // the last stage's 2 s scaled by next / m
-            let eta = 2.0 * next as f64 / 250.0;
+            // the last stage's 5 s scaled by next / m
+            let eta = 5.0 * next as f64 / 250.0;
             let shown = if eta < 120.0 {
                 format!("{eta:.0} s")
             } else {
@@ -321,6 +327,12 @@ mod long_stage_tests {
         assert!(w.contains("m = 131072 (its maximum)"), "{w}");
         assert!(long_stage_warning(&stage(250, 1000, 3.0)).is_none());
         assert!(long_stage_warning(&stage(250, 2000, 7.0)).is_none());
+        // a big jump that is quick anyway (2 s at m = 250: 16 s at 2000) stays silent
+        let quick = StageForecast {
+            seconds: 2.0,
+            ..stage(250, 2000, 400.0)
+        };
+        assert!(long_stage_warning(&quick).is_none());
         let w = long_stage_warning(&stage(250, 131072, f64::INFINITY)).expect("a warning");
         assert!(w.contains("an MCSE is not finite"), "{w}");
     }
