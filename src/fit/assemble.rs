@@ -94,8 +94,9 @@ pub struct Fit {
     pub blocks: Vec<BlockInfo>,
     /// Number of observations.
     pub n: usize,
-    /// Monte Carlo sample size per sampled block (the one reached, with automatic m); 0 when
-    /// no block was sampled (every block integrated exactly: exact, no draws).
+    /// Monte Carlo sample size per sampled block (the one reached, with automatic m).  When no
+    /// block was sampled (every block integrated exactly, [`Fit::is_exact`]) it is the m asked
+    /// for, and no draw was made.
     pub m: usize,
     /// Whether m was chosen automatically (`--m auto`).
     pub m_auto: bool,
@@ -199,6 +200,19 @@ impl Fit {
                 )
             })
             .collect()
+    }
+    /// Whether every block was integrated exactly (by quadrature): no draws, MCSE 0, `m` unused.
+    pub fn is_exact(&self) -> bool {
+        self.blocks.iter().all(BlockInfo::is_exact)
+    }
+    /// Whether `loglik_mcse` estimates the Monte Carlo error of the log-likelihood: every sampled
+    /// block has an ESS of at least [`ESS_WARNING`] (at m = 1 the delta-method value is 0 and
+    /// means nothing).  True for an exact fit (MCSE 0, no draws).
+    pub fn loglik_mcse_trustworthy(&self) -> bool {
+        self.blocks
+            .iter()
+            .filter(|b| !b.is_exact())
+            .all(|b| b.ess >= ESS_WARNING)
     }
     /// Smallest block ESS.
     pub fn min_ess(&self) -> f64 {

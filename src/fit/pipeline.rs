@@ -1,7 +1,7 @@
 //! The fitting pipeline (SPEC §3–§7): start → blocks → integrators → maximise →
 //! assemble, inside a thread pool of the requested size.
 
-use super::assemble::{assemble, BlockInfo, Fit, Timings};
+use super::assemble::{assemble, Fit, Timings};
 use super::auto_m::{auto_targets_met, fit_adaptive};
 use super::error::FitError;
 use super::maximise::maximise_interruptible;
@@ -186,12 +186,7 @@ fn fit_in_pool(
     progress(Progress::Mcse);
     let mut fit = assemble(model, &blocks, opt, options, threads, &st);
     fit.warnings.extend(stage_warnings);
-    // m per sampled block; 0 when nothing was sampled (every block integrated exactly)
-    fit.m = if fit.blocks.iter().all(BlockInfo::is_exact) {
-        0
-    } else {
-        m
-    };
+    fit.m = m;
     fit.m_auto = options.auto_m.is_some();
     if let Some(auto) = options
         .auto_m

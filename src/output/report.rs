@@ -520,9 +520,9 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
             "\n{bar}\n!! WARNING: THE OPTIMISER DID NOT CONVERGE after {} iteration{}.\n!! The estimates above are NOT the Monte Carlo MLE; do not report them.\n!! Rerun from the current estimates{}, e.g.\n!!   --par-init {}{}\n!! (and a larger --iterlim if the iteration limit was reached).\n{bar}\n",
             fit.iterations,
             if fit.iterations == 1 { "" } else { "s" },
-            if fit.m == 0 { "" } else { " with a larger Monte Carlo sample" },
+            if fit.is_exact() { "" } else { " with a larger Monte Carlo sample" },
             init.join(","),
-            if fit.m == 0 { String::new() } else { format!(" --m {}", fit.m.saturating_mul(10)) }
+            if fit.is_exact() { String::new() } else { format!(" --m {}", fit.m.saturating_mul(10)) }
         ));
     }
     if !fit.warnings.is_empty() {
@@ -649,9 +649,11 @@ pub fn json_report(fit: &Fit, info: &ReportInfo) -> Value {
     o.insert("loglik".into(), num(fit.loglik));
     o.insert("loglik_glmm".into(), num(fit.loglik_glmm));
     o.insert("loglik_mcse".into(), num(fit.loglik_mcse));
-    let (sampled, low) = sampled_and_low_ess(fit);
-    o.insert("exact".into(), json!(sampled == 0));
-    o.insert("loglik_mcse_trustworthy".into(), json!(low == 0));
+    o.insert("exact".into(), json!(fit.is_exact()));
+    o.insert(
+        "loglik_mcse_trustworthy".into(),
+        json!(fit.loglik_mcse_trustworthy()),
+    );
     o.insert("converged".into(), json!(fit.converged));
     o.insert("stop_reason".into(), json!(fit.stop_reason));
     o.insert("separation".into(), json!(fit.separation));
