@@ -56,8 +56,7 @@ const LEGEND: &str = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 '
 // ---------------------------------------------------------------------------------------------
 // Number formatting
 
-/// R's text for a non-finite number.
-/// A non-finite number as R prints it; NaN stands for "not available" here (e.g. the standard
+/// R's text for a non-finite number; NaN stands for "not available" here (e.g. the standard
 /// error of a variance on the boundary) and prints as R's `NA`.
 fn non_finite(x: f64) -> String {
     if x.is_nan() {
