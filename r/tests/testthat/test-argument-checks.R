@@ -21,8 +21,9 @@ test_that("varcomps.names: required, a vector, one name per variance component",
   expect_glmm_error(call_glmm(varcomps.names = "<drop>"),
                     "Names for the variance components must be supplied through varcomps.names")
   expect_glmm_error(call_glmm(varcomps.names = list("g")), "varcomps.names must be a vector")
+  # issue 18.7: without varcomps.equal, a wrong number of names is said in terms of the names
   expect_glmm_error(call_glmm(varcomps.names = c("a", "b")),
-                    "The length of varcomps.equal must be equal to the length of the random-effects call.")
+                    "varcomps.names has 2 names but random has 1 formula: give one name per random-effects formula")
   expect_glmm_error(call_glmm(varcomps.names = c("a", "b"), varcomps.equal = 1),
                     "You must name each unique variance component. Check varcomps.names and varcomps.equal.")
 })
