@@ -11,8 +11,8 @@
 //! this function has returned. Only R's own allocation failures (out of memory) go through
 //! savvy's wrapper, which raises them from C, again after the Rust frame has returned.
 
-use mcla::compare::{anova, ModelSummary};
-use mcla::predict::{Kind, NewData, NewEffect, Scale};
+use mcla::infer::compare::{anova, ModelSummary};
+use mcla::infer::predict::{Kind, NewData, NewEffect, Scale};
 use mcla::{AutoM, Csr, Family, Fit, FitOptions, Model, ModelSpec, RandomBlock, ReportInfo, Sampler};
 use savvy::{
     savvy, ExternalPointerSexp, IntoExtPtrSexp, ListSexp, OwnedListSexp, OwnedLogicalSexp,
@@ -277,9 +277,84 @@ struct Fitted {
     effect_names: Vec<String>,
 }
 
+extern "C" {
+    /// R's check for a user interrupt (Ctrl-C, SIGINT): returns, or longjmps into R's handling
+    /// of the interrupt. Main thread only.
+    fn R_CheckUserInterrupt();
+}
+
+/// Whether R has a pending user interrupt. If so, R's interrupt is caught (R_UnwindProtect via
+/// savvy) and returned as the token that continues it once this call has returned to R, so that
+/// the interrupt reaches R as an ordinary one (tryCatch(interrupt = ) sees it).
+fn pending_interrupt() -> Option<savvy::Error> {
+    // SAFETY: called on R's main thread (the thread of the .Call); a longjmp out of
+    // R_CheckUserInterrupt is caught by R_UnwindProtect and never crosses a Rust frame.
+    let r = unsafe {
+        savvy::unwind_protect(|| {
+            R_CheckUserInterrupt();
+            savvy::sexp::null::null()
+        })
+    };
+    r.err()
+}
+
+/// How often R's thread checks for an interrupt while the fit runs.
+const INTERRUPT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Validate, fit, and compute the fitted values at u = 0 (the only quantities that need the
 /// model after the fit). A panic anywhere in the library is caught and returned as a failure.
-fn run(spec: ModelSpec, options: FitOptions) -> Result<Fitted, Failure> {
+///
+/// The fit runs on a worker thread while this (R's) thread checks for a user interrupt every
+/// 0.1 s; on one, the library's [`mcla::Interrupt`] is triggered, the fit stops within about a
+/// second (`FitError::Interrupted`), and the interrupt is returned for R to continue. Only this
+/// thread calls R.
+fn run(spec: ModelSpec, options: FitOptions) -> Result<Fitted, Interruptible> {
+    let interrupt = mcla::Interrupt::new();
+    let worker_interrupt = interrupt.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut caught: Option<savvy::Error> = None;
+    let result = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let r = fit_on_worker(spec, options, &worker_interrupt);
+            let _ = tx.send(r);
+        });
+        loop {
+            match rx.recv_timeout(INTERRUPT_POLL) {
+                Ok(r) => return r,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if caught.is_none() {
+                        if let Some(token) = pending_interrupt() {
+                            caught = Some(token);
+                            interrupt.trigger();
+                        }
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Failure {
+                        stage: "panic",
+                        message: "internal error in the mcla library (please report it): the fit's worker thread ended without a result".into(),
+                    })
+                }
+            }
+        }
+    });
+    match caught {
+        Some(token) => Err(Interruptible::Interrupted(token)),
+        None => result.map_err(Interruptible::Failed),
+    }
+}
+
+/// A failure, or R's interrupt to continue.
+enum Interruptible {
+    Failed(Failure),
+    Interrupted(savvy::Error),
+}
+
+fn fit_on_worker(
+    spec: ModelSpec,
+    options: FitOptions,
+    interrupt: &mcla::Interrupt,
+) -> Result<Fitted, Failure> {
     guarded(move || {
         let model = Model::new(spec).map_err(|e| Failure {
             stage: "model",
@@ -289,10 +364,12 @@ fn run(spec: ModelSpec, options: FitOptions) -> Result<Fitted, Failure> {
             stage: "options",
             message: e.to_string(),
         })?;
-        let fit = mcla::fit(&model, &options).map_err(|e| Failure {
-            stage: "fit",
-            message: e.to_string(),
-        })?;
+        let fit = mcla::fit_interruptible(&model, &options, &mut |_| {}, interrupt).map_err(
+            |e| Failure {
+                stage: "fit",
+                message: e.to_string(),
+            },
+        )?;
         let eta = model.x_beta(fit.coef());
         let family = model.family();
         let mu = eta
@@ -544,10 +621,11 @@ fn mcla_fit_impl(spec: ListSexp, options: ListSexp) -> savvy::Result<Sexp> {
         let info = read_report_info(&options)?;
         Ok((s, o, info))
     });
-    let result = inputs.and_then(|(s, o, mut info)| {
+    let result = inputs.map_err(Interruptible::Failed).and_then(|(s, o, mut info)| {
         let fitted = run(s, o)?;
         info.elapsed_seconds = fitted.fit.timings.total;
-        let report = guarded(|| Ok(mcla::text_report(&fitted.fit, &info)))?;
+        let report = guarded(|| Ok(mcla::text_report(&fitted.fit, &info)))
+            .map_err(Interruptible::Failed)?;
         Ok((fitted, report))
     });
     match result {
@@ -566,7 +644,9 @@ fn mcla_fit_impl(spec: ListSexp, options: ListSexp) -> savvy::Result<Sexp> {
             );
             Ok(o.build()?.into())
         }
-        Err(f) => encode_failure(&f),
+        Err(Interruptible::Failed(f)) => encode_failure(&f),
+        // R continues its interrupt after this call has returned (savvy's C wrapper)
+        Err(Interruptible::Interrupted(token)) => Err(token),
     }
 }
 
@@ -591,7 +671,7 @@ fn handle_of(s: Sexp) -> Result<&'static FitHandle, Failure> {
 /// Predictions for new rows. `newdata` = list(x = <column-major n x p>, n, blocks = list of
 /// list(i, j, x, names, component) (the new rows' random-effect design values, row indices from 0),
 /// scale = "link" | "response", level).
-fn predict(h: &FitHandle, newdata: &ListSexp) -> Result<Vec<mcla::predict::Prediction>, Failure> {
+fn predict(h: &FitHandle, newdata: &ListSexp) -> Result<Vec<mcla::infer::predict::Prediction>, Failure> {
     let fit = &h.fit;
     let n = as_usize(scalar(newdata, "n")?.unwrap_or(f64::NAN), "n")?;
     let x = required_reals(newdata, "x")?;
@@ -662,7 +742,7 @@ fn mcla_predict_impl(handle: Sexp, newdata: ListSexp) -> savvy::Result<Sexp> {
     match r {
         Ok(rows) => {
             let mut o = Out::new();
-            let col = |f: fn(&mcla::predict::Prediction) -> f64| rows.iter().map(f).collect::<Vec<_>>();
+            let col = |f: fn(&mcla::infer::predict::Prediction) -> f64| rows.iter().map(f).collect::<Vec<_>>();
             o.reals("estimate", &col(|r| r.estimate));
             o.reals("std_error", &col(|r| r.std_error));
             o.reals("conf_low", &col(|r| r.conf_low));
