@@ -958,7 +958,7 @@ fn a_numeric_id_column_in_a_random_formula_is_the_first_warning() {
         .expect("read salamander.csv")
         .replace('"', "");
     let path = temp_csv("numeric-ids", &unquoted);
-    let mut args = vec!["--data", path.as_str()];
+    let mut args = vec!["fit", "--data", path.as_str()];
     args.extend(SALAMANDER_ARGS);
     args.extend(["--m", "1000"]);
     let j = fit_json(&args);
