@@ -177,10 +177,12 @@ anova.mcla <- function(object, ...) {
   })
   out <- mcla_anova_impl(summaries)
   if (!is.null(out$error)) stop_mcla(out$error, sys.call(), stage = out$stage)
+  # the first row has no test: NA (printed blank), not the library's NaN placeholder
+  for (k in c("chisq", "chisq_mcse", "df", "p_value")) out[[k]][is.nan(out[[k]])] <- NA_real_
   tab <- data.frame(npar = out$npar, AIC = out$aic, BIC = out$bic, logLik = out$loglik,
                     `logLik MCSE` = out$loglik_mcse, deviance = out$deviance, Chisq = out$chisq,
                     `Chisq MCSE` = out$chisq_mcse, Df = out$df, `Pr(>Chisq)` = out$p_value,
-                    check.names = FALSE, row.names = out$label)
+                    check.names = FALSE, row.names = make.unique(out$label))
   notes <- out$note[nzchar(out$note)]
   structure(tab, heading = c("Likelihood-ratio tests of mcla fits (Monte Carlo standard errors of logLik and Chisq beside them)\n",
                              if (length(notes)) paste0("p-values: ", paste(unique(notes), collapse = "; "), "\n")),
