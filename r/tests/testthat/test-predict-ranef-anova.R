@@ -114,3 +114,8 @@ test_that("a fit restored from a file keeps ranef and anova; predict says to ref
   expect_identical(anova(back, fit)$logLik, c(fit$loglik, fit$loglik))
   expect_error(predict(back), "restored from a file", class = "mcla_error")
 })
+
+test_that("lme4's ranef() (nlme's generic) dispatches to mcla fits", {
+  skip_if_not_installed("nlme")
+  expect_identical(nlme::ranef(fit), ranef(fit))
+})
