@@ -963,7 +963,10 @@ fn a_numeric_id_column_in_a_random_formula_is_the_first_warning() {
     args.extend(["--m", "1000"]);
     let j = fit_json(&args);
     let w = warnings_of(&j);
-    assert!(w.len() >= 2, "expected the ID warning and the fit's own: {w:?}");
+    assert!(
+        w.len() >= 2,
+        "expected the ID warning and the fit's own: {w:?}"
+    );
     assert!(
         w[0].contains("numeric column(s) 'Female'") && w[0].contains("--factor Female"),
         "first warning: {w:?}"

@@ -62,6 +62,9 @@ test_that("family.glmm: bernoulli.glmm, binomial.glmm, poisson.glmm as function,
   expect_glmm_error(call_glmm(family.glmm = stats::binomial), "'family.glmm' not recognized")
   expect_glmm_error(call_glmm(family.glmm = "gaussian.glmm"), "'family.glmm' not recognized")
   expect_glmm_error(call_glmm(family.glmm = "<drop>"), "family.glmm must be given")
+  # issue 18.7: the message starts with the argument's name (no stray leading space)
+  expect_error(call_glmm(family.glmm = "gaussian.glmm"), "^'family.glmm' not recognized: use",
+               class = "mcla_error")
 })
 
 test_that("the response: checked by the family as R glmm does", {

@@ -13,7 +13,9 @@
 
 use mcla::infer::compare::{anova, ModelSummary};
 use mcla::infer::predict::{Kind, NewData, NewEffect, Scale};
-use mcla::{AutoM, Csr, Family, Fit, FitOptions, Model, ModelSpec, RandomBlock, ReportInfo, Sampler};
+use mcla::{
+    AutoM, Csr, Family, Fit, FitOptions, Model, ModelSpec, RandomBlock, ReportInfo, Sampler,
+};
 use savvy::{
     savvy, ExternalPointerSexp, IntoExtPtrSexp, ListSexp, OwnedListSexp, OwnedLogicalSexp,
     OwnedRealSexp, OwnedStringSexp, Sexp, StringSexp, TypedSexp,
@@ -364,12 +366,13 @@ fn fit_on_worker(
             stage: "options",
             message: e.to_string(),
         })?;
-        let fit = mcla::fit_interruptible(&model, &options, &mut |_| {}, interrupt).map_err(
-            |e| Failure {
-                stage: "fit",
-                message: e.to_string(),
-            },
-        )?;
+        let fit =
+            mcla::fit_interruptible(&model, &options, &mut |_| {}, interrupt).map_err(|e| {
+                Failure {
+                    stage: "fit",
+                    message: e.to_string(),
+                }
+            })?;
         let eta = model.x_beta(fit.coef());
         let family = model.family();
         let mu = eta
@@ -412,8 +415,9 @@ enum Value {
     Strings(Vec<String>),
     Logicals(Vec<bool>),
     List(Out),
-    /// An external pointer owning the fit (created when the list is built).
-    Handle(FitHandle),
+    /// An external pointer owning the fit (created when the list is built; boxed: a fit is
+    /// large beside the other variants).
+    Handle(Box<FitHandle>),
 }
 
 /// Named list builder.
@@ -477,7 +481,7 @@ impl Out {
                 }
                 Value::Handle(h) => {
                     // protected by set_name_and_value before anything else allocates
-                    list.set_name_and_value(i, name, h.into_external_pointer())?;
+                    list.set_name_and_value(i, name, (*h).into_external_pointer())?;
                 }
             }
         }
@@ -493,15 +497,27 @@ fn encode_fit(fit: &Fit, eta: &[f64], mu: &[f64], effect_names: &[String], repor
     let mut ranef = Out::new();
     ranef.strings(
         "component",
-        &fit.ranef.iter().map(|r| r.component.as_str()).collect::<Vec<_>>(),
+        &fit.ranef
+            .iter()
+            .map(|r| r.component.as_str())
+            .collect::<Vec<_>>(),
     );
     ranef.strings(
         "level",
-        &fit.ranef.iter().map(|r| r.level.as_str()).collect::<Vec<_>>(),
+        &fit.ranef
+            .iter()
+            .map(|r| r.level.as_str())
+            .collect::<Vec<_>>(),
     );
-    ranef.reals("mean", &fit.ranef.iter().map(|r| r.mean).collect::<Vec<_>>());
+    ranef.reals(
+        "mean",
+        &fit.ranef.iter().map(|r| r.mean).collect::<Vec<_>>(),
+    );
     ranef.reals("sd", &fit.ranef.iter().map(|r| r.sd).collect::<Vec<_>>());
-    ranef.reals("mcse", &fit.ranef.iter().map(|r| r.mcse).collect::<Vec<_>>());
+    ranef.reals(
+        "mcse",
+        &fit.ranef.iter().map(|r| r.mcse).collect::<Vec<_>>(),
+    );
     o.put("ranef", Value::List(ranef));
     o.string("report", report);
     o.strings("parameter_names", &fit.parameter_names);
@@ -621,13 +637,15 @@ fn mcla_fit_impl(spec: ListSexp, options: ListSexp) -> savvy::Result<Sexp> {
         let info = read_report_info(&options)?;
         Ok((s, o, info))
     });
-    let result = inputs.map_err(Interruptible::Failed).and_then(|(s, o, mut info)| {
-        let fitted = run(s, o)?;
-        info.elapsed_seconds = fitted.fit.timings.total;
-        let report = guarded(|| Ok(mcla::text_report(&fitted.fit, &info)))
-            .map_err(Interruptible::Failed)?;
-        Ok((fitted, report))
-    });
+    let result = inputs
+        .map_err(Interruptible::Failed)
+        .and_then(|(s, o, mut info)| {
+            let fitted = run(s, o)?;
+            info.elapsed_seconds = fitted.fit.timings.total;
+            let report = guarded(|| Ok(mcla::text_report(&fitted.fit, &info)))
+                .map_err(Interruptible::Failed)?;
+            Ok((fitted, report))
+        });
     match result {
         Ok((f, report)) => {
             let mut o = Out::new();
@@ -637,10 +655,10 @@ fn mcla_fit_impl(spec: ListSexp, options: ListSexp) -> savvy::Result<Sexp> {
             );
             o.put(
                 "handle",
-                Value::Handle(FitHandle {
+                Value::Handle(Box::new(FitHandle {
                     fit: f.fit,
                     effect_names: f.effect_names,
-                }),
+                })),
             );
             Ok(o.build()?.into())
         }
@@ -653,9 +671,11 @@ fn mcla_fit_impl(spec: ListSexp, options: ListSexp) -> savvy::Result<Sexp> {
 /// The fit behind an external pointer made by [`mcla_fit_impl`] (R passes only the `handle`
 /// of an object of class "mcla"); `None` when the pointer is null (after `readRDS()`).
 fn handle_of(s: Sexp) -> Result<&'static FitHandle, Failure> {
-    let restored = || Failure {
+    let restored = || {
+        Failure {
         stage: "input",
         message: "this fit was restored from a file (saveRDS/readRDS or a saved workspace), which keeps its numbers but not the library's fit object that predict() needs: run glmm() again in this session".into(),
+    }
     };
     let ptr = ExternalPointerSexp::try_from(s).map_err(|_| restored())?;
     // SAFETY: R passes `object$handle` of a fit made by glmm(), which is an external pointer
@@ -671,7 +691,10 @@ fn handle_of(s: Sexp) -> Result<&'static FitHandle, Failure> {
 /// Predictions for new rows. `newdata` = list(x = <column-major n x p>, n, blocks = list of
 /// list(i, j, x, names, component) (the new rows' random-effect design values, row indices from 0),
 /// scale = "link" | "response", level).
-fn predict(h: &FitHandle, newdata: &ListSexp) -> Result<Vec<mcla::infer::predict::Prediction>, Failure> {
+fn predict(
+    h: &FitHandle,
+    newdata: &ListSexp,
+) -> Result<Vec<mcla::infer::predict::Prediction>, Failure> {
     let fit = &h.fit;
     let n = as_usize(scalar(newdata, "n")?.unwrap_or(f64::NAN), "n")?;
     let x = required_reals(newdata, "x")?;
@@ -684,12 +707,14 @@ fn predict(h: &FitHandle, newdata: &ListSexp) -> Result<Vec<mcla::infer::predict
     }
     let mut new = NewData {
         labels: (1..=n).map(|i| i.to_string()).collect(),
-        x: (0..n).map(|i| (0..p).map(|j| x[j * n + i]).collect()).collect(),
+        x: (0..n)
+            .map(|i| (0..p).map(|j| x[j * n + i]).collect())
+            .collect(),
         z: vec![Vec::new(); n],
     };
     if let Some(blocks) = field(newdata, "blocks") {
-        let blocks =
-            ListSexp::try_from(blocks).map_err(|_| input_error("internal: blocks must be a list"))?;
+        let blocks = ListSexp::try_from(blocks)
+            .map_err(|_| input_error("internal: blocks must be a list"))?;
         for b in blocks.values_iter() {
             let b = ListSexp::try_from(b).map_err(|_| input_error("internal: block"))?;
             let rows = required_reals(&b, "i")?;
@@ -719,7 +744,10 @@ fn predict(h: &FitHandle, newdata: &ListSexp) -> Result<Vec<mcla::infer::predict
             }
         }
     }
-    let scale = match required_strings(newdata, "scale")?.first().map(String::as_str) {
+    let scale = match required_strings(newdata, "scale")?
+        .first()
+        .map(String::as_str)
+    {
         Some("link") => Scale::Link,
         Some("response") => Scale::Response,
         other => return Err(input_error(format!("internal: scale {other:?}"))),
@@ -742,7 +770,9 @@ fn mcla_predict_impl(handle: Sexp, newdata: ListSexp) -> savvy::Result<Sexp> {
     match r {
         Ok(rows) => {
             let mut o = Out::new();
-            let col = |f: fn(&mcla::infer::predict::Prediction) -> f64| rows.iter().map(f).collect::<Vec<_>>();
+            let col = |f: fn(&mcla::infer::predict::Prediction) -> f64| {
+                rows.iter().map(f).collect::<Vec<_>>()
+            };
             o.reals("estimate", &col(|r| r.estimate));
             o.reals("std_error", &col(|r| r.std_error));
             o.reals("conf_low", &col(|r| r.conf_low));
@@ -757,14 +787,19 @@ fn mcla_predict_impl(handle: Sexp, newdata: ListSexp) -> savvy::Result<Sexp> {
 fn model_summary(s: Sexp) -> Result<ModelSummary, Failure> {
     let l = ListSexp::try_from(s).map_err(|_| input_error("internal: model summary"))?;
     let rows = optional_reals(&l, "rows")?
-        .map(|r| r.iter().map(|&v| as_usize(v, "rows")).collect::<Result<Vec<_>, _>>())
+        .map(|r| {
+            r.iter()
+                .map(|&v| as_usize(v, "rows"))
+                .collect::<Result<Vec<_>, _>>()
+        })
         .transpose()?;
     Ok(ModelSummary {
         label: required_strings(&l, "label")?.join(" "),
         loglik: scalar(&l, "loglik")?.unwrap_or(f64::NAN),
         loglik_mcse: scalar(&l, "loglik_mcse")?.unwrap_or(0.0),
         n: as_usize(scalar(&l, "n")?.unwrap_or(f64::NAN), "n")?,
-        fixed_names: field(&l, "fixed_names").map_or(Ok(Vec::new()), |s| strings(s, "fixed_names"))?,
+        fixed_names: field(&l, "fixed_names")
+            .map_or(Ok(Vec::new()), |s| strings(s, "fixed_names"))?,
         varcomp_names: field(&l, "varcomp_names")
             .map_or(Ok(Vec::new()), |s| strings(s, "varcomp_names"))?,
         rows,
@@ -791,18 +826,48 @@ fn mcla_anova_impl(models: ListSexp) -> savvy::Result<Sexp> {
         Ok(rows) => {
             let mut o = Out::new();
             let num = |v: Option<f64>| v.unwrap_or(f64::NAN);
-            o.strings("label", &rows.iter().map(|r| r.label.as_str()).collect::<Vec<_>>());
-            o.reals("npar", &rows.iter().map(|r| r.npar as f64).collect::<Vec<_>>());
+            o.strings(
+                "label",
+                &rows.iter().map(|r| r.label.as_str()).collect::<Vec<_>>(),
+            );
+            o.reals(
+                "npar",
+                &rows.iter().map(|r| r.npar as f64).collect::<Vec<_>>(),
+            );
             o.reals("aic", &rows.iter().map(|r| r.aic).collect::<Vec<_>>());
             o.reals("bic", &rows.iter().map(|r| r.bic).collect::<Vec<_>>());
             o.reals("loglik", &rows.iter().map(|r| r.loglik).collect::<Vec<_>>());
-            o.reals("loglik_mcse", &rows.iter().map(|r| r.loglik_mcse).collect::<Vec<_>>());
-            o.reals("deviance", &rows.iter().map(|r| r.deviance).collect::<Vec<_>>());
-            o.reals("chisq", &rows.iter().map(|r| num(r.chisq)).collect::<Vec<_>>());
-            o.reals("chisq_mcse", &rows.iter().map(|r| num(r.chisq_mcse)).collect::<Vec<_>>());
-            o.reals("df", &rows.iter().map(|r| num(r.df.map(|d| d as f64))).collect::<Vec<_>>());
-            o.reals("p_value", &rows.iter().map(|r| num(r.p_value)).collect::<Vec<_>>());
-            o.strings("note", &rows.iter().map(|r| r.note.as_str()).collect::<Vec<_>>());
+            o.reals(
+                "loglik_mcse",
+                &rows.iter().map(|r| r.loglik_mcse).collect::<Vec<_>>(),
+            );
+            o.reals(
+                "deviance",
+                &rows.iter().map(|r| r.deviance).collect::<Vec<_>>(),
+            );
+            o.reals(
+                "chisq",
+                &rows.iter().map(|r| num(r.chisq)).collect::<Vec<_>>(),
+            );
+            o.reals(
+                "chisq_mcse",
+                &rows.iter().map(|r| num(r.chisq_mcse)).collect::<Vec<_>>(),
+            );
+            o.reals(
+                "df",
+                &rows
+                    .iter()
+                    .map(|r| num(r.df.map(|d| d as f64)))
+                    .collect::<Vec<_>>(),
+            );
+            o.reals(
+                "p_value",
+                &rows.iter().map(|r| num(r.p_value)).collect::<Vec<_>>(),
+            );
+            o.strings(
+                "note",
+                &rows.iter().map(|r| r.note.as_str()).collect::<Vec<_>>(),
+            );
             Ok(o.build()?.into())
         }
         Err(f) => encode_failure(&f),
