@@ -141,7 +141,11 @@ print.mcla <- function(x, digits = max(3L, getOption("digits") - 3L), ...) {
 }
 
 # "m = 2000 per sampled block, chosen automatically", as the library's report says it.
+# (No draws at all -- every block integrated exactly -- is said as such, not as an m.)
 m_text <- function(x) {
+  if (!is.null(x$blocks$draws) && all(x$blocks$draws == 0)) {
+    return("exact, no draws (every block integrated by quadrature)")
+  }
   sprintf("m = %s per sampled block%s", format(x$m, scientific = FALSE),
           if (isTRUE(x$m.auto)) ", chosen automatically" else "")
 }

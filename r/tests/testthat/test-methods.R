@@ -111,6 +111,10 @@ test_that("print shows the call, estimates and log-likelihood", {
   expect_true(any(grepl("Fixed effects:", out)))
   expect_true(any(grepl("Variance components:", out)))
   expect_true(any(grepl(sprintf("Log-likelihood: %s", format(fit$loglik, digits = 7)), out, fixed = TRUE)))
+  # issue 18.7: one likelihood block per group, each integrated exactly: no m to speak of
+  expect_true(all(fit$blocks$draws == 0))
+  expect_true(any(grepl("exact, no draws", out, fixed = TRUE)))
+  expect_false(any(grepl("per sampled block", out, fixed = TRUE)))
 })
 
 test_that("summary is laid out as R glmm's, plus the Monte Carlo section", {

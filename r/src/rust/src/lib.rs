@@ -589,6 +589,13 @@ fn encode_fit(fit: &Fit, eta: &[f64], mu: &[f64], effect_names: &[String], repor
         &fit.blocks.iter().map(|b| b.n as f64).collect::<Vec<_>>(),
     );
     blocks.reals("ess", &fit.blocks.iter().map(|b| b.ess).collect::<Vec<_>>());
+    blocks.reals(
+        "draws",
+        &fit.blocks
+            .iter()
+            .map(|b| b.draws as f64)
+            .collect::<Vec<_>>(),
+    );
     o.put("blocks", Value::List(blocks));
     o.real("n", fit.n as f64);
     o.real("m", fit.m as f64);
