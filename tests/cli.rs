@@ -946,3 +946,30 @@ fn cosmetic_problems_are_fixed() {
         let _ = std::fs::remove_file(p);
     }
 }
+
+/// Issue 18.1: integer grouping IDs (the salamander file with its quotes removed, as R's
+/// `write.csv` of `read.csv` data gives it) make each random formula one random slope on the ID
+/// numbers; the warning that says so, naming the column and the fix, comes first, before the
+/// fit's own symptoms (variance at zero, singular Hessian).
+#[test]
+fn a_numeric_id_column_in_a_random_formula_is_the_first_warning() {
+    let Some(data) = salamander() else { return };
+    let unquoted = std::fs::read_to_string(&data)
+        .expect("read salamander.csv")
+        .replace('"', "");
+    let path = temp_csv("numeric-ids", &unquoted);
+    let mut args = vec!["fit", "--data", path.as_str()];
+    args.extend(SALAMANDER_ARGS);
+    args.extend(["--m", "1000"]);
+    let j = fit_json(&args);
+    let w = warnings_of(&j);
+    assert!(
+        w.len() >= 2,
+        "expected the ID warning and the fit's own: {w:?}"
+    );
+    assert!(
+        w[0].contains("numeric column(s) 'Female'") && w[0].contains("--factor Female"),
+        "first warning: {w:?}"
+    );
+    assert!(w[1].contains("'Male'"), "second warning: {w:?}");
+}

@@ -116,6 +116,9 @@ pub struct Fit {
     pub start_source: StartSource,
     /// theta0.
     pub start_theta: Vec<f64>,
+    /// The random effects of the start, `u* = A* s*` (SPEC §3; R glmm's `u.pql`), one per
+    /// random effect in model order: the PQL predictions when PQL ran, zeros otherwise.
+    pub start_u: Vec<f64>,
     /// Warnings a user must see.
     pub warnings: Vec<String>,
     /// Stage timings.
@@ -363,6 +366,7 @@ pub fn assemble(
         link: model.family().link().into(),
         start_source: st.source,
         start_theta: st.theta.clone(),
+        start_u: st.centre.u_star.clone(),
         warnings,
         timings: Timings::default(),
         ranef: Vec::new(),
