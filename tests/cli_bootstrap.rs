@@ -145,7 +145,7 @@ fn power_of_a_crossed_design_and_of_a_design_file() {
     assert_eq!(csv.lines().count(), 21);
     // errors: an unknown effect, a wrong number of fixed effects
     let mut a = args.to_vec();
-    let k = a.len() - 5;
+    let k = a.len() - 4; // the value of --effect
     a[k] = "z";
     let o = mcla(&a);
     assert_eq!(o.status.code(), Some(2));
