@@ -32,3 +32,11 @@ mcla_expand_formula_impl <- function(text) {
 mcla_random_intercept_message_impl <- function(formula, labels) {
   .Call(savvy_mcla_random_intercept_message_impl__impl, formula, labels)
 }
+
+mcla_bootstrap_impl <- function(spec, options, control) {
+  .Call(savvy_mcla_bootstrap_impl__impl, spec, options, control)
+}
+
+mcla_power_impl <- function(spec, options, control) {
+  .Call(savvy_mcla_power_impl__impl, spec, options, control)
+}

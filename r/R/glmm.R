@@ -344,7 +344,9 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
     rows.used = if (is.null(na_action)) seq_len(nrow(mf)) else
       seq_len(nrow(mf) + length(na_action))[-as.integer(na_action)],
     handle = out$handle,
-    mcla.version = mcla_defaults()$version
+    mcla.version = mcla_defaults()$version,
+    # the numeric model and options as handed to the library (bootstrap(), power())
+    mcla.spec = spec, mcla.options = options
   ), class = c("mcla", "glmm"))
 }
 

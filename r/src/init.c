@@ -68,6 +68,16 @@ SEXP savvy_mcla_random_intercept_message_impl__impl(SEXP c_arg__formula, SEXP c_
     return handle_result(res);
 }
 
+SEXP savvy_mcla_bootstrap_impl__impl(SEXP c_arg__spec, SEXP c_arg__options, SEXP c_arg__control) {
+    SEXP res = savvy_mcla_bootstrap_impl__ffi(c_arg__spec, c_arg__options, c_arg__control);
+    return handle_result(res);
+}
+
+SEXP savvy_mcla_power_impl__impl(SEXP c_arg__spec, SEXP c_arg__options, SEXP c_arg__control) {
+    SEXP res = savvy_mcla_power_impl__ffi(c_arg__spec, c_arg__options, c_arg__control);
+    return handle_result(res);
+}
+
 static const R_CallMethodDef CallEntries[] = {
     {"savvy_mcla_fit_impl__impl", (DL_FUNC) &savvy_mcla_fit_impl__impl, 2},
     {"savvy_mcla_defaults_impl__impl", (DL_FUNC) &savvy_mcla_defaults_impl__impl, 0},
@@ -77,6 +87,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"savvy_mcla_anova_impl__impl", (DL_FUNC) &savvy_mcla_anova_impl__impl, 1},
     {"savvy_mcla_expand_formula_impl__impl", (DL_FUNC) &savvy_mcla_expand_formula_impl__impl, 1},
     {"savvy_mcla_random_intercept_message_impl__impl", (DL_FUNC) &savvy_mcla_random_intercept_message_impl__impl, 2},
+    {"savvy_mcla_bootstrap_impl__impl", (DL_FUNC) &savvy_mcla_bootstrap_impl__impl, 3},
+    {"savvy_mcla_power_impl__impl", (DL_FUNC) &savvy_mcla_power_impl__impl, 3},
     {NULL, NULL, 0}
 };
 

@@ -1,7 +1,7 @@
 //! `mcla fit`: read the data, build the model, fit it, print the report and the inference
 //! tables.
 
-use super::args::{FitArgs, Format, MIN_RMAX};
+use super::args::{FitArgs, Format, McArgs, ModelArgs, MIN_RMAX};
 use super::error::{input, CliError};
 use super::infer;
 use super::options::{fit_options, frame_options, resolve_formulas};
@@ -9,13 +9,25 @@ use super::output::call_line;
 use super::progress::run_fit;
 use mcla::model::design::{self, DataRequest, ModelInput};
 use mcla::output::report::ReportInfo;
-use mcla::FitOptions;
+use mcla::{FitOptions, Model};
+use mcla_formula::{DataFrame, Design, FrameOptions};
 use std::time::Instant;
 
-pub(crate) fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
-    let t0 = Instant::now();
+/// The data, model and options of `mcla fit` (and `mcla bootstrap`): everything checked
+/// before the fit.
+pub(crate) struct Loaded {
+    pub(crate) frame: DataFrame,
+    pub(crate) fopts: FrameOptions,
+    pub(crate) request: DataRequest,
+    pub(crate) dsg: Design,
+    pub(crate) model: Model,
+    pub(crate) options: FitOptions,
+}
+
+/// Read the data, build and check the model and the fit options.
+pub(crate) fn load(a: &ModelArgs, mc: &McArgs) -> Result<Loaded, CliError> {
     let fopts = frame_options(&a.factor, &a.levels, &a.na_strings)?;
-    let (fixed, random, default_names) = resolve_formulas(&a)?;
+    let (fixed, random, default_names) = resolve_formulas(a)?;
     let varcomps_names = match &a.varcomps {
         Some(v) => v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
         None if a.varcomps_equal.is_some() => {
@@ -37,12 +49,12 @@ pub(crate) fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
         input: input_spec,
     };
     let (dsg, model, notes) = design::load_model_with_notes(&frame, &request)?;
-    if a.mc.format == Format::Text {
+    if mc.format == Format::Text {
         for n in &notes {
             eprintln!("note: {n}");
         }
     }
-    if dsg.dropped_rows > 0 && a.mc.format == Format::Text {
+    if dsg.dropped_rows > 0 && mc.format == Format::Text {
         eprintln!(
             "note: {} of {} data rows dropped because they have a missing value (an empty cell or one of --na-strings, e.g. NA) in a column the model uses",
             dsg.dropped_rows, dsg.n_rows_read
@@ -56,7 +68,7 @@ pub(crate) fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
         rmax: a.rmax,
         iterlim: a.iterlim,
         low_memory: a.low_memory,
-        ..fit_options(&a.mc)
+        ..fit_options(mc)
     };
     if a.rmax <= 0.0 || !a.rmax.is_finite() {
         return Err(input(format!(
@@ -77,6 +89,26 @@ pub(crate) fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
     options
         .check(&model)
         .map_err(|e| input(format!("{e}; see `mcla fit --help`")))?;
+    Ok(Loaded {
+        frame,
+        fopts,
+        request,
+        dsg,
+        model,
+        options,
+    })
+}
+
+pub(crate) fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
+    let t0 = Instant::now();
+    let Loaded {
+        frame,
+        fopts,
+        request,
+        dsg,
+        model,
+        options,
+    } = load(&a.model, &a.mc)?;
     let plan = infer::plan(
         &a.inference,
         a.mc.format,

@@ -1,7 +1,7 @@
 //! From arguments to the library's options: data-frame options, formulas, variance-component
 //! names, fit options.
 
-use super::args::{FitArgs, MArg, McArgs};
+use super::args::{MArg, McArgs, ModelArgs};
 use super::error::{input, CliError};
 use mcla::{AutoM, FitOptions, Sampler};
 use mcla_formula::FrameOptions;
@@ -95,7 +95,7 @@ pub(crate) fn fit_options(mc: &McArgs) -> FitOptions {
 /// `--formula` or `--fixed`/`--random`: the fixed formula, the random formulas and the default
 /// variance-component names.
 pub(crate) fn resolve_formulas(
-    a: &FitArgs,
+    a: &ModelArgs,
 ) -> Result<(String, Vec<String>, Vec<String>), CliError> {
     match (&a.formula, &a.fixed) {
         (Some(f), _) => {

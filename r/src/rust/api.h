@@ -8,3 +8,5 @@ SEXP savvy_mcla_predict_impl__ffi(SEXP c_arg__handle, SEXP c_arg__newdata);
 SEXP savvy_mcla_anova_impl__ffi(SEXP c_arg__models);
 SEXP savvy_mcla_expand_formula_impl__ffi(SEXP c_arg__text);
 SEXP savvy_mcla_random_intercept_message_impl__ffi(SEXP c_arg__formula, SEXP c_arg__labels);
+SEXP savvy_mcla_bootstrap_impl__ffi(SEXP c_arg__spec, SEXP c_arg__options, SEXP c_arg__control);
+SEXP savvy_mcla_power_impl__ffi(SEXP c_arg__spec, SEXP c_arg__options, SEXP c_arg__control);
