@@ -38,6 +38,7 @@ pub mod infer;
 pub mod integrate;
 pub mod model;
 pub mod output;
+pub mod request;
 pub mod simulate;
 pub mod start;
 
