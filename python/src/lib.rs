@@ -14,11 +14,11 @@
 //! slices of 50 ms and checks for signals between them, so Ctrl-C stops the fit through the
 //! engine's interrupt flag and raises `KeyboardInterrupt`.
 
-use mcla::predict::{emmeans_grid, new_data_from_frame, Kind, NewData, Scale};
-use mcla::profile::{fit_profile, ProfileSettings};
-use mcla::report::{self, ReportInfo};
+use mcla::infer::predict::{emmeans_grid, new_data_from_frame, Kind, NewData, Scale};
+use mcla::infer::profile::{fit_profile, ProfileSettings};
+use mcla::output::report::{self, ReportInfo};
 use mcla::request::{self, FitRequest, InferenceResults, PreparedFit};
-use mcla::wald::Hypothesis;
+use mcla::infer::wald::Hypothesis;
 use mcla::{Fit, FitOptions, Model, Progress};
 use mcla_formula::{Categorical, DataFrame, FrameOptions, RawColumn};
 use pyo3::create_exception;
@@ -454,7 +454,7 @@ impl Fitted {
                     .map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
             );
         }
-        Ok(mcla::tidy::tests_text(&tests))
+        Ok(mcla::output::tidy::tests_text(&tests))
     }
 
     /// Predictions for the rows of a new data frame (columns as for the fit): JSON list.
@@ -525,7 +525,7 @@ impl Fitted {
         match r {
             Ok(Ok(intervals)) => Ok((
                 to_json_string(&intervals)?,
-                mcla::tidy::profile_text(&self.fit, &intervals, level),
+                mcla::output::tidy::profile_text(&self.fit, &intervals, level),
             )),
             Ok(Err(msg)) => Err(input_error(msg)),
             Err(e) => Err(PyRuntimeError::new_err(format!(
@@ -536,7 +536,7 @@ impl Fitted {
 
     /// (AIC, BIC) of the fit (lme4's definitions, with the true log-likelihood).
     fn criteria(&self) -> (f64, f64) {
-        let s = mcla::compare::ModelSummary::from_fit("", &self.fit, None);
+        let s = mcla::infer::compare::ModelSummary::from_fit("", &self.fit, None);
         (s.aic(), s.bic())
     }
 
@@ -572,7 +572,7 @@ fn fit(
     })?
     .map_err(fit_error)?;
     fit.warnings
-        .extend(mcla::design::design_warnings(&prepared.design));
+        .extend(mcla::model::design::design_warnings(&prepared.design));
     let notes = prepared.notes.clone();
     Ok(Fitted {
         frame,
@@ -601,19 +601,19 @@ fn compare(fits: Vec<Bound<'_, Fitted>>, labels: Vec<String>) -> PyResult<String
         .zip(&labels)
         .map(|(f, label)| {
             let f = f.get();
-            mcla::compare::ModelSummary::from_fit(
+            mcla::infer::compare::ModelSummary::from_fit(
                 label,
                 &f.fit,
                 Some(f.prepared.design.kept_rows.clone()),
             )
         })
         .collect();
-    let rows = mcla::compare::anova(&summaries).map_err(|e| input_error(e.to_string()))?;
+    let rows = mcla::infer::compare::anova(&summaries).map_err(|e| input_error(e.to_string()))?;
     let v = serde_json::json!({
         "n": summaries[0].n,
         "models": serde_json::to_value(&summaries).map_err(internal)?,
         "anova": serde_json::to_value(&rows).map_err(internal)?,
-        "text": mcla::tidy::anova_text(&rows),
+        "text": mcla::output::tidy::anova_text(&rows),
     });
     to_json_string(&v)
 }
