@@ -18,7 +18,7 @@
 //! | 2. start (SPEC §3) | [`start`](mod@start) ([`pql`](start::pql)) | model, options | [`Start`] |
 //! | 3. block integrators (SPEC §11, §12) | [`integrate`] ([`adaptive`](integrate::adaptive), [`fixed_sample`](integrate::fixed_sample), exact) | model, blocks, start | [`Objective`], [`McEvaluation`] |
 //! | 4. fit: maximise, automatic m, assemble (SPEC §5–§7) | [`fit`](mod@fit) (trust region in the `mcla-trust` crate) | model, options | [`Fit`] |
-//! | 5. inference after the fit (SPEC §7) | [`infer`] (wald, predict, profile, compare, ranef, glm) | fit | tests, predictions, intervals |
+//! | 5. inference after the fit (SPEC §7) | [`infer`] (wald, predict, profile, compare, ranef, glm, bootstrap) | fit | tests, predictions, intervals, bootstrap and power |
 //! | 6. output | [`output`] ([`report`](output::report), [`tidy`](output::tidy)) | fit, tables | text, JSON, CSV |
 //!
 //! Formulas and CSV data frames live in the `mcla-formula` crate; [`simulate`] draws data
@@ -44,6 +44,12 @@ pub mod start;
 
 pub use fit::{
     assemble, fit, fit_with_progress, maximise, BlockInfo, Fit, FitError, Optimum, Progress,
+};
+pub use infer::bootstrap::{
+    bootstrap, bootstrap_lrt_replicates, bootstrap_replicates, power, power_replicates,
+    replicate_seed, summarise_bootstrap, summarise_lrt, summarise_power, Bootstrap,
+    BootstrapError, BootstrapLrt, BootstrapSummary, Fitted, LrtReplicate, ParameterBootstrap,
+    Power, PowerReplicate, PowerStudy, PowerSummary, PowerTest, Replicate,
 };
 pub use integrate::fixed_sample::sampler::{BlockMixture, ImportanceSample};
 pub use integrate::fixed_sample::Mcla;

@@ -48,14 +48,7 @@ pub fn fit_with_progress(
     options: &FitOptions,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Fit, FitError> {
-    let mut checked = options.check(model)?;
-    // A level (column) that proves the MLE is at infinity would make the optimiser crawl after
-    // it for hundreds of iterations: cap them; the fit is reported as separated.
-    if checked.0.iterlim > crate::fit::diagnostics::SEPARATION_ITERLIM
-        && !crate::fit::diagnostics::separation_certificate(model).is_empty()
-    {
-        checked.0.iterlim = crate::fit::diagnostics::SEPARATION_ITERLIM;
-    }
+    let checked = check_for_fit(model, options)?;
     let threads = options
         .threads
         .unwrap_or_else(|| {
@@ -72,6 +65,27 @@ pub fn fit_with_progress(
             why: e.to_string(),
         })?;
     pool.install(|| fit_in_pool(model, &checked, threads, progress))
+}
+
+/// Validate the options and cap the iterations when a separation certificate proves the MLE
+/// is at infinity.
+fn check_for_fit(model: &Model, options: &FitOptions) -> Result<CheckedOptions, FitError> {
+    let mut checked = options.check(model)?;
+    // A level (column) that proves the MLE is at infinity would make the optimiser crawl after
+    // it for hundreds of iterations: cap them; the fit is reported as separated.
+    if checked.0.iterlim > crate::fit::diagnostics::SEPARATION_ITERLIM
+        && !crate::fit::diagnostics::separation_certificate(model).is_empty()
+    {
+        checked.0.iterlim = crate::fit::diagnostics::SEPARATION_ITERLIM;
+    }
+    Ok(checked)
+}
+
+/// [`fit`] on the current rayon pool instead of a pool of its own (the parametric bootstrap
+/// runs many refits side by side on one pool; the result does not depend on the pool).
+pub(crate) fn fit_in_current_pool(model: &Model, options: &FitOptions) -> Result<Fit, FitError> {
+    let checked = check_for_fit(model, options)?;
+    fit_in_pool(model, &checked, 1, &mut |_| {})
 }
 
 fn fit_in_pool(

@@ -4,8 +4,10 @@
 //! [`wald`] (linear hypotheses with their MCSE), [`predict`] (new data, emmeans, with SEs),
 //! [`profile`] (profile-likelihood intervals), [`compare`] (likelihood-ratio tests with the
 //! boundary correction, against a mixed model or a [`glm`]), [`ranef`] (exact one-factor
-//! random-effect predictions by quadrature).  SPEC §7.
+//! random-effect predictions by quadrature), [`bootstrap`] (parametric bootstrap, bootstrap
+//! likelihood-ratio test, power by simulation).  SPEC §7.
 
+pub mod bootstrap;
 pub mod compare;
 pub mod glm;
 pub mod predict;

@@ -709,6 +709,84 @@ impl Model {
         (0..self.n()).map(|i| dot(self.x_row(i), beta)).collect()
     }
 
+    /// The [`ModelSpec`] this model was built from (up to explicit zeros in `Z`):
+    /// `Model::new(model.spec())` gives the same model.  The parametric bootstrap
+    /// simulates from it and refits with the response replaced.
+    pub fn spec(&self) -> ModelSpec {
+        let (n, p) = (self.n(), self.p());
+        let mut x = vec![0.0; n * p];
+        for i in 0..n {
+            for j in 0..p {
+                x[j * n + i] = self.x_rows[i * p + j];
+            }
+        }
+        let n_blocks = self.effect_term.iter().map(|&t| t + 1).max().unwrap_or(0);
+        // first column and size of each block (effects are stored block by block)
+        let mut first = vec![usize::MAX; n_blocks];
+        let mut size = vec![0usize; n_blocks];
+        for (j, &t) in self.effect_term.iter().enumerate() {
+            first[t] = first[t].min(j);
+            size[t] += 1;
+        }
+        // each row's entries are sorted by column, so each block's rows come out sorted too
+        let mut blocks: Vec<Csr> = (0..n_blocks)
+            .map(|t| Csr {
+                n_rows: n,
+                n_cols: size[t],
+                row_ptr: vec![0],
+                col_idx: Vec::new(),
+                values: Vec::new(),
+            })
+            .collect();
+        for i in 0..n {
+            let (cols, vals) = self.z.row(i);
+            for (&j, &v) in cols.iter().zip(vals) {
+                let t = self.effect_term[j];
+                blocks[t].col_idx.push(j - first[t]);
+                blocks[t].values.push(v);
+            }
+            for b in blocks.iter_mut() {
+                b.row_ptr.push(b.col_idx.len());
+            }
+        }
+        let random = blocks
+            .into_iter()
+            .enumerate()
+            .map(|(t, z)| RandomBlock {
+                names: if size[t] > 0 {
+                    self.effect_names[first[t]..first[t] + size[t]].to_vec()
+                } else {
+                    Vec::new()
+                },
+                z,
+            })
+            .collect();
+        let equal: Vec<usize> = (0..n_blocks)
+            .map(|t| {
+                self.effect_term
+                    .iter()
+                    .position(|&e| e == t)
+                    .map_or(1, |j| self.effect_component[j] + 1)
+            })
+            .collect();
+        let one_each = equal.iter().enumerate().all(|(b, &c)| c == b + 1);
+        ModelSpec {
+            y: self.y.clone(),
+            trials: (self.family == Family::Binomial).then(|| self.trials.clone()),
+            x,
+            x_names: self.x_names.clone(),
+            random,
+            varcomps_equal: (!one_each).then_some(equal),
+            varcomps_names: self.varcomps_names.clone(),
+            family: self.family,
+            weights: self
+                .weights
+                .iter()
+                .any(|&w| w != 1.0)
+                .then(|| self.weights.clone()),
+        }
+    }
+
     /// Exact conditional log density `sum_i w_i (y_i eta_i - c(eta_i))` (without constants).
     pub fn conditional_loglik(&self, eta: &[f64]) -> f64 {
         (0..self.n())
