@@ -16,6 +16,9 @@ impl Interrupt {
     pub fn trigger(&self) {
         self.0.store(true, Ordering::SeqCst)
     }
+    pub fn is_triggered(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// `fit_with_progress` (the interrupt is not yet honoured).

@@ -249,15 +249,15 @@ enum Event {
     Done,
 }
 
-/// Run `work` on a worker thread with the GIL released.  The calling thread forwards progress
-/// messages to `progress` (a Python callable taking one str) and checks for signals every
-/// 50 ms: a pending KeyboardInterrupt (or an exception of the callback) triggers the engine's
-/// interrupt flag, waits for the worker to stop and is raised.
+/// Run `work` on a worker thread with the GIL released.  `work` gets the interrupt flag and
+/// a function that sends a progress message; the calling thread forwards the messages to
+/// `progress` (a Python callable taking one str) and checks for signals every 50 ms: a pending
+/// KeyboardInterrupt (or an exception of the callback) triggers the flag, waits for the
+/// worker to stop and is raised.
 fn run_detached<T: Send>(
     py: Python<'_>,
     progress: Option<&Bound<'_, PyAny>>,
-    data_constant: f64,
-    work: impl FnOnce(&Interrupt, &mut (dyn FnMut(Progress) + Send)) -> T + Send,
+    work: impl FnOnce(&Interrupt, &(dyn Fn(String) + Sync)) -> T + Send,
 ) -> PyResult<T> {
     let interrupt = Interrupt::new();
     let (tx, rx) = mpsc::channel::<Event>();
@@ -266,15 +266,12 @@ fn run_detached<T: Send>(
         let flag = interrupt.clone();
         let handle = s.spawn(move || {
             let events = tx.clone();
-            let mut cb = move |p: Progress| {
+            let say = move |msg: String| {
                 if want_progress {
-                    let _ = events.send(Event::Progress(request::progress_message(
-                        p,
-                        data_constant,
-                    )));
+                    let _ = events.send(Event::Progress(msg));
                 }
             };
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&flag, &mut cb)));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&flag, &say)));
             let _ = tx.send(Event::Done);
             r
         });
@@ -312,6 +309,72 @@ fn run_detached<T: Send>(
             Ok(Err(payload)) | Err(payload) => Err(internal(panic_message(payload.as_ref()))),
         }
     })
+}
+
+/// Replicates `indices` computed by `run(range)` in slices of `slice` (the engine's results do
+/// not depend on how the indices are split), checking the interrupt between slices and
+/// reporting the count done.  `None` when interrupted.
+fn in_slices<R, E>(
+    indices: std::ops::Range<usize>,
+    slice: usize,
+    what: &str,
+    stop: &Interrupt,
+    say: &(dyn Fn(String) + Sync),
+    run: impl Fn(std::ops::Range<usize>, &(dyn Fn(usize) + Sync)) -> Result<Vec<R>, E>,
+) -> Option<Result<Vec<R>, E>> {
+    let total = indices.len();
+    let mut out = Vec::with_capacity(total);
+    let mut a = indices.start;
+    while a < indices.end {
+        if stop.is_triggered() {
+            return None;
+        }
+        let b = (a + slice.max(1)).min(indices.end);
+        let before = out.len();
+        let tick = |done: usize| say(format!("{what}: {} of {total} replicates", before + done));
+        match run(a..b, &tick) {
+            Ok(v) => out.extend(v),
+            Err(e) => return Some(Err(e)),
+        }
+        a = b;
+    }
+    Some(Ok(out))
+}
+
+/// Options for replicates: the fit's, with `threads` worker threads when given.
+fn with_threads(options: &FitOptions, threads: Option<usize>) -> PyResult<FitOptions> {
+    let threads = match threads {
+        Some(t) => Some(
+            request::parse_threads(&t.to_string())
+                .map_err(|e| input_error(format!("invalid value '{t}' for threads: {e}")))?,
+        ),
+        None => options.threads,
+    };
+    Ok(FitOptions {
+        threads,
+        ..options.clone()
+    })
+}
+
+/// Replicates per slice between interrupt checks: a few per thread.
+fn slice_len(options: &FitOptions) -> usize {
+    4 * options
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn bootstrap_error(e: mcla::infer::bootstrap::BootstrapError) -> PyErr {
+    use mcla::infer::bootstrap::BootstrapError as B;
+    match e {
+        B::ZeroNsim | B::Probability { .. } | B::Power(_) | B::NotNested(_) | B::Options(_) => {
+            input_error(request::error_chain(&e))
+        }
+        other => PyRuntimeError::new_err(request::error_chain(&other)),
+    }
+}
+
+fn interrupted() -> PyErr {
+    PyKeyboardInterrupt::new_err("the computation was interrupted")
 }
 
 /// A fit error as Python sees it: an interrupted fit is a KeyboardInterrupt, options the
@@ -518,7 +581,7 @@ impl Fitted {
             ..ProfileSettings::default()
         };
         let this = self;
-        let r = run_detached(py, None, 0.0, move |_, _| {
+        let r = run_detached(py, None, move |_, _| {
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
             fit_profile(this.model(), this.options(), &this.fit, &refs, &settings)
         })?;
@@ -532,6 +595,56 @@ impl Fitted {
                 "the profile failed: {e}"
             ))),
         }
+    }
+
+    /// The estimates theta = (beta, nu), to check a fit rebuilt elsewhere bit for bit.
+    fn theta(&self) -> Vec<f64> {
+        self.fit.theta.clone()
+    }
+
+    /// Parametric-bootstrap replicates `start..stop` (seed streams `replicate_seed(seed, r)`):
+    /// JSON list.  Bit-identical for any `threads` and any split of the indices.  Runs with the
+    /// GIL released; Ctrl-C stops it between slices of replicates.
+    #[pyo3(signature = (start, stop, seed, threads=None, progress=None))]
+    fn bootstrap(
+        &self,
+        py: Python<'_>,
+        start: usize,
+        stop: usize,
+        seed: u64,
+        threads: Option<usize>,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let options = with_threads(self.options(), threads)?;
+        let slice = slice_len(&options);
+        let this = self;
+        let r = run_detached(py, progress.as_ref(), move |stop_flag, say| {
+            in_slices(start..stop, slice, "bootstrap", stop_flag, say, |range, tick| {
+                mcla::infer::bootstrap::bootstrap_replicates_with_progress(
+                    this.model(),
+                    &this.fit,
+                    &options,
+                    range,
+                    seed,
+                    tick,
+                )
+            })
+        })?;
+        match r {
+            None => Err(interrupted()),
+            Some(Ok(reps)) => to_json_string(&reps),
+            Some(Err(e)) => Err(bootstrap_error(e)),
+        }
+    }
+
+    /// Bootstrap SEs, percentile and basic intervals at `level` of replicates (JSON list, as
+    /// returned by `bootstrap`): JSON.
+    fn summarise_bootstrap(&self, replicates: &str, level: f64) -> PyResult<String> {
+        let reps: Vec<mcla::infer::bootstrap::Replicate> =
+            serde_json::from_str(replicates).map_err(internal)?;
+        let summary = mcla::infer::bootstrap::summarise_bootstrap(&self.fit, &reps, level)
+            .map_err(bootstrap_error)?;
+        to_json_string(&summary)
     }
 
     /// (AIC, BIC) of the fit (lme4's definitions, with the true log-likelihood).
@@ -567,8 +680,9 @@ fn fit(
     let prepared = req.prepare(&frame).map_err(|e| input_error(e.message()))?;
     let data_constant = prepared.model.data_constant();
     let (model, options) = (&prepared.model, &prepared.options);
-    let mut fit = run_detached(py, progress.as_ref(), data_constant, move |stop, cb| {
-        fit_interruptible(model, options, cb, stop)
+    let mut fit = run_detached(py, progress.as_ref(), move |stop, say| {
+        let mut cb = |p: Progress| say(request::progress_message(p, data_constant));
+        fit_interruptible(model, options, &mut cb, stop)
     })?
     .map_err(fit_error)?;
     fit.warnings
@@ -618,6 +732,152 @@ fn compare(fits: Vec<Bound<'_, Fitted>>, labels: Vec<String>) -> PyResult<String
     to_json_string(&v)
 }
 
+fn fitted_ref<'a>(f: &'a Fitted) -> mcla::infer::bootstrap::Fitted<'a> {
+    mcla::infer::bootstrap::Fitted {
+        model: f.model(),
+        fit: &f.fit,
+        options: f.options(),
+    }
+}
+
+/// Replicates `start..stop` of the parametric-bootstrap likelihood-ratio test of `small`
+/// against `large` (pbkrtest::PBmodcomp): JSON list.
+#[pyfunction]
+#[pyo3(signature = (small, large, start, stop, seed, threads=None, progress=None))]
+fn bootstrap_lrt(
+    py: Python<'_>,
+    small: Bound<'_, Fitted>,
+    large: Bound<'_, Fitted>,
+    start: usize,
+    stop: usize,
+    seed: u64,
+    threads: Option<usize>,
+    progress: Option<Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    let (s, l) = (small.get(), large.get());
+    let so = with_threads(s.options(), threads)?;
+    let lo = with_threads(l.options(), threads)?;
+    let slice = slice_len(&so);
+    let r = run_detached(py, progress.as_ref(), move |stop_flag, say| {
+        let small = mcla::infer::bootstrap::Fitted { options: &so, ..fitted_ref(s) };
+        let large = mcla::infer::bootstrap::Fitted { options: &lo, ..fitted_ref(l) };
+        in_slices(start..stop, slice, "bootstrap LRT", stop_flag, say, |range, tick| {
+            mcla::infer::bootstrap::bootstrap_lrt_replicates_with_progress(
+                small, large, range, seed, tick,
+            )
+        })
+    })?;
+    match r {
+        None => Err(interrupted()),
+        Some(Ok(reps)) => to_json_string(&reps),
+        Some(Err(e)) => Err(bootstrap_error(e)),
+    }
+}
+
+/// The bootstrap p-value of the likelihood-ratio test from its replicates: JSON.
+#[pyfunction]
+fn summarise_lrt(small: Bound<'_, Fitted>, large: Bound<'_, Fitted>, replicates: &str) -> PyResult<String> {
+    let (s, l) = (small.get(), large.get());
+    let reps: Vec<mcla::infer::bootstrap::LrtReplicate> =
+        serde_json::from_str(replicates).map_err(internal)?;
+    let df = l.fit.theta.len().saturating_sub(s.fit.theta.len());
+    let lrt = mcla::infer::bootstrap::observed_lrt(&s.fit, &l.fit);
+    let summary = mcla::infer::bootstrap::summarise_lrt(lrt, df, &reps).map_err(bootstrap_error)?;
+    to_json_string(&summary)
+}
+
+/// A planned study for a power analysis: a design data frame (its response, if any, is
+/// replaced), the model, the true parameters and the test.
+#[pyclass(module = "mcla._mcla", frozen)]
+struct PowerStudy {
+    study: mcla::infer::bootstrap::PowerStudy,
+    options: FitOptions,
+    notes: Vec<String>,
+}
+
+#[pymethods]
+impl PowerStudy {
+    /// Replicates `start..stop` (simulated studies, each refitted and tested): JSON list.
+    #[pyo3(signature = (start, stop, seed, threads=None, progress=None))]
+    fn replicates(
+        &self,
+        py: Python<'_>,
+        start: usize,
+        stop: usize,
+        seed: u64,
+        threads: Option<usize>,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let options = with_threads(&self.options, threads)?;
+        let slice = slice_len(&options);
+        let study = &self.study;
+        let r = run_detached(py, progress.as_ref(), move |stop_flag, say| {
+            in_slices(start..stop, slice, "power", stop_flag, say, |range, tick| {
+                mcla::infer::bootstrap::power_replicates_with_progress(
+                    study, &options, range, seed, tick,
+                )
+            })
+        })?;
+        match r {
+            None => Err(interrupted()),
+            Some(Ok(reps)) => to_json_string(&reps),
+            Some(Err(e)) => Err(bootstrap_error(e)),
+        }
+    }
+
+    /// The power and its Clopper-Pearson interval at `level` from replicates: JSON.
+    fn summarise(&self, replicates: &str, level: f64) -> PyResult<String> {
+        let reps: Vec<mcla::infer::bootstrap::PowerReplicate> =
+            serde_json::from_str(replicates).map_err(internal)?;
+        let summary = mcla::infer::bootstrap::summarise_power(&self.study, &reps, level)
+            .map_err(bootstrap_error)?;
+        to_json_string(&summary)
+    }
+
+    /// Notes about the design (rows dropped for missing values, ...).
+    #[getter]
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
+    }
+}
+
+/// A power study on a design data frame: `columns` and `args` as for `fit` (the response
+/// column may be absent: it is simulated), `beta` and `nu` the truth, `parameter` the tested
+/// fixed effect, `test` "wald" or "lrt", `alpha` the level of the test.
+#[pyfunction]
+fn power_study(
+    columns: &Bound<'_, PyList>,
+    args: &Bound<'_, PyDict>,
+    beta: Vec<f64>,
+    nu: Vec<f64>,
+    parameter: String,
+    test: &str,
+    alpha: f64,
+) -> PyResult<PowerStudy> {
+    let (req, fopts, _level) = read_request(args)?;
+    let request = req.data_request().map_err(|e| input_error(e.message()))?;
+    let frame = read_frame(columns, &fopts)?;
+    let frame = mcla::model::design::placeholder_response(&frame, &request)
+        .map_err(|e| input_error(request::error_chain(&e)))?;
+    let prepared = req.prepare(&frame).map_err(|e| input_error(e.message()))?;
+    let test = mcla::infer::bootstrap::PowerTest::parse(test).ok_or_else(|| {
+        input_error(format!("invalid value '{test}' for test: use wald (z test) or lrt (likelihood-ratio test)"))
+    })?;
+    let study = mcla::infer::bootstrap::PowerStudy {
+        design: prepared.model.spec(),
+        beta,
+        nu,
+        parameter,
+        test,
+        alpha,
+    };
+    Ok(PowerStudy {
+        study,
+        options: prepared.options,
+        notes: prepared.notes,
+    })
+}
+
 /// The library's version.
 #[pyfunction]
 fn version() -> &'static str {
@@ -631,5 +891,9 @@ fn _mcla(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_function(wrap_pyfunction!(bootstrap_lrt, m)?)?;
+    m.add_function(wrap_pyfunction!(summarise_lrt, m)?)?;
+    m.add_function(wrap_pyfunction!(power_study, m)?)?;
+    m.add_class::<PowerStudy>()?;
     Ok(())
 }

@@ -99,8 +99,9 @@ pub enum RawColumn {
     Numeric(Vec<Option<f64>>),
     /// `TRUE`/`FALSE`; `None` = missing.
     Logical(Vec<Option<bool>>),
-    /// Strings: a factor with byte-order sorted levels (R's `factor()`); `None`, the empty string
-    /// and the [`FrameOptions::na_strings`] spellings are missing.
+    /// Strings: a factor, read as the CSV reader reads a quoted column: levels sorted by byte
+    /// order, numerically when every string is a number (`"2"` before `"10"`); `None`, the empty
+    /// string and the [`FrameOptions::na_strings`] spellings are missing.
     Text(Vec<Option<String>>),
     /// A factor with its own level order (pandas' `Categorical`, R's `factor`).
     Categorical(Categorical),
@@ -793,14 +794,10 @@ impl DataFrame {
                         ColumnData::Logical(values)
                     }
                 }
+                // strings are always a factor, read as a quoted CSV column is
                 RawColumn::Text(values) => {
                     let text: Vec<String> = values.into_iter().map(Option::unwrap_or_default).collect();
-                    if given.is_some() {
-                        build_column(&name, &text, given, forced, &na)?
-                    } else {
-                        let trimmed: Vec<&str> = text.iter().map(|s| s.trim()).collect();
-                        ColumnData::Categorical(text_to_factor(&text, &trimmed, &na))
-                    }
+                    build_column(&name, &text, given, true, &na)?
                 }
                 RawColumn::Categorical(cat) => match given {
                     Some(_) => {

@@ -247,6 +247,25 @@ fn raw_columns_read_like_the_csv_reader() {
         ColumnData::Categorical(c) => assert_eq!(c.levels, ["2", "10"]),
         other => panic!("{other:?}"),
     }
+    // strings are read as a quoted CSV column: numbers sort numerically, other text by bytes
+    let quoted = DataFrame::from_reader(
+        "s,t\n\"10\",b\n\"2\",B\n".as_bytes(),
+        &FrameOptions { quoted_as_categorical: true, ..Default::default() },
+    )
+    .unwrap();
+    let text = DataFrame::from_raw_columns(
+        vec![
+            ("s".into(), RawColumn::Text(vec![Some("10".into()), Some("2".into())])),
+            ("t".into(), RawColumn::Text(vec![Some("b".into()), Some("B".into())])),
+        ],
+        &FrameOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(text.columns(), quoted.columns());
+    match &text.column("s").unwrap().data {
+        ColumnData::Categorical(c) => assert_eq!(c.levels, ["2", "10"]),
+        other => panic!("{other:?}"),
+    }
     // a host factor keeps its own level order; given levels reorder it
     let cat = || {
         RawColumn::Categorical(Categorical {

@@ -16,8 +16,8 @@ data in and out.
 """
 
 from ._mcla import InputError, version as _engine_version
-from ._api import glmm, glmer, compare, ConvergenceWarning, DataWarning, MclaWarning
-from ._results import GLMMResults, WaldTestResults
+from ._api import glmm, glmer, compare, power, PowerResults, ConvergenceWarning, DataWarning, MclaWarning
+from ._results import GLMMResults, WaldTestResults, BootstrapResults
 
 __version__ = _engine_version()
 
@@ -25,6 +25,9 @@ __all__ = [
     "glmm",
     "glmer",
     "compare",
+    "power",
+    "PowerResults",
+    "BootstrapResults",
     "GLMMResults",
     "WaldTestResults",
     "InputError",

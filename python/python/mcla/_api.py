@@ -7,6 +7,7 @@ import warnings
 
 from . import _frame
 from . import _mcla
+from . import _scale
 from ._results import GLMMResults
 
 
@@ -146,7 +147,7 @@ def _fit(args, data, call, progress):
     finally:
         if bar is not None:
             bar.close()
-    result = GLMMResults(native, df)
+    result = GLMMResults(native, df, (cols, args, call))
     for note in native.notes:
         warnings.warn(note, DataWarning, stacklevel=3)
     if not result.converged:
@@ -340,12 +341,18 @@ def glmer(
     return _fit(args, data, call, progress)
 
 
-def compare(*fits, labels=None):
+def compare(*fits, labels=None, bootstrap=None, seed=1234, client=None, chunk_size=None,
+            threads=None):
     """Likelihood-ratio tests between nested fits on the same rows (``mcla compare``, lme4's
     ``anova``), with the boundary correction for variance components tested at zero.
 
     Returns a pandas DataFrame, one row per model ordered by the number of parameters; its
-    ``attrs["text"]`` is the command line's table.
+    ``attrs["text"]`` is the command line's table.  With ``bootstrap=N`` (two models) the
+    parametric-bootstrap likelihood-ratio test is added, as ``pbkrtest::PBmodcomp``: N
+    responses simulated under the smaller model, both models refitted, p = (1 + #{LRT_r >=
+    LRT_obs}) / (1 + N); ``attrs["bootstrap"]`` holds it (``p_value``, ``bartlett_p_value``,
+    ...) and ``attrs["bootstrap_replicates"]`` the replicates.  ``client``, ``chunk_size``
+    and ``threads`` as for :meth:`GLMMResults.bootstrap`.
     """
     import pandas as pd
 
@@ -359,4 +366,122 @@ def compare(*fits, labels=None):
     out = json.loads(_mcla.compare([f._native for f in fits], list(labels)))
     table = pd.DataFrame(out["anova"]).set_index("label")
     table.attrs["text"] = out["text"]
+    if bootstrap is not None:
+        if len(fits) != 2:
+            raise ValueError("a bootstrap likelihood-ratio test compares two fits")
+        small, large = sorted(fits, key=lambda f: len(f.params))
+        payload = ("lrt", (small._payload(), large._payload()), None)
+
+        def local(a, b):
+            return _mcla.bootstrap_lrt(small._native, large._native, a, b, seed, threads)
+
+        reps = _scale.run(payload, bootstrap, seed, client, chunk_size, threads, local)
+        table.attrs["bootstrap"] = json.loads(
+            _mcla.summarise_lrt(small._native, large._native, json.dumps(reps)))
+        table.attrs["bootstrap_replicates"] = pd.DataFrame(reps).set_index("index")
     return table
+
+
+class PowerResults:
+    """A power study (from :func:`power`): ``power`` with its Clopper–Pearson interval
+    ``conf_int`` (as ``simr::powerSim``), ``rejections`` of ``used`` simulations, and the
+    ``replicates`` (estimate, SE, statistic, p-value, reject, converged, error)."""
+
+    def __init__(self, reps, summary):
+        import pandas as pd
+
+        self.summary_dict = summary
+        self.power = summary["power"]
+        self.conf_int = tuple(summary["ci"])
+        self.rejections = summary["rejections"]
+        self.used = summary["used"]
+        self.nsim = summary["nsim"]
+        self.alpha = summary["alpha"]
+        self.parameter = summary["parameter"]
+        self.test = summary["test"]
+        self._reps = reps
+        self.replicates = pd.DataFrame(reps).set_index("index")
+
+    def to_json(self):
+        return json.dumps(self._reps)
+
+    def __repr__(self):
+        lo, hi = self.conf_int
+        return (f"<mcla.PowerResults: power {self.power:.3f} ({lo:.3f}, {hi:.3f}) for "
+                f"{self.parameter} ({self.test}, alpha {self.alpha}), {self.rejections} of "
+                f"{self.used} rejected>")
+
+
+def power(
+    formula=None,
+    data=None,
+    beta=None,
+    nu=None,
+    parameter=None,
+    *,
+    fixed=None,
+    random=None,
+    varcomps_names=None,
+    varcomps_equal=None,
+    family="bernoulli",
+    test="wald",
+    alpha=0.05,
+    nsim=1000,
+    seed=1234,
+    client=None,
+    chunk_size=None,
+    threads=None,
+    conf_level=0.95,
+    progress=False,
+    **options,
+):
+    """The power of a test of one fixed effect for a planned design, by simulation and exact
+    refits (as ``simr::powerSim``): "what is the power to detect beta_x = 0.3 with 40
+    subjects x 20 items?".
+
+    ``data`` is the design: a data frame of covariates and groups (its response column, if
+    present, is replaced by simulated values).  The model is an lme4-style ``formula`` or
+    ``fixed`` + ``random`` (as :func:`glmm`); ``beta`` (one value per fixed-effect column) and
+    ``nu`` (one per variance component) are the truth; ``parameter`` is the tested fixed-effect
+    column (H0: it is 0) by a Wald z test (``test="wald"``) or a likelihood-ratio test
+    (``"lrt"``) at level ``alpha``.  Each simulated study is refitted with the fit options
+    given as keywords (``m``, ``sampler``, ... as for :func:`glmm`); ``nsim``, ``seed``,
+    ``client``, ``chunk_size`` and ``threads`` as for :meth:`GLMMResults.bootstrap`.
+    Returns a :class:`PowerResults`.
+    """
+    if data is None or beta is None or nu is None or parameter is None:
+        raise TypeError("power() needs data= (the design), beta=, nu= and parameter=")
+    if (formula is None) == (fixed is None):
+        raise TypeError("give the model as formula= (lme4-style) or as fixed= with random=")
+    kw = dict(_COMMON_DEFAULTS)
+    kw.update(options)
+    kw["family"] = family
+    unknown = set(kw) - set(_COMMON_DEFAULTS) - {"family"}
+    if unknown:
+        raise TypeError(f"power() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    args = _options(kw)
+    if formula is not None:
+        args["formula"] = formula
+    else:
+        args["fixed"] = fixed
+        args["random"] = [random] if isinstance(random, str) else list(random or [])
+        args["varcomps"] = _list_text(varcomps_names)
+        args["varcomps_equal"] = _list_text(varcomps_equal)
+    df = _frame.as_pandas(data)
+    cols = _frame.columns(df)
+    beta = [float(b) for b in beta]
+    nu = [float(v) for v in nu]
+    study = _mcla.power_study(cols, args, beta, nu, str(parameter), str(test), float(alpha))
+    payload = ("power", (cols, args, beta, nu, str(parameter), str(test), float(alpha)), None)
+    bar = _Progress() if progress and client is None else None
+
+    def local(a, b):
+        return study.replicates(a, b, seed, threads, bar)
+
+    try:
+        reps = _scale.run(payload, nsim, seed, client, chunk_size, threads, local)
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = json.loads(study.summarise(json.dumps(reps), float(conf_level)))
+    return PowerResults(reps, summary)

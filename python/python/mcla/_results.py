@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from . import _frame
+from . import _scale
 
 
 def _level(alpha):
@@ -54,9 +55,11 @@ class GLMMResults:
     error: ``mcse``, ``mc_cov_params()``, ``ess`` (per block), ``m``.
     """
 
-    def __init__(self, native, data):
+    def __init__(self, native, data, inputs=None):
         self._native = native
         self._data = data
+        # (columns, options, call): what a worker needs to rebuild this fit
+        self._inputs = inputs
         self._d = json.loads(native.json())
         d = self._d
         self._names = list(d["parameter_names"])
@@ -214,6 +217,42 @@ class GLMMResults:
             df = df.set_index(["component", "level"])
         return df
 
+    # -- parametric bootstrap ---------------------------------------------------------------------
+    def _payload(self):
+        if self._inputs is None:
+            raise RuntimeError("this fit has no inputs to send to workers")
+        return ("fit", self._inputs, self._native.theta())
+
+    def bootstrap(self, nsim=1000, seed=1234, client=None, chunk_size=None, threads=None,
+                  alpha=0.05, progress=False):
+        """Parametric bootstrap: ``nsim`` responses simulated from the fitted model, each
+        refitted with the fit's own options (started at the estimate).
+
+        Replicate r uses its own seed stream (from ``seed`` and r), so the replicates are the
+        same bit for bit however they are run: locally on the engine's threads (``client=None``;
+        ``threads`` as for the fit), or with ``client=`` a ``dask.distributed.Client`` or any
+        ``concurrent.futures.Executor``, over which chunks of ``chunk_size`` replicates (default:
+        about 4 chunks per worker) are mapped; each worker rebuilds the fit once from its inputs
+        (and checks it is the same fit) and runs its chunks with ``threads`` engine threads
+        (default 1 with a client).  Returns a :class:`BootstrapResults`.
+        """
+        bar = None
+        if progress and client is None:
+            from ._api import _Progress
+
+            bar = _Progress()
+
+        def local(a, b):
+            return self._native.bootstrap(a, b, seed, threads, bar)
+
+        try:
+            reps = _scale.run(self._payload(), nsim, seed, client, chunk_size, threads, local)
+        finally:
+            if bar is not None:
+                bar.close()
+        summary = json.loads(self._native.summarise_bootstrap(json.dumps(reps), _level(alpha)))
+        return BootstrapResults(reps, summary, self._names, seed)
+
     # -- output -----------------------------------------------------------------------------------
     def summary(self, alpha=None):
         """The command line's R-like report."""
@@ -235,3 +274,70 @@ class GLMMResults:
             f"(MCSE {d['loglik_mcse']:.2g}), m = {d['m']}, "
             f"{'converged' if d['converged'] else 'NOT converged'}>"
         )
+
+
+def _replicate_frame(reps, names):
+    rows = []
+    for r in reps:
+        row = {"index": r["index"]}
+        theta = r.get("theta") or [np.nan] * len(names)
+        se = r.get("se") or [np.nan] * len(names)
+        for n, v in zip(names, theta):
+            row[n] = float(v) if not isinstance(v, str) else float(v.replace("Inf", "inf"))
+        for n, v in zip(names, se):
+            row[f"se_{n}"] = float(v) if not isinstance(v, str) else float(v.replace("Inf", "inf"))
+        ll = r.get("loglik")
+        row["loglik"] = float(ll) if not isinstance(ll, str) else float(ll.replace("Inf", "inf"))
+        row["converged"] = r.get("converged")
+        row["error"] = r.get("error")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("index")
+
+
+class BootstrapResults:
+    """A parametric bootstrap (from :meth:`GLMMResults.bootstrap`).
+
+    ``replicates``: one row per replicate (estimates, their SEs, log-likelihood, converged,
+    error); ``se``: bootstrap standard errors; ``conf_int(method="percentile" | "basic")``;
+    ``table``: per parameter the estimate, bootstrap mean, bias, SE, Wald SE, intervals and
+    (variance components) the share of replicates on the boundary.  All computed by the engine
+    (``mcla::infer::bootstrap``).
+    """
+
+    def __init__(self, reps, summary, names, seed):
+        self._reps = reps
+        self.summary_dict = summary
+        self.seed = seed
+        self.nsim = summary["nsim"]
+        self.used = summary["used"]
+        self.failed = summary["failed"]
+        self.not_converged = summary["not_converged"]
+        self.level = summary["level"]
+        self.replicates = _replicate_frame(reps, names)
+        rows = []
+        for p in summary["parameters"]:
+            rows.append(dict(
+                name=p["name"], estimate=p["estimate"], mean=p["mean"], bias=p["bias"],
+                se=p["se"], wald_se=p["wald_se"], percentile_lower=p["percentile"][0],
+                percentile_upper=p["percentile"][1], basic_lower=p["basic"][0],
+                basic_upper=p["basic"][1], boundary_share=p.get("boundary_share"),
+            ))
+        self.table = pd.DataFrame(rows).set_index("name")
+        self.table.index.name = None
+
+    @property
+    def se(self):
+        return self.table["se"].rename("bootstrap_se")
+
+    def conf_int(self, method="percentile"):
+        if method not in ("percentile", "basic"):
+            raise ValueError(f"method must be 'percentile' or 'basic', not {method!r}")
+        return self.table[[f"{method}_lower", f"{method}_upper"]].set_axis(["lower", "upper"], axis=1)
+
+    def to_json(self):
+        """The replicates as the engine's JSON (the same text however they were run)."""
+        return json.dumps(self._reps)
+
+    def __repr__(self):
+        return (f"<mcla.BootstrapResults: {self.nsim} replicates, {self.used} used, "
+                f"level {self.level}>")
