@@ -52,6 +52,8 @@ fn main() -> ExitCode {
         Command::Simulate(a) => cli::simulate::cmd_simulate(a),
         Command::Example(a) => cli::example::cmd_example(a),
         Command::Compare(a) => cli::compare::cmd_compare(a),
+        Command::Bootstrap(a) => cli::bootstrap::cmd_bootstrap(a),
+        Command::Power(a) => cli::power::cmd_power(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,3 +16,11 @@ mcla_sampler_known_impl <- function(name) {
 mcla_panic_test_impl <- function() {
   .Call(savvy_mcla_panic_test_impl__impl)
 }
+
+mcla_bootstrap_impl <- function(spec, options, control) {
+  .Call(savvy_mcla_bootstrap_impl__impl, spec, options, control)
+}
+
+mcla_power_impl <- function(spec, options, control) {
+  .Call(savvy_mcla_power_impl__impl, spec, options, control)
+}

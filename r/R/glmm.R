@@ -265,7 +265,9 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
     linear.predictors = stats::setNames(f$linear_predictor, names(y)),
     fitted.values = fitted_values, na.action = na_action,
     family.name = f$family, link.name = f$link,
-    mcla.version = mcla_defaults()$version
+    mcla.version = mcla_defaults()$version,
+    # the numeric model and options as handed to the library (bootstrap(), power())
+    mcla.spec = spec, mcla.options = options
   ), class = c("mcla", "glmm"))
 }
 

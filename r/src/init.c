@@ -48,11 +48,23 @@ SEXP savvy_mcla_panic_test_impl__impl(void) {
     return handle_result(res);
 }
 
+SEXP savvy_mcla_bootstrap_impl__impl(SEXP c_arg__spec, SEXP c_arg__options, SEXP c_arg__control) {
+    SEXP res = savvy_mcla_bootstrap_impl__ffi(c_arg__spec, c_arg__options, c_arg__control);
+    return handle_result(res);
+}
+
+SEXP savvy_mcla_power_impl__impl(SEXP c_arg__spec, SEXP c_arg__options, SEXP c_arg__control) {
+    SEXP res = savvy_mcla_power_impl__ffi(c_arg__spec, c_arg__options, c_arg__control);
+    return handle_result(res);
+}
+
 static const R_CallMethodDef CallEntries[] = {
     {"savvy_mcla_fit_impl__impl", (DL_FUNC) &savvy_mcla_fit_impl__impl, 2},
     {"savvy_mcla_defaults_impl__impl", (DL_FUNC) &savvy_mcla_defaults_impl__impl, 0},
     {"savvy_mcla_sampler_known_impl__impl", (DL_FUNC) &savvy_mcla_sampler_known_impl__impl, 1},
     {"savvy_mcla_panic_test_impl__impl", (DL_FUNC) &savvy_mcla_panic_test_impl__impl, 0},
+    {"savvy_mcla_bootstrap_impl__impl", (DL_FUNC) &savvy_mcla_bootstrap_impl__impl, 3},
+    {"savvy_mcla_power_impl__impl", (DL_FUNC) &savvy_mcla_power_impl__impl, 3},
     {NULL, NULL, 0}
 };
 

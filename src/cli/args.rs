@@ -34,6 +34,12 @@ pub(crate) enum Command {
     /// Likelihood-ratio tests between nested models on the same data (like lme4's anova).
     #[command(alias = "anova")]
     Compare(CompareArgs),
+    /// Parametric bootstrap of a fit: bootstrap SEs, percentile and basic intervals, the
+    /// distribution of the variance components; replicates as CSV.
+    Bootstrap(BootstrapArgs),
+    /// Power of a test of one fixed effect for a planned design, by simulation and refits (as
+    /// simr::powerSim), with its Monte Carlo interval.
+    Power(PowerArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -108,6 +114,17 @@ pub(crate) struct McArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct FitArgs {
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    #[command(flatten)]
+    pub(crate) inference: InferenceArgs,
+    #[command(flatten)]
+    pub(crate) mc: McArgs,
+}
+
+/// The data, the model and the fit options of `mcla fit` (also read by `mcla bootstrap`).
+#[derive(Args, Debug)]
+pub(crate) struct ModelArgs {
     /// CSV file with a header row (missing values: empty cells and the --na-strings spellings).
     #[arg(long, value_name = "FILE")]
     pub(crate) data: PathBuf,
@@ -167,10 +184,6 @@ pub(crate) struct FitArgs {
     /// Level order of a categorical column, COL=a,b,c (first = reference level); repeatable.
     #[arg(long, value_name = "COL=LEVELS")]
     pub(crate) levels: Vec<String>,
-    #[command(flatten)]
-    pub(crate) inference: InferenceArgs,
-    #[command(flatten)]
-    pub(crate) mc: McArgs,
 }
 
 /// What to infer after the fit.
@@ -229,6 +242,88 @@ pub(crate) struct CompareArgs {
     #[arg(long, value_name = "COL=LEVELS")]
     pub(crate) levels: Vec<String>,
     /// Cell texts read as missing, comma-separated (an empty cell is always missing).
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "NA,N/A,na,NaN,NULL,null,.,-,?",
+        allow_hyphen_values = true
+    )]
+    pub(crate) na_strings: String,
+    /// Parametric-bootstrap likelihood-ratio test with N simulations under each smaller model
+    /// (as pbkrtest::PBmodcomp), beside the chi-square p-value; mixed models only.
+    #[arg(long, value_name = "N", value_parser = parse_nsim)]
+    pub(crate) bootstrap: Option<usize>,
+    /// With --bootstrap: write the replicates (both log-likelihoods and the statistic) as CSV.
+    #[arg(long, value_name = "FILE", requires = "bootstrap")]
+    pub(crate) bootstrap_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) mc: McArgs,
+}
+
+/// `mcla bootstrap`: the model and options of `mcla fit`, then the simulations.
+#[derive(Args, Debug)]
+pub(crate) struct BootstrapArgs {
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    /// Number of bootstrap simulations (refits).
+    #[arg(long, value_name = "N", default_value = "1000", value_parser = parse_nsim)]
+    pub(crate) nsim: usize,
+    /// Seed of the simulations (replicate r uses its own stream from this seed and r; default:
+    /// --seed).
+    #[arg(long, value_name = "SEED", value_parser = parse_seed)]
+    pub(crate) boot_seed: Option<u64>,
+    /// Write the replicates (estimates, SEs, log-likelihood, converged, error) as CSV to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) mc: McArgs,
+}
+
+/// `mcla power`: a planned design, the true effects and the test.
+#[derive(Args, Debug)]
+pub(crate) struct PowerArgs {
+    /// Design CSV of covariates and groups (a response column is not needed).
+    #[arg(long, value_name = "FILE", conflicts_with = "crossed", requires = "formula")]
+    pub(crate) design: Option<PathBuf>,
+    /// lme4-style model formula for --design, e.g. "y ~ x + (1 | subject) + (1 | item)".
+    #[arg(long, value_name = "FORMULA", requires = "design")]
+    pub(crate) formula: Option<String>,
+    /// Built-in salamander-shaped crossed design groups,animals,pairings (fixed effects
+    /// CrossR/R, CrossR/W, CrossW/R, CrossW/W; variance components F, M).
+    #[arg(long, value_name = "G,A,P")]
+    pub(crate) crossed: Option<String>,
+    /// Response family (--design; the crossed design is bernoulli).
+    #[arg(long, value_parser = parse_family, default_value = "bernoulli")]
+    pub(crate) family: Family,
+    /// True fixed effects b1,..,bp (default with --crossed: 1.0,0.3,-1.9,1.0).
+    #[arg(long, value_name = "LIST", value_parser = parse_list, allow_hyphen_values = true)]
+    pub(crate) beta: Option<Numbers>,
+    /// True variance components nu1,..,nuT (default with --crossed: 1.4,1.25).
+    #[arg(long, value_name = "LIST", value_parser = parse_list, allow_hyphen_values = true)]
+    pub(crate) nu: Option<Numbers>,
+    /// The fixed effect whose test's power is estimated (a column name, e.g. x or CrossR/W).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) effect: String,
+    /// The test: wald (z test, the default) or lrt (likelihood ratio against the model without
+    /// the effect).
+    #[arg(long, value_parser = parse_power_test, default_value = "wald")]
+    pub(crate) test: mcla::PowerTest,
+    /// Significance level of the test.
+    #[arg(long, default_value = "0.05", value_parser = parse_alpha)]
+    pub(crate) alpha: f64,
+    /// Number of simulated studies.
+    #[arg(long, value_name = "N", default_value = "1000", value_parser = parse_nsim)]
+    pub(crate) nsim: usize,
+    /// Write the simulated studies (estimate, SE, statistic, p-value, reject) as CSV to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    /// Treat a numeric column of the design as categorical; repeatable.
+    #[arg(long, value_name = "COL")]
+    pub(crate) factor: Vec<String>,
+    /// Level order of a categorical column, COL=a,b,c; repeatable.
+    #[arg(long, value_name = "COL=LEVELS")]
+    pub(crate) levels: Vec<String>,
+    /// Cell texts of the design read as missing, comma-separated.
     #[arg(
         long,
         value_name = "LIST",
@@ -372,4 +467,29 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+/// A number of simulations: a whole number >= 1.
+pub(crate) fn parse_nsim(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v >= 1.0 && v.fract() == 0.0 && v <= 1e9 => Ok(v as usize),
+        _ => Err(format!(
+            "'{s}' is not a number of simulations; give a whole number from 1 to 1e9, e.g. 1000"
+        )),
+    }
+}
+
+fn parse_alpha(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err(format!(
+            "significance level '{s}' must be a number strictly between 0 and 1, e.g. 0.05"
+        )),
+    }
+}
+
+fn parse_power_test(s: &str) -> Result<mcla::PowerTest, String> {
+    mcla::PowerTest::parse(s).ok_or_else(|| {
+        format!("unknown test '{s}'; use wald (z test of the effect) or lrt (likelihood ratio)")
+    })
 }

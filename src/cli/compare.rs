@@ -16,7 +16,7 @@ use serde_json::json;
 
 /// One fitted model of a comparison.
 enum Fitted {
-    Mixed(Box<Fit>),
+    Mixed(Box<Fit>, Box<mcla::Model>),
     Glm(mcla::infer::glm::GlmFit),
 }
 
@@ -53,7 +53,7 @@ pub fn cmd_compare(a: CompareArgs) -> Result<(), CliError> {
                     .map_err(|e| input(format!("{which}: {e}")))?;
                 let fit = run_fit(&model, &options, a.mc.quiet)?;
                 summaries.push(ModelSummary::from_fit(f, &fit, Some(dsg.kept_rows.clone())));
-                fits.push(Fitted::Mixed(Box::new(fit)));
+                fits.push(Fitted::Mixed(Box::new(fit), Box::new(model)));
             }
             None => {
                 let dsg = mcla_formula::build_design(&frame, f, &[], None)
@@ -81,7 +81,7 @@ pub fn cmd_compare(a: CompareArgs) -> Result<(), CliError> {
     let mut warnings: Vec<String> = Vec::new();
     for (f, fitted) in a.models.iter().zip(&fits) {
         match fitted {
-            Fitted::Mixed(fit) => {
+            Fitted::Mixed(fit, _) => {
                 for w in &fit.warnings {
                     warnings.push(format!("{f}: {w}"));
                 }
@@ -93,6 +93,49 @@ pub fn cmd_compare(a: CompareArgs) -> Result<(), CliError> {
             }
         }
     }
+    // Parametric-bootstrap LRT of each model against the next larger one (anova's order).
+    let mut boot = Vec::new();
+    if let Some(nsim) = a.bootstrap {
+        let mut order: Vec<usize> = (0..fits.len()).collect();
+        order.sort_by_key(|&k| summaries[k].npar());
+        let mut csv = String::new();
+        for w in order.windows(2) {
+            let (Fitted::Mixed(fs, ms), Fitted::Mixed(fl, ml)) = (&fits[w[0]], &fits[w[1]]) else {
+                return Err(input(format!(
+                    "--bootstrap needs mixed models on both sides ('{}' or '{}' has no (1 | g) term); the bootstrap of a GLM against a GLMM is not implemented yet",
+                    a.models[w[0]], a.models[w[1]]
+                )));
+            };
+            let bar = super::bootstrap::replicate_bar(nsim, a.mc.quiet, "bootstrap LRT refits");
+            let small = mcla::Fitted { model: ms, fit: fs, options: &options };
+            let large = mcla::Fitted { model: ml, fit: fl, options: &options };
+            let reps = mcla::infer::bootstrap::bootstrap_lrt_replicates_with_progress(
+                small, large, 0..nsim, options.seed, &|d| bar.set_position(d as u64),
+            )
+            .map_err(|e| input(e.to_string()))?;
+            bar.finish_and_clear();
+            let df = summaries[w[1]].npar() - summaries[w[0]].npar();
+            let t = mcla::summarise_lrt(mcla::infer::bootstrap::observed_lrt(fs, fl), df, &reps)
+                .map_err(|e| CliError { code: 1, error: anyhow::anyhow!("{e}") })?;
+            if a.bootstrap_out.is_some() {
+                // one table for all pairs, the pair's larger model in the first column
+                let part = mcla::output::bootstrap::lrt_replicates_csv(&reps);
+                let mut lines = part.lines();
+                let header = lines.next().unwrap_or_default();
+                if csv.is_empty() {
+                    csv.push_str(&format!("large_model,{header}\n"));
+                }
+                let label = mcla::output::tidy::csv_field(&a.models[w[1]]);
+                for line in lines {
+                    csv.push_str(&format!("{label},{line}\n"));
+                }
+            }
+            boot.push((a.models[w[0]].clone(), a.models[w[1]].clone(), t));
+        }
+        if let Some(path) = &a.bootstrap_out {
+            super::bootstrap::write_file(path, &csv)?;
+        }
+    }
     match a.mc.format {
         Format::Text => {
             let mut s = format!(
@@ -102,6 +145,10 @@ pub fn cmd_compare(a: CompareArgs) -> Result<(), CliError> {
                 summaries[0].n
             );
             s.push_str(&tidy::anova_text(&rows));
+            for (small, large, t) in &boot {
+                s.push_str(&format!("\n{small}  vs  {large}\n"));
+                s.push_str(&mcla::output::bootstrap::lrt_text(t));
+            }
             for w in &warnings {
                 s.push_str(&format!("Warning: {w}\n"));
             }
@@ -113,6 +160,7 @@ pub fn cmd_compare(a: CompareArgs) -> Result<(), CliError> {
                 "n": summaries[0].n,
                 "models": to_json(&summaries),
                 "anova": to_json(&rows),
+                "bootstrap": boot.iter().map(|(s, l, t)| json!({"small": s, "large": l, "test": to_json(t)})).collect::<Vec<_>>(),
                 "warnings": warnings,
             });
             let s = serde_json::to_string_pretty(&v)

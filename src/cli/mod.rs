@@ -3,9 +3,10 @@
 //!
 //! [`args`] (clap), [`options`] (arguments → library options), [`error`] (exit codes),
 //! [`progress`] (the spinner), [`output`] (stdout), and the commands [`fit`], [`infer`] (the
-//! inference options of `mcla fit`), [`compare`], [`simulate`], [`example`].
+//! inference options of `mcla fit`), [`compare`], [`simulate`], [`example`], [`bootstrap`], [`power`].
 
 pub mod args;
+pub mod bootstrap;
 pub mod compare;
 pub mod error;
 pub mod example;
@@ -13,5 +14,6 @@ pub mod fit;
 pub mod infer;
 pub mod options;
 pub mod output;
+pub mod power;
 pub mod progress;
 pub mod simulate;

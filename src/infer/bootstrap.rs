@@ -199,9 +199,15 @@ fn refit_options(options: &FitOptions, start: &[f64], seed: u64) -> FitOptions {
     }
 }
 
+/// Most trust-region iterations of a refit from the estimate: a refit near its maximum
+/// converges in a few dozen; one that wanders (towards a variance on the boundary) is redone
+/// from the options' own start instead of using up `iterlim`.
+pub const FIRST_REFIT_ITERLIM: usize = 100;
+
 /// Refit `model` with `options` started at `start` (Monte Carlo seed `seed`).  A refit from
 /// the estimate can stall where the new maximum is far away (typically a variance component
-/// that heads to the boundary): when it does not converge, the model is refitted from the
+/// that heads to the boundary): when it does not converge within [`FIRST_REFIT_ITERLIM`]
+/// iterations, the model is refitted from the
 /// options' own start (PQL unless `par_init` is given) and the converged, else the higher, of
 /// the two is kept.
 fn refit(
@@ -210,7 +216,13 @@ fn refit(
     start: &[f64],
     seed: u64,
 ) -> Result<Fit, crate::fit::FitError> {
-    let first = fit_in_current_pool(model, &refit_options(options, start, seed));
+    let first = fit_in_current_pool(
+        model,
+        &FitOptions {
+            iterlim: options.iterlim.min(FIRST_REFIT_ITERLIM),
+            ..refit_options(options, start, seed)
+        },
+    );
     if matches!(&first, Ok(f) if f.converged) {
         return first;
     }

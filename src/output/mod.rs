@@ -1,6 +1,7 @@
 //! Stage 6 — output: a [`Fit`](crate::Fit) and the inference tables as people and scripts
 //! read them: [`report`] (R-like text, JSON) and [`tidy`] (CSV in broom.mixed's shape, text
-//! tables).
+//! tables), [`bootstrap`] (bootstrap and power tables and their replicates as CSV).
 
 pub mod report;
 pub mod tidy;
+pub mod bootstrap;

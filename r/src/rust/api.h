@@ -4,3 +4,5 @@ SEXP savvy_mcla_fit_impl__ffi(SEXP c_arg__spec, SEXP c_arg__options);
 SEXP savvy_mcla_defaults_impl__ffi(void);
 SEXP savvy_mcla_sampler_known_impl__ffi(SEXP c_arg__name);
 SEXP savvy_mcla_panic_test_impl__ffi(void);
+SEXP savvy_mcla_bootstrap_impl__ffi(SEXP c_arg__spec, SEXP c_arg__options, SEXP c_arg__control);
+SEXP savvy_mcla_power_impl__ffi(SEXP c_arg__spec, SEXP c_arg__options, SEXP c_arg__control);

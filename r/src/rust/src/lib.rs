@@ -11,6 +11,8 @@
 //! this function has returned. Only R's own allocation failures (out of memory) go through
 //! savvy's wrapper, which raises them from C, again after the Rust frame has returned.
 
+mod bootstrap;
+
 use mcla::{Csr, Family, Fit, FitOptions, Model, ModelSpec, RandomBlock, Sampler};
 use savvy::{
     savvy, ListSexp, OwnedListSexp, OwnedLogicalSexp, OwnedRealSexp, OwnedStringSexp, Sexp,
