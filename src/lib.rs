@@ -39,6 +39,7 @@ pub mod integrate;
 pub mod interrupt;
 pub mod model;
 pub mod output;
+pub mod request;
 pub mod simulate;
 pub mod start;
 

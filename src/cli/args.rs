@@ -3,10 +3,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mcla::{Family, Sampler};
-use std::path::PathBuf;
 
-/// Smallest `--rmax` accepted.
-pub(crate) const MIN_RMAX: f64 = 1e-3;
+use std::path::PathBuf;
 
 /// Truth of `mcla example` (and the default of `mcla simulate --crossed`).
 pub(crate) const EXAMPLE_BETA: [f64; 4] = [1.0, 0.3, -1.9, 1.0];
@@ -407,94 +405,12 @@ pub(crate) struct ExampleArgs {
 // ---------------------------------------------------------------------------------------------
 // Value parsers (clap reports their errors as `error: invalid value ...`, exit code 2)
 
-/// A Monte Carlo sample size: `auto` or a number.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum MArg {
-    Auto,
-    Fixed(usize),
-}
-
-/// Parse a Monte Carlo sample size: `auto`, `10000`, `1e4`, `10^4`.
-pub(crate) fn parse_m(s: &str) -> Result<MArg, String> {
-    if s.trim().eq_ignore_ascii_case("auto") {
-        return Ok(MArg::Auto);
-    }
-    parse_m_number(s).map(MArg::Fixed)
-}
-
-pub(crate) fn parse_m_number(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let bad = || {
-        format!("'{s}' is not a Monte Carlo sample size; give auto or a positive whole number such as 10000, 1e4 or 10^4")
-    };
-    let v: f64 = if let Some((b, e)) = t.split_once('^') {
-        let b: f64 = b.trim().parse().map_err(|_| bad())?;
-        let e: f64 = e.trim().parse().map_err(|_| bad())?;
-        b.powf(e)
-    } else {
-        t.parse().map_err(|_| bad())?
-    };
-    if !v.is_finite() {
-        return Err(bad());
-    }
-    if v <= 0.0 {
-        return Err(format!("the Monte Carlo sample size m must be at least 1 (got {s}); give a positive whole number such as 10000, 1e4 or 10^4"));
-    }
-    if v.fract() != 0.0 {
-        return Err(format!("the Monte Carlo sample size m must be a whole number (got {s}); e.g. 10000, 1e4 or 10^4"));
-    }
-    if v > 1e12 {
-        return Err(format!("the Monte Carlo sample size m = {s} is far too large; use at most 1e12 (1e4 to 1e6 is typical)"));
-    }
-    Ok(v as usize)
-}
-
-pub(crate) fn parse_seed(s: &str) -> Result<u64, String> {
-    s.trim().parse::<u64>().map_err(|_| {
-        format!(
-            "'{s}' is not a seed; give a whole number from 0 to 18446744073709551615, e.g. 1234"
-        )
-    })
-}
-
-pub(crate) fn parse_threads(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(0) => Err("the number of threads must be at least 1; omit --threads to use all cores".into()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("'{s}' is not a number of threads; give a whole number >= 1, or omit --threads to use all cores")),
-    }
-}
-
-pub(crate) fn parse_family(s: &str) -> Result<Family, String> {
-    Family::parse(s).ok_or_else(|| format!("unknown family '{s}'; use bernoulli (0/1 response), binomial (cbind(successes, failures) response) or poisson (counts)"))
-}
-
-pub(crate) fn parse_sampler(s: &str) -> Result<Sampler, String> {
-    Sampler::parse(s).ok_or_else(|| {
-        format!("unknown sampler '{s}'; use adaptive (default), factorised or joint (R glmm's)")
-    })
-}
-
-pub(crate) fn parse_level(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if (0.001..=0.999999).contains(&v) => Ok(v),
-        Ok(v) if v > 0.0 && v < 1.0 => Err(format!(
-            "confidence level '{s}' is outside 0.001 to 0.999999: intervals at such levels are not meaningful (they shrink to the estimate or grow without bound); use e.g. 0.95"
-        )),
-        _ => Err(format!(
-            "confidence level '{s}' must be a number strictly between 0 and 1, e.g. 0.95"
-        )),
-    }
-}
-
-pub(crate) fn parse_zeta(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!(
-            "zeta '{s}' must be a positive number of degrees of freedom, e.g. 5"
-        )),
-    }
-}
+// The parsers are the library's (`mcla::request`), shared with the Python package, so that
+// every front end accepts the same texts and words its errors the same way.
+pub(crate) use mcla::request::{
+    parse_family, parse_level, parse_m, parse_mixture, parse_numbers, parse_sampler, parse_seed,
+    parse_threads, parse_zeta, MArg,
+};
 
 /// A comma-separated list of numbers (one clap value).
 #[derive(Clone, Debug, PartialEq)]
@@ -508,54 +424,14 @@ pub(crate) fn parse_list(s: &str) -> Result<Numbers, String> {
     parse_numbers(s).map(Numbers)
 }
 
-pub(crate) fn parse_numbers(s: &str) -> Result<Vec<f64>, String> {
-    s.split(',')
-        .map(|t| {
-            let t = t.trim();
-            t.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| format!("'{t}' in '{s}' is not a finite number; give comma-separated numbers, e.g. 1.0,0.3,-1.9"))
-        })
-        .collect()
-}
-
 pub(crate) fn parse_equal(s: &str) -> Result<Components, String> {
-    let v: Vec<usize> = s
-        .split(',')
-        .map(|t| t.trim().parse::<usize>().ok().filter(|&k| k >= 1))
-        .collect::<Option<_>>()
-        .ok_or_else(|| format!("'{s}' is not a list of component numbers; give one number >= 1 per --random formula, e.g. 1,1,2"))?;
-    let mut max = 0;
-    for &k in &v {
-        if k > max + 1 {
-            return Err(format!(
-                "'{s}' must number the components 1, 2, ... in order of first use, e.g. 1,1,2"
-            ));
-        }
-        max = max.max(k);
-    }
-    Ok(Components(v))
-}
-
-pub(crate) fn parse_mixture(s: &str) -> Result<[f64; 3], String> {
-    let v = parse_numbers(s)?;
-    let p: [f64; 3] = v.as_slice().try_into().map_err(|_| format!("--mixture needs three probabilities p1,p2,p3 (got {} values in '{s}'), e.g. 0.3333,0.3333,0.3334", v.len()))?;
-    let sum: f64 = p.iter().sum();
-    if let Some(x) = p.iter().find(|x| !(0.0..=1.0).contains(*x)) {
-        return Err(format!("mixture probability {x} in '{s}' is not between 0 and 1: each of p1,p2,p3 must be in [0, 1] (and they sum to 1), e.g. 0.5,0.25,0.25"));
-    }
-    if (sum - 1.0).abs() > 1e-6 {
-        return Err(format!("mixture probabilities must each be in [0, 1] and sum to 1, but '{s}' sums to {sum}; e.g. 0.5,0.25,0.25"));
-    }
-    if p[0] <= 0.0 {
-        return Err("the first mixture probability p1 (the heavy-tailed t component) must be > 0: it keeps the importance weights' variance finite; e.g. 0.1,0.45,0.45".into());
-    }
-    // absorb rounding so the engine sees an exact sum of 1
-    Ok([p[0], p[1], 1.0 - p[0] - p[1]])
+    mcla::request::parse_equal(s).map(Components)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::options::default_varcomps;
+    use mcla::request::default_varcomps;
 
     #[test]
     fn sample_sizes() {

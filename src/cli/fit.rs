@@ -1,17 +1,49 @@
 //! `mcla fit`: read the data, build the model, fit it, print the report and the inference
-//! tables.
+//! tables.  The model and the options are built and checked by `mcla::request` (the same code
+//! as the Python package's).
 
-use super::args::{FitArgs, Format, McArgs, ModelArgs, MIN_RMAX};
+use super::args::{FitArgs, Format, McArgs, ModelArgs};
 use super::error::{input, CliError};
 use super::infer;
-use super::options::{fit_options, frame_options, resolve_formulas};
+use super::options::{frame_options, mc_settings};
 use super::output::call_line;
 use super::progress::run_fit;
-use mcla::model::design::{self, DataRequest, ModelInput};
+use mcla::model::design::{self, DataRequest};
 use mcla::output::report::ReportInfo;
+use mcla::request::{FitRequest, RequestError};
 use mcla::{FitOptions, Model};
 use mcla_formula::{DataFrame, Design, FrameOptions};
 use std::time::Instant;
+
+impl From<RequestError> for CliError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::Input(e) => e.into(),
+            RequestError::Invalid(msg) => input(msg),
+        }
+    }
+}
+
+/// The library's fit request of the command line's arguments.
+fn fit_request(a: &ModelArgs, mc: &McArgs) -> FitRequest {
+    FitRequest {
+        formula: a.formula.clone(),
+        fixed: a.fixed.clone(),
+        random: a.random.clone(),
+        varcomps: a.varcomps.clone(),
+        varcomps_equal: a.varcomps_equal.clone().map(|c| c.0),
+        family: a.family,
+        weights: a.weights.clone(),
+        mixture: a.mixture,
+        zeta: a.zeta,
+        par_init: a.par_init.clone().map(|p| p.0),
+        no_pql: a.no_pql,
+        rmax: a.rmax,
+        iterlim: a.iterlim,
+        low_memory: a.low_memory,
+        mc: mc_settings(mc),
+    }
+}
 
 /// The data, model and options of `mcla fit` (and `mcla bootstrap`): everything checked
 /// before the fit.
@@ -27,75 +59,23 @@ pub(crate) struct Loaded {
 /// Read the data, build and check the model and the fit options.
 pub(crate) fn load(a: &ModelArgs, mc: &McArgs) -> Result<Loaded, CliError> {
     let fopts = frame_options(&a.factor, &a.levels, &a.na_strings)?;
-    let (fixed, random, default_names) = resolve_formulas(a)?;
-    let varcomps_names = match &a.varcomps {
-        Some(v) => v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
-        None if a.varcomps_equal.is_some() => {
-            return Err(input("--varcomps-equal needs --varcomps with one name per distinct component, e.g. --varcomps-equal 1,1,2 --varcomps A,B".into()))
-        }
-        None => default_names,
-    };
-    let input_spec = ModelInput {
-        family: a.family,
-        varcomps_names,
-        varcomps_equal: a.varcomps_equal.clone().map(|c| c.0),
-    };
-    design::check_varcomps(random.len(), &input_spec)?;
+    let req = fit_request(a, mc);
+    // the formulas and variance components are checked before the data are read
+    req.data_request()?;
     let frame = design::read_frame(&a.data, &fopts)?;
-    let request = DataRequest {
-        fixed,
-        random,
-        weights: a.weights.clone(),
-        input: input_spec,
-    };
-    let (dsg, model, notes) = design::load_model_with_notes(&frame, &request)?;
+    let prepared = req.prepare(&frame)?;
     if mc.format == Format::Text {
-        for n in &notes {
+        for n in &prepared.notes {
             eprintln!("note: {n}");
         }
     }
-    if dsg.dropped_rows > 0 && mc.format == Format::Text {
-        eprintln!(
-            "note: {} of {} data rows dropped because they have a missing value (an empty cell or one of --na-strings, e.g. NA) in a column the model uses",
-            dsg.dropped_rows, dsg.n_rows_read
-        );
-    }
-    let options = FitOptions {
-        mixture: a.mixture.unwrap_or(FitOptions::default().mixture),
-        zeta: a.zeta,
-        do_pql: !a.no_pql,
-        par_init: a.par_init.clone().map(|p| p.0),
-        rmax: a.rmax,
-        iterlim: a.iterlim,
-        low_memory: a.low_memory,
-        ..fit_options(mc)
-    };
-    if a.rmax <= 0.0 || !a.rmax.is_finite() {
-        return Err(input(format!(
-            "--rmax must be a positive number (got {}); the default is 1000",
-            a.rmax
-        )));
-    }
-    if a.rmax < MIN_RMAX {
-        return Err(input(format!(
-            "--rmax {:e} is too small: steps that short change the log-likelihood by less than the optimiser's stopping tolerance, so it would stop where it started; use at least {MIN_RMAX} (the default 1000 suits almost every model)",
-            a.rmax
-        )));
-    }
-    let options = FitOptions {
-        rinit: options.rinit.min(options.rmax),
-        ..options
-    };
-    options
-        .check(&model)
-        .map_err(|e| input(format!("{e}; see `mcla fit --help`")))?;
     Ok(Loaded {
         frame,
         fopts,
-        request,
-        dsg,
-        model,
-        options,
+        request: prepared.request,
+        dsg: prepared.design,
+        model: prepared.model,
+        options: prepared.options,
     })
 }
 

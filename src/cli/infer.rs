@@ -15,7 +15,7 @@ use mcla::output::report::{self, ReportInfo};
 use mcla::output::tidy;
 use mcla::{Fit, FitOptions, Model};
 use mcla_formula::{DataFrame, Design, FrameOptions};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::Path;
 
 /// What was checked before the fit.
@@ -296,30 +296,16 @@ pub fn emit(
             print_out(&s)
         }
         Format::Json => {
-            let mut v = report::json_report(fit, info);
-            if let Value::Object(o) = &mut v {
-                o.insert("tests".into(), to_json(&r.tests));
-                if let Some(p) = &r.predictions {
-                    o.insert("predictions".into(), to_json(p));
-                }
-                let mut em = serde_json::Map::new();
-                for (f, rows) in &r.emmeans {
-                    em.insert(f.clone(), to_json(rows));
-                }
-                o.insert("emmeans".into(), Value::Object(em));
-                o.insert("ranef".into(), to_json(&fit.ranef));
-                o.insert(
-                    "confint_method".into(),
-                    json!(if r.profile.is_some() {
-                        "profile"
-                    } else {
-                        "wald"
-                    }),
-                );
-                if let Some(pr) = &r.profile {
-                    o.insert("profile_confint".into(), to_json(pr));
-                }
-            }
+            let v = mcla::request::fit_json(
+                fit,
+                info,
+                &mcla::request::InferenceResults {
+                    tests: &r.tests,
+                    predictions: r.predictions.as_deref(),
+                    emmeans: &r.emmeans,
+                    profile: r.profile.as_deref(),
+                },
+            );
             let s = serde_json::to_string_pretty(&v)
                 .context("cannot encode the result as JSON")
                 .map_err(io_error)?;

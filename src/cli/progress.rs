@@ -3,7 +3,6 @@
 
 use super::error::{fit_error, CliError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mcla::output::report;
 use mcla::{Fit, FitOptions, Model, Progress};
 use std::io::IsTerminal;
 use std::sync::mpsc;
@@ -57,17 +56,7 @@ impl ProgressUi {
                     }
                     return;
                 }
-                Progress::Pql => {
-                    "PQL: starting values and the importance distribution's centre".to_string()
-                }
-                Progress::Sampling { total } => format!("drawing {total} importance samples"),
-                Progress::Iteration { iteration, loglik } => {
-                    format!(
-                        "optimising: iteration {iteration}, log-likelihood {}",
-                        report::format_signif(loglik + data_constant, 7)
-                    )
-                }
-                Progress::Mcse => "Monte Carlo standard errors".to_string(),
+                p => mcla::request::progress_message(p, data_constant),
             };
             bar.set_message(msg);
         }

@@ -75,6 +75,14 @@ impl ModelSummary {
     pub fn npar(&self) -> usize {
         self.fixed_names.len() + self.varcomp_names.len()
     }
+    /// Akaike's information criterion `-2 loglik + 2 npar`.
+    pub fn aic(&self) -> f64 {
+        -2.0 * self.loglik + 2.0 * self.npar() as f64
+    }
+    /// Schwarz's criterion `-2 loglik + npar log n`.
+    pub fn bic(&self) -> f64 {
+        -2.0 * self.loglik + self.npar() as f64 * (self.n as f64).ln()
+    }
     /// From an MCLA fit.
     pub fn from_fit(label: &str, fit: &Fit, rows: Option<Vec<usize>>) -> ModelSummary {
         ModelSummary {
@@ -184,8 +192,8 @@ pub fn anova(models: &[ModelSummary]) -> Result<Vec<AnovaRow>, CompareError> {
         let mut row = AnovaRow {
             label: m.label.clone(),
             npar,
-            aic: -2.0 * ll + 2.0 * npar as f64,
-            bic: -2.0 * ll + npar as f64 * (m.n as f64).ln(),
+            aic: m.aic(),
+            bic: m.bic(),
             loglik: ll,
             loglik_mcse: m.loglik_mcse,
             deviance: -2.0 * ll,

@@ -519,49 +519,7 @@ pub fn simulate_on_frame(
             formula: request.fixed.trim().to_string(),
         })?;
     let n = frame.n_rows();
-    // A single-column response that is absent is added as zeros (any family admits 0).
-    let mut frame = frame.clone();
-    let single_name = match &response {
-        mcla_formula::Response::Single(e) => match &e.kind {
-            mcla_formula::grammar::ExprKind::Name(name) => Some(name.clone()),
-            _ => {
-                return Err(InputError::Design(DesignError::Type {
-                    formula: request.fixed.clone(),
-                    expr: e.deparse(),
-                    message: "to simulate, the response must be a plain column name (or cbind(successes, failures))".into(),
-                }))
-            }
-        },
-        mcla_formula::Response::Cbind(..) => None,
-    };
-    if let Some(name) = &single_name {
-        if frame.column(name).is_err() {
-            let mut cols = frame.columns().to_vec();
-            cols.push(Column {
-                name: name.clone(),
-                data: ColumnData::Numeric(vec![Some(0.0); n]),
-            });
-            frame = DataFrame::from_columns(cols)?;
-        } else {
-            // The existing response is replaced: make it a numeric placeholder so that NA or
-            // out-of-range values do not stop the simulation.
-            let cols = frame
-                .columns()
-                .iter()
-                .map(|c| {
-                    if &c.name == name {
-                        Column {
-                            name: name.clone(),
-                            data: ColumnData::Numeric(vec![Some(0.0); n]),
-                        }
-                    } else {
-                        c.clone()
-                    }
-                })
-                .collect();
-            frame = DataFrame::from_columns(cols)?;
-        }
-    }
+    let (frame, single_name) = placeholder_response_frame(frame, request, &response)?;
     let random: Vec<&str> = request.random.iter().map(String::as_str).collect();
     let design =
         mcla_formula::build_design(&frame, &request.fixed, &random, request.weights.as_deref())?;
@@ -608,6 +566,81 @@ pub fn simulate_on_frame(
         design.kept_rows.len(),
         design.dropped_rows,
     ))
+}
+
+/// The frame with the response of `request.fixed` replaced (or added, when the design has no
+/// such column) by zeros, so that a design without a response or with missing responses
+/// builds a model to simulate from (a planned study, `mcla simulate --design`).  A
+/// `cbind(successes, failures)` response is kept.
+pub fn placeholder_response(
+    frame: &DataFrame,
+    request: &DataRequest,
+) -> Result<DataFrame, InputError> {
+    let fixed =
+        mcla_formula::parse_formula(&request.fixed).map_err(|source| InputError::Parse {
+            which: "fixed-effects formula".into(),
+            source,
+        })?;
+    let response = fixed
+        .response
+        .clone()
+        .ok_or_else(|| DesignError::MissingResponse {
+            formula: request.fixed.trim().to_string(),
+        })?;
+    Ok(placeholder_response_frame(frame, request, &response)?.0)
+}
+
+/// [`placeholder_response`] for a parsed response; also the single response column's name.
+fn placeholder_response_frame(
+    frame: &DataFrame,
+    request: &DataRequest,
+    response: &mcla_formula::Response,
+) -> Result<(DataFrame, Option<String>), InputError> {
+    let n = frame.n_rows();
+    // A single-column response that is absent is added as zeros (any family admits 0).
+    let mut frame = frame.clone();
+    let single_name = match response {
+        mcla_formula::Response::Single(e) => match &e.kind {
+            mcla_formula::grammar::ExprKind::Name(name) => Some(name.clone()),
+            _ => {
+                return Err(InputError::Design(DesignError::Type {
+                    formula: request.fixed.clone(),
+                    expr: e.deparse(),
+                    message: "to simulate, the response must be a plain column name (or cbind(successes, failures))".into(),
+                }))
+            }
+        },
+        mcla_formula::Response::Cbind(..) => None,
+    };
+    if let Some(name) = &single_name {
+        if frame.column(name).is_err() {
+            let mut cols = frame.columns().to_vec();
+            cols.push(Column {
+                name: name.clone(),
+                data: ColumnData::Numeric(vec![Some(0.0); n]),
+            });
+            frame = DataFrame::from_columns(cols)?;
+        } else {
+            // The existing response is replaced: make it a numeric placeholder so that NA or
+            // out-of-range values do not stop the simulation.
+            let cols = frame
+                .columns()
+                .iter()
+                .map(|c| {
+                    if &c.name == name {
+                        Column {
+                            name: name.clone(),
+                            data: ColumnData::Numeric(vec![Some(0.0); n]),
+                        }
+                    } else {
+                        c.clone()
+                    }
+                })
+                .collect();
+            frame = DataFrame::from_columns(cols)?;
+        }
+    }
+    Ok((frame, single_name))
 }
 
 /// CSV text of a crossed design simulated at `beta`, `nu`: columns `Mate`, `Cross`, `Female`, `Male`

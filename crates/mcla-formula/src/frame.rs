@@ -92,6 +92,23 @@ impl ColumnData {
     }
 }
 
+/// A column as a host language holds it (a pandas or numpy column, an R vector): typed values
+/// rather than CSV text.  [`DataFrame::from_raw_columns`] reads it with the conventions of the
+/// CSV reader.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawColumn {
+    /// Numbers; `None` and NaN are missing (pandas' convention), an infinite value is an error.
+    Numeric(Vec<Option<f64>>),
+    /// `TRUE`/`FALSE`; `None` = missing.
+    Logical(Vec<Option<bool>>),
+    /// Strings: a factor, read as the CSV reader reads a quoted column: levels sorted by byte
+    /// order, numerically when every string is a number (`"2"` before `"10"`); `None`, the empty
+    /// string and the [`FrameOptions::na_strings`] spellings are missing.
+    Text(Vec<Option<String>>),
+    /// A factor with its own level order (pandas' `Categorical`, R's `factor`).
+    Categorical(Categorical),
+}
+
 /// A named column.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
@@ -606,27 +623,7 @@ impl DataFrame {
                 columns: names.len(),
             });
         }
-        // Validate option column names.
-        for name in options
-            .factor_columns
-            .iter()
-            .chain(options.levels.iter().map(|(n, _)| n))
-        {
-            if !names.contains(name) {
-                return Err(FrameError::UnknownColumn {
-                    name: name.clone(),
-                    suggestion: closest_name(name, names.iter().map(String::as_str)),
-                    available: names.clone(),
-                });
-            }
-        }
-        for (k, (name, _)) in options.levels.iter().enumerate() {
-            if options.levels[..k].iter().any(|(n, _)| n == name) {
-                return Err(FrameError::LevelsTwice {
-                    column: name.clone(),
-                });
-            }
-        }
+        check_option_columns(&names, options)?;
         let na = options.na_list();
         let mut columns = Vec::with_capacity(names.len());
         let mut mostly_numeric = Vec::new();
@@ -760,6 +757,91 @@ impl DataFrame {
             lines: Vec::new(),
             mostly_numeric: Vec::new(),
         })
+    }
+
+    /// Build a data frame from typed columns, applying `options` as the CSV reader does:
+    /// [`FrameOptions::factor_columns`] turn numeric or logical columns into factors,
+    /// [`FrameOptions::levels`] set a factor's level order (a value outside them is an error),
+    /// and the errors (unknown option column, infinite value, duplicate column, ...) are the
+    /// reader's.  `quoted_as_categorical` has no meaning here and is ignored.
+    pub fn from_raw_columns(
+        columns: Vec<(String, RawColumn)>,
+        options: &FrameOptions,
+    ) -> Result<Self, FrameError> {
+        let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+        check_option_columns(&names, options)?;
+        let na = options.na_list();
+        let mut out = Vec::with_capacity(columns.len());
+        for (name, raw) in columns {
+            let given = options
+                .levels
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, l)| l);
+            let forced = options.factor_columns.contains(&name);
+            let data = match raw {
+                RawColumn::Numeric(values) => {
+                    let mut numeric = Vec::with_capacity(values.len());
+                    for (i, v) in values.into_iter().enumerate() {
+                        match v {
+                            Some(x) if x.is_nan() => numeric.push(None),
+                            Some(x) if x.is_infinite() => {
+                                return Err(FrameError::NonFiniteValue {
+                                    column: name.clone(),
+                                    row: i + 1,
+                                    value: if x > 0.0 { "Inf" } else { "-Inf" }.to_string(),
+                                })
+                            }
+                            other => numeric.push(other),
+                        }
+                    }
+                    match (given, forced) {
+                        (Some(_), _) => {
+                            let text: Vec<String> = numeric
+                                .iter()
+                                .map(|v| v.map(format_r_number).unwrap_or_default())
+                                .collect();
+                            build_column(&name, &text, given, forced, &na)?
+                        }
+                        (None, true) => ColumnData::Categorical(numeric_to_factor(&numeric)),
+                        (None, false) => ColumnData::Numeric(numeric),
+                    }
+                }
+                RawColumn::Logical(values) => {
+                    if given.is_some() || forced {
+                        let text: Vec<String> = values
+                            .iter()
+                            .map(|v| match v {
+                                Some(true) => "TRUE".to_string(),
+                                Some(false) => "FALSE".to_string(),
+                                None => String::new(),
+                            })
+                            .collect();
+                        build_column(&name, &text, given, forced, &na)?
+                    } else {
+                        ColumnData::Logical(values)
+                    }
+                }
+                // strings are always a factor, read as a quoted CSV column is
+                RawColumn::Text(values) => {
+                    let text: Vec<String> = values.into_iter().map(Option::unwrap_or_default).collect();
+                    build_column(&name, &text, given, true, &na)?
+                }
+                RawColumn::Categorical(cat) => match given {
+                    Some(_) => {
+                        let text: Vec<String> = cat
+                            .codes
+                            .iter()
+                            .map(|c| c.and_then(|k| cat.levels.get(k).cloned()).unwrap_or_default())
+                            .collect();
+                        build_column(&name, &text, given, forced, &[])?
+                    }
+                    None => ColumnData::Categorical(cat),
+                },
+            };
+            out.push(Column { name, data });
+        }
+        DataFrame::from_columns(out)
     }
 
     /// Number of data rows.
@@ -906,10 +988,42 @@ fn build_column(
         }
         return Ok(ColumnData::Logical(vals));
     }
-    // Categorical: byte-order sorted levels of the raw (untrimmed) text.
+    Ok(ColumnData::Categorical(text_to_factor(raw, &trimmed, na)))
+}
+
+/// The names given in `options.factor_columns` and `options.levels` exist, and no column has
+/// its levels given twice.
+fn check_option_columns(names: &[String], options: &FrameOptions) -> Result<(), FrameError> {
+    for name in options
+        .factor_columns
+        .iter()
+        .chain(options.levels.iter().map(|(n, _)| n))
+    {
+        if !names.contains(name) {
+            return Err(FrameError::UnknownColumn {
+                name: name.clone(),
+                suggestion: closest_name(name, names.iter().map(String::as_str)),
+                available: names.to_vec(),
+            });
+        }
+    }
+    for (k, (name, _)) in options.levels.iter().enumerate() {
+        if options.levels[..k].iter().any(|(n, _)| n == name) {
+            return Err(FrameError::LevelsTwice {
+                column: name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Categorical: byte-order sorted levels of the raw (untrimmed) text; empty cells and the `na`
+/// spellings (after trimming) are missing.
+fn text_to_factor(raw: &[String], trimmed: &[&str], na: &[String]) -> Categorical {
+    let is_missing_cell = |t: &str| t.is_empty() || na.iter().any(|m| m == t);
     let set: HashSet<&str> = raw
         .iter()
-        .zip(&trimmed)
+        .zip(trimmed)
         .filter(|(_, t)| !is_missing_cell(t))
         .map(|(r, _)| r.as_str())
         .collect();
@@ -922,7 +1036,7 @@ fn build_column(
         .collect();
     let codes = raw
         .iter()
-        .zip(&trimmed)
+        .zip(trimmed)
         .map(|(r, t)| {
             if is_missing_cell(t) {
                 None
@@ -931,7 +1045,7 @@ fn build_column(
             }
         })
         .collect();
-    Ok(ColumnData::Categorical(Categorical { levels, codes }))
+    Categorical { levels, codes }
 }
 
 /// Turn numbers into a factor: levels sorted numerically, labelled like R (`1`, `2`, `10`).

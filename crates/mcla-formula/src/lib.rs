@@ -33,6 +33,6 @@ pub mod grammar;
 pub mod mixed;
 
 pub use design::{build_design, build_design_from_formulas, Design, DesignError, RandomDesign};
-pub use frame::{Categorical, Column, ColumnData, DataFrame, FrameError, FrameOptions};
+pub use frame::{Categorical, Column, ColumnData, DataFrame, FrameError, FrameOptions, RawColumn};
 pub use grammar::{parse_formula, Formula, ParseError, ParseErrorKind, Response, Term, Variable};
 pub use mixed::{expand_mixed_formula, MixedFormula, MixedFormulaError};

@@ -220,3 +220,87 @@ fn other_separators_empty_names_and_level_problems_are_named() {
     let e = DataFrame::from_csv_path(std::env::temp_dir(), &FrameOptions::default()).unwrap_err();
     assert!(matches!(e, FrameError::Directory { .. }), "{e}");
 }
+
+/// Typed columns (as a pandas data frame holds them) give the frame the CSV reader gives for the
+/// same table, with the same options and the same errors.
+#[test]
+fn raw_columns_read_like_the_csv_reader() {
+    use mcla_formula::{Categorical, RawColumn};
+    let csv = "y,x,id,g,l\n1,0.5,10,b,TRUE\n0,1.5,2,a,FALSE\n1,NA,10,NA,TRUE\n";
+    let opts = FrameOptions {
+        factor_columns: vec!["id".into()],
+        levels: vec![("g".into(), vec!["b".into(), "a".into()])],
+        ..Default::default()
+    };
+    let from_csv = DataFrame::from_reader(csv.as_bytes(), &opts).unwrap();
+    let raw = vec![
+        ("y".to_string(), RawColumn::Numeric(vec![Some(1.0), Some(0.0), Some(1.0)])),
+        ("x".to_string(), RawColumn::Numeric(vec![Some(0.5), Some(1.5), Some(f64::NAN)])),
+        ("id".to_string(), RawColumn::Numeric(vec![Some(10.0), Some(2.0), Some(10.0)])),
+        ("g".to_string(), RawColumn::Text(vec![Some("b".into()), Some("a".into()), None])),
+        ("l".to_string(), RawColumn::Logical(vec![Some(true), Some(false), Some(true)])),
+    ];
+    let from_raw = DataFrame::from_raw_columns(raw, &opts).unwrap();
+    assert_eq!(from_raw.columns(), from_csv.columns());
+    // id is a factor with numerically sorted levels, g keeps the given order
+    match &from_raw.column("id").unwrap().data {
+        ColumnData::Categorical(c) => assert_eq!(c.levels, ["2", "10"]),
+        other => panic!("{other:?}"),
+    }
+    // strings are read as a quoted CSV column: numbers sort numerically, other text by bytes
+    let quoted = DataFrame::from_reader(
+        "s,t\n\"10\",b\n\"2\",B\n".as_bytes(),
+        &FrameOptions { quoted_as_categorical: true, ..Default::default() },
+    )
+    .unwrap();
+    let text = DataFrame::from_raw_columns(
+        vec![
+            ("s".into(), RawColumn::Text(vec![Some("10".into()), Some("2".into())])),
+            ("t".into(), RawColumn::Text(vec![Some("b".into()), Some("B".into())])),
+        ],
+        &FrameOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(text.columns(), quoted.columns());
+    match &text.column("s").unwrap().data {
+        ColumnData::Categorical(c) => assert_eq!(c.levels, ["2", "10"]),
+        other => panic!("{other:?}"),
+    }
+    // a host factor keeps its own level order; given levels reorder it
+    let cat = || {
+        RawColumn::Categorical(Categorical {
+            levels: vec!["W".into(), "R".into()],
+            codes: vec![Some(0), Some(1), None],
+        })
+    };
+    let f = DataFrame::from_raw_columns(vec![("c".into(), cat())], &FrameOptions::default()).unwrap();
+    match &f.column("c").unwrap().data {
+        ColumnData::Categorical(c) => {
+            assert_eq!(c.levels, ["W", "R"]);
+            assert_eq!(c.codes, [Some(0), Some(1), None]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let given = FrameOptions {
+        levels: vec![("c".into(), vec!["R".into(), "W".into()])],
+        ..Default::default()
+    };
+    let f = DataFrame::from_raw_columns(vec![("c".into(), cat())], &given).unwrap();
+    match &f.column("c").unwrap().data {
+        ColumnData::Categorical(c) => assert_eq!(c.codes, [Some(1), Some(0), None]),
+        other => panic!("{other:?}"),
+    }
+    // the reader's errors: an unknown option column, an infinite number
+    let bad = FrameOptions {
+        factor_columns: vec!["nope".into()],
+        ..Default::default()
+    };
+    let e = DataFrame::from_raw_columns(vec![("c".into(), cat())], &bad).unwrap_err();
+    assert!(matches!(e, FrameError::UnknownColumn { .. }), "{e}");
+    let e = DataFrame::from_raw_columns(
+        vec![("x".into(), RawColumn::Numeric(vec![Some(1.0), Some(f64::INFINITY)]))],
+        &FrameOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, FrameError::NonFiniteValue { row: 2, .. }), "{e}");
+}
