@@ -115,7 +115,7 @@ fn check_for_fit(model: &Model, options: &FitOptions) -> Result<CheckedOptions, 
 /// runs many refits side by side on one pool; the result does not depend on the pool).
 pub(crate) fn fit_in_current_pool(model: &Model, options: &FitOptions) -> Result<Fit, FitError> {
     let checked = check_for_fit(model, options)?;
-    fit_in_pool(model, &checked, 1, &mut |_| {})
+    fit_in_pool(model, &checked, 1, &mut |_| {}, &Interrupt::new())
 }
 
 fn fit_in_pool(
