@@ -29,6 +29,7 @@ pub mod moments;
 pub mod objective;
 pub mod quadrature;
 pub mod separator;
+pub mod sobol;
 
 pub use integrator::{symmetrise, BlockIntegrator, BlockSummary, IntegratorError, McEvaluation};
 pub use moments::{BlockMoments, RanefRow};
