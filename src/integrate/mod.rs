@@ -15,7 +15,9 @@
 //! * [`fixed_sample`] — R glmm's fixed importance sample (`joint`, `factorised`);
 //! * [`separator`] (choice of integrated set and separator), [`conditional`] (the 1-D
 //!   conditional integrals), [`quadrature`] (Gauss–Hermite rules and the exact one-factor
-//!   likelihood), [`moments`] (conditional moments of the effects, for `ranef`).
+//!   likelihood), [`moments`] (conditional moments of the effects, for `ranef`), [`draws`]
+//!   (the separator's standard draws: scrambled Sobol', antithetic or plain, and their Monte
+//!   Carlo error) over [`sobol`] (scrambled Sobol' points).
 //!
 //! To add an estimator: implement [`BlockIntegrator`] in a module here and build it in
 //! [`Objective`]'s constructors (or pass it to [`Objective::new`]); the optimiser, automatic
@@ -23,6 +25,7 @@
 
 pub mod adaptive;
 pub mod conditional;
+pub mod draws;
 pub mod fixed_sample;
 pub mod integrator;
 pub mod moments;
