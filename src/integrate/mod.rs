@@ -15,7 +15,7 @@
 //! * [`fixed_sample`] — R glmm's fixed importance sample (`joint`, `factorised`);
 //! * [`separator`] (choice of integrated set and separator), [`conditional`] (the 1-D
 //!   conditional integrals), [`quadrature`] (Gauss–Hermite rules and the exact one-factor
-//!   likelihood), [`moments`] (conditional moments of the effects, for `ranef`), [`draws`]
+//!   likelihood), [`moments`] (conditional moments of the effects, for `ranef`), [`standard_draws`]
 //!   (the separator's standard draws: scrambled Sobol', antithetic or plain, and their Monte
 //!   Carlo error) over [`sobol`] (scrambled Sobol' points).
 //!
@@ -25,7 +25,6 @@
 
 pub mod adaptive;
 pub mod conditional;
-pub mod draws;
 pub mod fixed_sample;
 pub mod integrator;
 pub mod moments;
@@ -33,6 +32,7 @@ pub mod objective;
 pub mod quadrature;
 pub mod separator;
 pub mod sobol;
+pub mod standard_draws;
 
 pub use integrator::{symmetrise, BlockIntegrator, BlockSummary, IntegratorError, McEvaluation};
 pub use moments::{BlockMoments, RanefRow};

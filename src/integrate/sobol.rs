@@ -62,8 +62,10 @@ fn table(dims: usize) -> Result<&'static [u64], SobolError> {
             .collect()
     };
     if dims <= STANDARD_DIMS {
-        Ok(&STANDARD.get_or_init(|| build(STANDARD_DIMS, JoeKuoD6::standard()))
-            [..dims * TABLE_BITS])
+        Ok(
+            &STANDARD.get_or_init(|| build(STANDARD_DIMS, JoeKuoD6::standard()))
+                [..dims * TABLE_BITS],
+        )
     } else if dims <= MAX_DIMS {
         Ok(&EXTENDED.get_or_init(|| build(MAX_DIMS, JoeKuoD6::extended()))[..dims * TABLE_BITS])
     } else {
@@ -135,7 +137,10 @@ impl Sobol {
         while bits != 0 {
             let b = bits.trailing_zeros() as usize;
             bits &= bits - 1;
-            for (o, d) in out.iter_mut().zip(self.dirs[b..].iter().step_by(TABLE_BITS)) {
+            for (o, d) in out
+                .iter_mut()
+                .zip(self.dirs[b..].iter().step_by(TABLE_BITS))
+            {
                 *o ^= d;
             }
         }
@@ -394,7 +399,10 @@ mod tests {
             (0.02, -2.053_748_910_631_823),
         ] {
             let got = inverse_normal_cdf(u);
-            assert!((got - z).abs() <= 4.5e-16 * z.abs().max(1.0), "{u}: {got} vs {z}");
+            assert!(
+                (got - z).abs() <= 4.5e-16 * z.abs().max(1.0),
+                "{u}: {got} vs {z}"
+            );
         }
         // symmetric to the bit, and increasing, down to 2^-53
         let mut prev = f64::NEG_INFINITY;

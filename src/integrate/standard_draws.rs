@@ -45,7 +45,8 @@ use rand_distr::{Distribution, StandardNormal};
 pub const DEFAULT_REPLICATES: usize = 8;
 
 /// How the standard draws of the separator are made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DrawScheme {
     /// i.i.d. standard normals.
     Plain,
@@ -331,7 +332,14 @@ mod tests {
         let li = mc_error(DrawScheme::Plain, m, d, &g, it(), &mut iid);
         // Sobol' with m replicates of one point each
         let mut grp = vec![0.0; d * d];
-        let lg = mc_error(DrawScheme::Sobol { replicates: m }, m, d, &g, it(), &mut grp);
+        let lg = mc_error(
+            DrawScheme::Sobol { replicates: m },
+            m,
+            d,
+            &g,
+            it(),
+            &mut grp,
+        );
         let f = m as f64 / (m as f64 - 1.0);
         for e in 0..d * d {
             assert!((grp[e] - f * iid[e]).abs() < 1e-14 * iid[e].abs().max(1e-300));
