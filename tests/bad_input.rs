@@ -217,6 +217,13 @@ fn options_are_checked() {
         }),
         OptionsError::MixtureP1Zero
     );
+    assert_eq!(
+        check(FitOptions {
+            draws: mcla::integrate::standard_draws::DrawScheme::Sobol { replicates: 1 },
+            ..FitOptions::default()
+        }),
+        OptionsError::Replicates(1)
+    );
     assert!(matches!(
         check(FitOptions {
             zeta: 0.0,

@@ -215,6 +215,28 @@ fn example_prints_the_truth() {
     assert_eq!(v["converged"], true);
 }
 
+/// `--draws` chooses the separator's standard draws: Sobol' (default) rounds m up to
+/// whole Sobol' prefixes, plain keeps it; `--replicates` outside 2..=1024 is refused.
+#[test]
+fn draws_option_chooses_the_separator_draws() {
+    let m_of = |extra: &[&str]| {
+        let mut args = vec!["example", "--quiet", "--format", "json", "--m", "300"];
+        args.extend_from_slice(extra);
+        let o = mcla(&args);
+        assert!(o.status.success(), "stderr: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["converged"], true);
+        v["m"].as_u64().unwrap()
+    };
+    assert_eq!(m_of(&[]), 512);
+    assert_eq!(m_of(&["--draws", "plain"]), 300);
+    assert_eq!(m_of(&["--draws", "antithetic"]), 300);
+    assert_eq!(m_of(&["--draws", "sobol", "--replicates", "3"]), 384);
+    let o = mcla(&["example", "--quiet", "--replicates", "1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--replicates"), "{}", stderr(&o));
+}
+
 #[test]
 fn simulate_round_trips_into_fit() {
     let path = std::env::temp_dir().join(format!("mcla-cli-{}-sim.csv", std::process::id()));

@@ -339,7 +339,7 @@ pub fn assemble(
             .blocks
             .iter()
             .filter(|b| b.draws > 0)
-            .map(|b| (1.0 / b.ess - 1.0 / b.draws as f64).max(0.0))
+            .map(|b| b.loglik_var)
             .fold(0.0, |a, b| a + b)
             .sqrt(),
         gradient: ev.gradient.clone(),

@@ -140,10 +140,14 @@ pub(super) fn fit_adaptive(
 ) -> Result<(Optimum, usize, Option<Vec<BlockMoments>>), FitError> {
     let settings = AdaptiveSettings {
         nodes: options.quadrature_nodes,
+        draws: options.draws,
         ..AdaptiveSettings::default()
     };
     let t2 = Instant::now();
-    let mut m = options.auto_m.map_or(options.m, |a| a.start);
+    // Sobol' draws come in whole prefixes of R 2^j points (integrate::standard_draws)
+    let mut m = settings
+        .draws
+        .round_m(options.auto_m.map_or(options.m, |a| a.start));
     let avail = available_memory_bytes();
     let mut theta0 = st.theta.clone();
     let mut path = Vec::new();
@@ -220,7 +224,7 @@ pub(super) fn fit_adaptive(
         }
         theta0 = opt.theta.clone();
         let max = options.auto_m.map_or(m, |a| a.max);
-        let next = next_m(m, growth, max);
+        let next = settings.draws.round_m(next_m(m, growth, max));
         if let (Some(auto), Some(probe)) = (options.auto_m, &probe_fit) {
             let seconds = stage_start.elapsed().as_secs_f64();
             let forecast = stage_forecast(probe, &auto, m, next, growth, seconds);

@@ -44,6 +44,10 @@ pub struct BlockSummary {
     pub ess: f64,
     /// Draws of the block (0 for a block integrated exactly).
     pub draws: usize,
+    /// Monte Carlo variance of `l_b` (`1/ESS - 1/m` for independent draws; from the
+    /// independent groups of draws otherwise, see
+    /// [`standard_draws`](crate::integrate::standard_draws)).
+    pub loglik_var: f64,
 }
 
 /// Replace the row-major `d x d` matrix `m` by `(m + m') / 2`.

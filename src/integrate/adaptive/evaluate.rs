@@ -1,6 +1,7 @@
 //! One evaluation at theta: the exact path (empty separator) and the sampled path (chunks
 //! in parallel, reduced in a fixed order), and the [`BlockIntegrator`] implementation.
 
+use super::super::standard_draws;
 use super::super::{symmetrise, BlockIntegrator, BlockSummary, McEvaluation};
 use super::block::AdaptiveBlock;
 use super::block::ADAPTIVE_CHUNK;
@@ -28,6 +29,7 @@ impl AdaptiveBlock {
                 mean_gradient: s.part,
                 ess: f64::INFINITY,
                 draws: 0,
+                loglik_var: 0.0,
             }],
             mc_v: vec![0.0; d * d],
         })
@@ -87,21 +89,32 @@ impl AdaptiveBlock {
                 }
             }
         }
-        let mut mc_v = vec![0.0; d * d];
         for o in &outs {
             for (k, &lw) in o.lw.iter().enumerate() {
                 let v = (lw - a).exp() / sum_w;
                 let pk = &o.part[k * d..(k + 1) * d];
-                let tk = &o.total[k * d..(k + 1) * d];
                 for r in 0..d {
-                    let (dp, dt) = (pk[r] - pbar[r], tk[r] - grad[r]);
+                    let dp = pk[r] - pbar[r];
                     for c in 0..d {
                         hess[r * d + c] += v * dp * (pk[c] - pbar[c]);
-                        mc_v[r * d + c] += v * v * dt * (tk[c] - grad[c]);
                     }
                 }
             }
         }
+        // Monte Carlo error: over draws (plain) or over the independent groups of draws
+        // (Sobol' replicates, antithetic pairs); see `standard_draws`
+        let mut mc_v = vec![0.0; d * d];
+        let per_draw = outs.iter().enumerate().flat_map(|(c, o)| {
+            o.lw.iter().enumerate().map(move |(k, &lw)| {
+                (
+                    c * ADAPTIVE_CHUNK + k,
+                    (lw - a).exp() / sum_w,
+                    &o.total[k * d..(k + 1) * d],
+                )
+            })
+        });
+        let loglik_var =
+            standard_draws::mc_error(self.z_draws.scheme(), self.m, d, &grad, per_draw, &mut mc_v);
         symmetrise(&mut hess, d);
         symmetrise(&mut mc_v, d);
         if !value.is_finite() || grad.iter().chain(&hess).any(|v| !v.is_finite()) {
@@ -118,6 +131,7 @@ impl AdaptiveBlock {
                 mean_gradient: grad,
                 ess: 1.0 / s2,
                 draws: self.m,
+                loglik_var,
             }],
             mc_v,
         })
