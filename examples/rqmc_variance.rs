@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example rqmc_variance            # (a) and (b), a few minutes
 //! cargo run --release --example rqmc_variance -- fits    # (c): default fits per scheme
+//! cargo run --release --example rqmc_variance -- fits sobol  # (c) for the default draws only
 //! ```
 //!
 //! (a) Variance over 12 seeds of the log-likelihood at a fixed theta (near the MLE) at
@@ -108,11 +109,16 @@ fn fits(name: &str, model: &Model, seeds: &[u64]) {
     println!("\n{name}: default fits (automatic m)");
     println!("| draws | seed | m reached | wall (s) | log-likelihood | its MCSE | max MCSE/SE |");
     println!("|---|---|---|---|---|---|---|");
+    let only_sobol = std::env::args().any(|a| a == "sobol");
     for (label, scheme) in [
         ("plain", DrawScheme::Plain),
         ("antithetic", DrawScheme::Antithetic),
         ("sobol R=8", DrawScheme::Sobol { replicates: 8 }),
+        ("sobol R=16 (default)", DrawScheme::default()),
     ] {
+        if only_sobol && !label.starts_with("sobol R=16") {
+            continue;
+        }
         for &seed in seeds {
             let t = std::time::Instant::now();
             let f = fit(

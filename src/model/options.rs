@@ -182,7 +182,7 @@ pub enum OptionsError {
     Nodes(usize),
     #[error("automatic m (--m auto): {0}")]
     AutoM(String),
-    #[error("{0} Sobol' replicates (--replicates): use 2 to 1024 (their spread is the Monte Carlo error; 8 is the default)")]
+    #[error("{0} Sobol' replicates (--replicates): use 2 to 1024 (their spread is the Monte Carlo error; 16 is the default)")]
     Replicates(usize),
 }
 
