@@ -857,14 +857,27 @@ fn power_study(
     let (req, fopts, _level) = read_request(args)?;
     let request = req.data_request().map_err(|e| input_error(e.message()))?;
     let frame = read_frame(columns, &fopts)?;
+    // the design's response, if any, is a placeholder: the model is not validated on it
     let frame = mcla::model::design::placeholder_response(&frame, &request)
         .map_err(|e| input_error(request::error_chain(&e)))?;
-    let prepared = req.prepare(&frame).map_err(|e| input_error(e.message()))?;
+    let random: Vec<&str> = request.random.iter().map(String::as_str).collect();
+    let design = mcla_formula::build_design(&frame, &request.fixed, &random, request.weights.as_deref())
+        .map_err(|e| input_error(request::error_chain(&e)))?;
+    let spec = mcla::model::design::spec_from_design(&design, &request.input)
+        .map_err(|e| input_error(request::error_chain(&e)))?;
+    let (options, note) = req.unchecked_fit_options().map_err(|e| input_error(e.message()))?;
+    let mut notes: Vec<String> = note.into_iter().collect();
+    if design.dropped_rows > 0 {
+        notes.push(format!(
+            "{} of {} design rows dropped because they have a missing value in a column the model uses",
+            design.dropped_rows, design.n_rows_read
+        ));
+    }
     let test = mcla::infer::bootstrap::PowerTest::parse(test).ok_or_else(|| {
         input_error(format!("invalid value '{test}' for test: use wald (z test) or lrt (likelihood-ratio test)"))
     })?;
     let study = mcla::infer::bootstrap::PowerStudy {
-        design: prepared.model.spec(),
+        design: spec,
         beta,
         nu,
         parameter,
@@ -873,8 +886,8 @@ fn power_study(
     };
     Ok(PowerStudy {
         study,
-        options: prepared.options,
-        notes: prepared.notes,
+        options,
+        notes,
     })
 }
 
