@@ -36,6 +36,7 @@
 pub mod fit;
 pub mod infer;
 pub mod integrate;
+pub mod interrupt;
 pub mod model;
 pub mod output;
 pub mod request;
@@ -43,7 +44,8 @@ pub mod simulate;
 pub mod start;
 
 pub use fit::{
-    assemble, fit, fit_with_progress, maximise, BlockInfo, Fit, FitError, Optimum, Progress,
+    assemble, fit, fit_interruptible, fit_with_progress, maximise, BlockInfo, Fit, FitError,
+    Optimum, Progress,
 };
 pub use infer::bootstrap::{
     bootstrap, bootstrap_lrt_replicates, bootstrap_replicates, power, power_replicates,
@@ -54,6 +56,7 @@ pub use infer::bootstrap::{
 pub use integrate::fixed_sample::sampler::{BlockMixture, ImportanceSample};
 pub use integrate::fixed_sample::Mcla;
 pub use integrate::{BlockIntegrator, McEvaluation, Objective};
+pub use interrupt::Interrupt;
 pub use model::blocks::{Block, Blocks};
 pub use model::design::{DataRequest, InputError, ModelInput};
 pub use model::family::Family;

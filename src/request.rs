@@ -275,6 +275,8 @@ pub struct McSettings {
     pub threads: Option<usize>,
     /// Likelihood approximation.
     pub sampler: Sampler,
+    /// Standard draws of the adaptive sampler's separator.
+    pub draws: crate::integrate::standard_draws::DrawScheme,
 }
 
 impl Default for McSettings {
@@ -289,6 +291,7 @@ impl Default for McSettings {
             seed: FitOptions::default().seed,
             threads: None,
             sampler: Sampler::Adaptive,
+            draws: FitOptions::default().draws,
         }
     }
 }
@@ -323,6 +326,7 @@ impl McSettings {
             seed: self.seed,
             threads,
             sampler: self.sampler,
+            draws: self.draws,
             ..defaults
         };
         (options, note)
@@ -528,6 +532,7 @@ pub fn progress_message(p: Progress, data_constant: f64) -> String {
             )
         }
         Progress::Mcse => "Monte Carlo standard errors".to_string(),
+        Progress::LongStage(w) => format!("warning: {w}"),
     }
 }
 

@@ -335,11 +335,24 @@ fn salamander_default_fits_land_on_the_mle_with_honest_mcse() {
         let (_, sd) = spread(&fits, j);
         let mcse = fits.iter().map(|f| f.mcse[j]).sum::<f64>() / fits.len() as f64;
         let r = sd / mcse;
+        eprintln!("salamander parameter {j}: seed SD / mean MCSE = {r:.2}");
         assert!(
             (0.5..=1.6).contains(&r),
             "parameter {j}: seed SD {sd:.2e} / mean MCSE {mcse:.2e} = {r:.2}"
         );
     }
+    // the log-likelihood's MCSE (RQMC: from the spread of the scramblings) is honest too
+    let r = loglik_spread_ratio(&fits);
+    eprintln!("salamander log-likelihood: seed SD / mean MCSE = {r:.2}");
+    assert!((0.5..=1.6).contains(&r), "log-likelihood: {r:.2}");
+}
+
+/// Seed SD of the log-likelihood / its mean reported MCSE.
+fn loglik_spread_ratio(fits: &[Fit]) -> f64 {
+    let n = fits.len() as f64;
+    let mean = fits.iter().map(|f| f.loglik).sum::<f64>() / n;
+    let sd = (fits.iter().map(|f| (f.loglik - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    sd / (fits.iter().map(|f| f.loglik_mcse).sum::<f64>() / n)
 }
 
 #[test]
@@ -398,12 +411,16 @@ fn crossed_100_by_50_keeps_ess_and_honest_mcse_over_seeds() {
         let (_, sd) = spread(&fits, j);
         let mcse = fits.iter().map(|f| f.mcse[j]).sum::<f64>() / fits.len() as f64;
         let r = sd / mcse;
+        eprintln!("crossed 100 x 50 parameter {j}: seed SD / mean MCSE = {r:.2}");
         assert!(
             (0.3..=1.6).contains(&r), // measured 0.4-1.3: the MCSE (1e-4 of SE) of the integrated
             // factor's variance is overstated up to 2.5x, i.e. conservative
             "parameter {j}: seed SD {sd:.2e} / mean MCSE {mcse:.2e} = {r:.2}"
         );
     }
+    let r = loglik_spread_ratio(&fits);
+    eprintln!("crossed 100 x 50 log-likelihood: seed SD / mean MCSE = {r:.2}");
+    assert!((0.5..=1.6).contains(&r), "log-likelihood: {r:.2}");
 }
 
 #[test]
@@ -512,6 +529,40 @@ fn nested_three_level_poisson_integrates_the_innermost_factor() {
         f.loglik,
         f.loglik_mcse
     );
+}
+
+/// Antithetic and plain draws (the alternatives to the default Sobol' points) are
+/// bit-identical for any thread count too.
+#[test]
+fn every_draw_scheme_is_bit_identical_for_any_thread_count() {
+    use mcla::integrate::standard_draws::DrawScheme;
+    let model = common::simulated_model(Family::Bernoulli, 3, 21, true);
+    for draws in [DrawScheme::Antithetic, DrawScheme::Plain] {
+        let run = |threads: usize| {
+            let f = fit(
+                &model,
+                &FitOptions {
+                    threads: Some(threads),
+                    seed: 5,
+                    m: 300,
+                    draws,
+                    ..FitOptions::default()
+                },
+            )
+            .unwrap();
+            f.theta
+                .iter()
+                .chain(&f.se)
+                .chain(&f.mcse)
+                .chain([&f.loglik, &f.loglik_mcse])
+                .map(|v| v.to_bits())
+                .collect::<Vec<u64>>()
+        };
+        let reference = run(1);
+        for threads in [2, 5] {
+            assert_eq!(run(threads), reference, "{draws:?}, threads {threads}");
+        }
+    }
 }
 
 #[test]

@@ -215,6 +215,28 @@ fn example_prints_the_truth() {
     assert_eq!(v["converged"], true);
 }
 
+/// `--draws` chooses the separator's standard draws: Sobol' (default) rounds m up to
+/// whole Sobol' prefixes, plain keeps it; `--replicates` outside 2..=1024 is refused.
+#[test]
+fn draws_option_chooses_the_separator_draws() {
+    let m_of = |extra: &[&str]| {
+        let mut args = vec!["example", "--quiet", "--format", "json", "--m", "300"];
+        args.extend_from_slice(extra);
+        let o = mcla(&args);
+        assert!(o.status.success(), "stderr: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["converged"], true);
+        v["m"].as_u64().unwrap()
+    };
+    assert_eq!(m_of(&[]), 512);
+    assert_eq!(m_of(&["--draws", "plain"]), 300);
+    assert_eq!(m_of(&["--draws", "antithetic"]), 300);
+    assert_eq!(m_of(&["--draws", "sobol", "--replicates", "3"]), 384);
+    let o = mcla(&["example", "--quiet", "--replicates", "1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--replicates"), "{}", stderr(&o));
+}
+
 #[test]
 fn simulate_round_trips_into_fit() {
     let path = std::env::temp_dir().join(format!("mcla-cli-{}-sim.csv", std::process::id()));
@@ -945,4 +967,31 @@ fn cosmetic_problems_are_fixed() {
     for p in [csv, f] {
         let _ = std::fs::remove_file(p);
     }
+}
+
+/// Issue 18.1: integer grouping IDs (the salamander file with its quotes removed, as R's
+/// `write.csv` of `read.csv` data gives it) make each random formula one random slope on the ID
+/// numbers; the warning that says so, naming the column and the fix, comes first, before the
+/// fit's own symptoms (variance at zero, singular Hessian).
+#[test]
+fn a_numeric_id_column_in_a_random_formula_is_the_first_warning() {
+    let Some(data) = salamander() else { return };
+    let unquoted = std::fs::read_to_string(&data)
+        .expect("read salamander.csv")
+        .replace('"', "");
+    let path = temp_csv("numeric-ids", &unquoted);
+    let mut args = vec!["fit", "--data", path.as_str()];
+    args.extend(SALAMANDER_ARGS);
+    args.extend(["--m", "1000"]);
+    let j = fit_json(&args);
+    let w = warnings_of(&j);
+    assert!(
+        w.len() >= 2,
+        "expected the ID warning and the fit's own: {w:?}"
+    );
+    assert!(
+        w[0].contains("numeric column(s) 'Female'") && w[0].contains("--factor Female"),
+        "first warning: {w:?}"
+    );
+    assert!(w[1].contains("'Male'"), "second warning: {w:?}");
 }

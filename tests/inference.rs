@@ -464,3 +464,31 @@ fn booth_hobert_profile_matches_quadrature_profile() {
         wald.1
     );
 }
+
+/// Issue 16.4: the fit carries the random effects of its start, u* = A* s* (R glmm's `u.pql`):
+/// with PQL they are PQL's predictions, bit for bit, one per random effect in model order; with
+/// user starting values (no PQL) they are zero.
+#[test]
+fn the_fit_reports_the_pql_random_effects_of_its_start() {
+    let Some(shared) = shared_dir() else { return };
+    let model = reference_model(&shared, "BoothHobert");
+    let options = FitOptions {
+        m: 500,
+        threads: Some(1),
+        ..FitOptions::default()
+    };
+    let f = fit(&model, &options).unwrap();
+    let pql = mcla::pql(&model).unwrap();
+    assert_eq!(f.start_u.len(), model.q());
+    assert_eq!(f.start_u, pql.u_star);
+    assert!(f.start_u.iter().any(|&u| u != 0.0));
+    let from_init = fit(
+        &model,
+        &FitOptions {
+            par_init: Some(f.theta.clone()),
+            ..options
+        },
+    )
+    .unwrap();
+    assert!(from_init.start_u.iter().all(|&u| u == 0.0));
+}

@@ -17,6 +17,22 @@ mcla_panic_test_impl <- function() {
   .Call(savvy_mcla_panic_test_impl__impl)
 }
 
+mcla_predict_impl <- function(handle, newdata) {
+  .Call(savvy_mcla_predict_impl__impl, handle, newdata)
+}
+
+mcla_anova_impl <- function(models) {
+  .Call(savvy_mcla_anova_impl__impl, models)
+}
+
+mcla_expand_formula_impl <- function(text) {
+  .Call(savvy_mcla_expand_formula_impl__impl, text)
+}
+
+mcla_random_intercept_message_impl <- function(formula, labels) {
+  .Call(savvy_mcla_random_intercept_message_impl__impl, formula, labels)
+}
+
 mcla_bootstrap_impl <- function(spec, options, control) {
   .Call(savvy_mcla_bootstrap_impl__impl, spec, options, control)
 }

@@ -53,7 +53,7 @@ get_family <- function(family.glmm, env) {
   if (is.function(family.glmm)) family.glmm <- family.glmm()
   if (!inherits(family.glmm, "glmm.family") ||
       !(family.glmm$family.glmm %in% c("bernoulli.glmm", "binomial.glmm", "poisson.glmm"))) {
-    stop(" 'family.glmm' not recognized: use bernoulli.glmm, binomial.glmm or poisson.glmm",
+    stop("'family.glmm' not recognized: use bernoulli.glmm, binomial.glmm or poisson.glmm",
          call. = FALSE)
   }
   family.glmm

@@ -8,7 +8,8 @@
 glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.equal,
                  weights = NULL, doPQL = TRUE, debug = FALSE, p1 = 1/3, p2 = 1/3, p3 = 1/3,
                  rmax = 1000, iterlim = 1000, par.init = NULL, zeta = 5, cluster = NULL,
-                 seed = NULL, sampler = NULL, threads = NULL, low.memory = FALSE, ...) {
+                 seed = NULL, sampler = NULL, threads = NULL, low.memory = FALSE,
+                 target.mcse.ratio = NULL, target.loglik.mcse = NULL, nodes = NULL, ...) {
   call <- match.call()
   fail <- function(...) stop_mcla(paste0(...), call)
   if (...length()) {
@@ -16,7 +17,24 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
     if (is.null(nm)) nm <- rep("", ...length())
     nm[nm == ""] <- "(unnamed)"
     fail("unknown argument", if (length(nm) > 1) "s", ": ", paste(nm, collapse = ", "),
-         ". glmm() takes R glmm's arguments plus seed, sampler, threads and low.memory; see ?glmm")
+         ". glmm() takes R glmm's arguments plus seed, sampler, threads, low.memory, ",
+         "target.mcse.ratio, target.loglik.mcse and nodes; see ?glmm")
+  }
+
+  # --- lme4-style random-effect terms, (1 | g), split by the library's formula crate exactly as
+  # the command line's --formula does (no formula parsing of mcla's own here) ------------------
+  if (!missing(fixed) && inherits(fixed, "formula") && any(all.names(fixed) %in% c("|", "||"))) {
+    if (!missing(random)) {
+      fail("give the random effects either as (1 | g) terms in the formula or as random = ",
+           "list(~ 0 + g), not both")
+    }
+    text <- paste(deparse(fixed, width.cutoff = 500L), collapse = " ")
+    mixed <- mcla_expand_formula_impl(text)
+    if (!is.null(mixed$error)) fail(mixed$error)
+    env <- environment(fixed)
+    fixed <- stats::as.formula(mixed$fixed, env = env)
+    random <- lapply(mixed$random, stats::as.formula, env = env)
+    if (missing(varcomps.names)) varcomps.names <- mixed$names
   }
 
   # --- R glmm's checks, in R glmm's order and with its messages ------------------------------
@@ -24,7 +42,8 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
     fail("Names for the variance components must be supplied through varcomps.names")
   }
   if (!is.vector(varcomps.names) || is.list(varcomps.names)) fail("varcomps.names must be a vector")
-  if (missing(varcomps.equal)) varcomps.equal <- seq_along(varcomps.names)
+  equal_given <- !missing(varcomps.equal)
+  if (!equal_given) varcomps.equal <- seq_along(varcomps.names)
   if (!is.null(cluster)) {
     message("mcla: the 'cluster' argument is ignored: mcla runs on all cores by itself ",
             "(set threads = n to limit it), and its results do not depend on the number of threads")
@@ -48,6 +67,13 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
   for (r in random) {
     if (!inherits(r, "formula")) {
       fail("random must be a formula for the random effects, or a list of them, e.g. list(~ 0 + g)")
+    }
+    # the command line's rule and message: `~ g` (with an intercept) is a random intercept plus
+    # contrasts of the levels in one block, a different model from one effect per level
+    rt <- stats::terms(r)
+    if (attr(rt, "intercept") == 1) {
+      fail(mcla_random_intercept_message_impl(paste(deparse(r, width.cutoff = 500L), collapse = " "),
+                                              attr(rt, "term.labels")))
     }
   }
   check_flag(doPQL, "doPQL", fail)
@@ -113,9 +139,20 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
   names(y) <- rownames(fixed_frame)
   tryCatch(family$checkData(y), error = function(e) fail(conditionMessage(e)))
 
+  for (r in random) check_numeric_ids(r, mf, fail)
   z <- lapply(random, function(r) {
     rf <- stats::model.frame(r, data = mf, drop.unused.levels = TRUE)
-    stats::model.matrix(r, data = rf)
+    zk <- stats::model.matrix(r, data = rf)
+    # columns no observation uses (empty cells of an interaction such as a:b with b nested in
+    # a) carry no data: dropped, as the command line and lme4 do
+    used <- colSums(zk != 0) > 0
+    if (!all(used)) {
+      message(sprintf("mcla: %d column%s of the random effects %s used by no observation dropped",
+                      sum(!used), if (sum(!used) == 1) "" else "s",
+                      paste(deparse(r, width.cutoff = 500L), collapse = " ")))
+      zk <- zk[, used, drop = FALSE]
+    }
+    zk
   })
   for (zk in z) {
     if (length(y) != nrow(zk)) {
@@ -127,6 +164,12 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
   if (!is.numeric(varcomps.equal)) {
     fail("varcomps.equal must be a vector containing numbers to indicate which variance ",
          "components are equal.")
+  }
+  if (!equal_given && length(varcomps.names) != length(random)) {
+    fail("varcomps.names has ", length(varcomps.names), " name", if (length(varcomps.names) != 1) "s",
+         " but random has ", length(random), " formula", if (length(random) != 1) "s",
+         ": give one name per random-effects formula (or varcomps.equal, to let formulas share ",
+         "a variance component)")
   }
   if (length(varcomps.equal) != length(random)) {
     fail("The length of varcomps.equal must be equal to the length of the random-effects call.")
@@ -173,12 +216,28 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
   }
 
   # --- mcla's own options ---------------------------------------------------------------------
-  if (missing(m) || is.null(m)) {
+  # no m (or m = "auto"): automatic m, as the command line's default
+  if (missing(m) || is.null(m) || identical(m, "auto")) {
     m <- NULL
   } else if (!is.numeric(m) || length(m) != 1 || !is.finite(m) || m < 1 || m != round(m)) {
     fail("m, the Monte Carlo sample size (per independent block), must be a whole number >= 1, ",
-         "e.g. m = 10^4")
+         "e.g. m = 10^4, or \"auto\" (the default: chosen automatically)")
   }
+  for (t in list(list(target.mcse.ratio, "target.mcse.ratio"),
+                 list(target.loglik.mcse, "target.loglik.mcse"))) {
+    if (is.null(t[[1]])) next
+    if (!is.numeric(t[[1]]) || length(t[[1]]) != 1 || !is.finite(t[[1]]) || t[[1]] <= 0) {
+      fail(t[[2]], " must be a positive number (or NULL for the default)")
+    }
+    if (!is.null(m)) {
+      fail(t[[2]], " is a target of automatic m: leave m out (or m = \"auto\") to use it, or drop it")
+    }
+    if (!is.null(sampler) && !identical(sampler, mcla_defaults()$sampler)) {
+      fail(t[[2]], " is a target of automatic m, which only the adaptive sampler has (sampler = \"",
+           sampler, "\" uses a fixed m)")
+    }
+  }
+  check_count(nodes, "nodes", 1, fail)
   check_count(seed, "seed", 0, fail)
   check_count(threads, "threads", 1, fail)
   check_number(rmax, "rmax", fail)
@@ -212,7 +271,13 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
     mixture = as.double(c(p1, p2, p3)), zeta = as.double(zeta), do_pql = isTRUE(doPQL),
     par_init = if (!is.null(par.init)) as.double(par.init), rmax = as.double(rmax),
     iterlim = as.double(iterlim), threads = if (!is.null(threads)) as.double(threads),
-    sampler = sampler, low_memory = isTRUE(low.memory))
+    sampler = sampler, low_memory = isTRUE(low.memory),
+    target_mcse_ratio = if (!is.null(target.mcse.ratio)) as.double(target.mcse.ratio),
+    target_loglik_mcse = if (!is.null(target.loglik.mcse)) as.double(target.loglik.mcse),
+    nodes = if (!is.null(nodes)) as.double(nodes),
+    # for the library's text report (summary())
+    call = deparse(call), rows_read = as.double(nrow(mf) + length(na_action)),
+    dropped_rows = as.double(length(na_action)))
   out <- mcla_fit_impl(spec, options)
   # The Rust frame has returned: errors are raised here, from R.
   if (!is.null(out$error)) stop_mcla(r_wording(out$error), call, stage = out$stage)
@@ -241,6 +306,8 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
   }
   fitted_values <- f$fitted
   names(fitted_values) <- names(y)
+  u_start <- stats::setNames(f$start_u, f$effect_names)
+  fixed_terms <- stats::terms(fixed_frame)
   structure(list(
     beta = beta, nu = nu,
     loglike.value = f$loglik_glmm, loglike.gradient = named(f$gradient),
@@ -250,12 +317,13 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
     family.glmm = family, call = call, varcomps.names = varcomps.names,
     varcomps.equal = varcomps.equal, umat = NULL, pvec = c(p1, p2, p3),
     beta.pql = if (pql) start_theta[seq_len(nbeta)], nu.pql = if (pql) start_theta[-seq_len(nbeta)],
-    u.pql = NULL, zeta = zeta, cluster = NULL, cores = f$threads, debug = dbg,
+    u.pql = if (pql) u_start, zeta = zeta, cluster = NULL, cores = f$threads, debug = dbg,
     # mcla's fields
-    m = f$m, seed = f$seed, sampler = f$sampler, threads = f$threads, low.memory = f$low_memory,
+    m = f$m, m.auto = f$m_auto, seed = f$seed, sampler = f$sampler, threads = f$threads, low.memory = f$low_memory,
     se = named(f$se), mcse = named(f$mcse), vcov = mat(f$vcov), mcvcov = mat(f$mcvcov),
     z.values = named(f$z_values), p.values = named(f$p_values),
-    ess = f$blocks$ess, blocks = data.frame(q = f$blocks$q, n = f$blocks$n, ess = f$blocks$ess),
+    ess = f$blocks$ess, blocks = data.frame(q = f$blocks$q, n = f$blocks$n, ess = f$blocks$ess,
+                                            draws = f$blocks$draws),
     loglik = f$loglik, loglik.mcse = f$loglik_mcse, iterations = f$iterations,
     start = list(source = f$start_source, theta = named(start_theta)),
     trust.path = list(theta = path_theta, value = f$path$value, radius = f$path$radius,
@@ -265,6 +333,17 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
     linear.predictors = stats::setNames(f$linear_predictor, names(y)),
     fitted.values = fitted_values, na.action = na_action,
     family.name = f$family, link.name = f$link,
+    ranef = as.data.frame(f$ranef, stringsAsFactors = FALSE),
+    report = r_wording(f$report),
+    # what predict() and anova() need: the formulas as fitted (after splitting (1 | g) terms),
+    # the fixed terms with their factor levels and contrasts, the rows used, and the library's
+    # fit itself (an external pointer; NULL after saveRDS/readRDS)
+    random.formulas = random, effect.names = f$effect_names, terms = fixed_terms,
+    random.frame = mf[intersect(unlist(lapply(random, all.vars)), names(mf))],
+    xlevels = stats::.getXlevels(fixed_terms, fixed_frame), contrasts = attr(x, "contrasts"),
+    rows.used = if (is.null(na_action)) seq_len(nrow(mf)) else
+      seq_len(nrow(mf) + length(na_action))[-as.integer(na_action)],
+    handle = out$handle,
     mcla.version = mcla_defaults()$version,
     # the numeric model and options as handed to the library (bootstrap(), power())
     mcla.spec = spec, mcla.options = options
@@ -285,6 +364,35 @@ stop_mcla <- function(message, call = NULL, stage = "input") {
 warn_mcla <- function(message, call = NULL) {
   warning(structure(class = c("mcla_warning", "warning", "condition"),
                     list(message = message, call = call)))
+}
+
+# Integer grouping IDs (read.csv makes `Female` an integer column): in a random formula they give
+# one random slope on the ID numbers, not one random effect per level -- a different model with
+# no error. Refused, naming the column and the fix; a numeric covariate that is not whole numbers
+# is a deliberate slope, with the command line's warning (issued before the fit's own warnings).
+check_numeric_ids <- function(r, mf, fail) {
+  labels <- attr(stats::terms(r), "term.labels")
+  if (any(grepl(":", labels, fixed = TRUE))) return(invisible())  # slopes per level, (0 + x | g)
+  rtext <- paste(deparse(r, width.cutoff = 500L), collapse = " ")
+  for (v in all.vars(r)) {
+    if (!v %in% names(mf) || !v %in% labels) next
+    col <- mf[[v]]
+    if (!is.numeric(col) || inherits(col, "AsIs")) next
+    vals <- col[!is.na(col)]
+    if (all(vals %in% c(0, 1))) next  # an indicator
+    if (all(vals == round(vals))) {
+      fail("random formula '", rtext, "' uses the numeric column '", v, "' (whole numbers, ",
+           length(unique(vals)), " distinct values from ", min(vals), " to ", max(vals),
+           "): that is one random slope on the ID numbers, not one random effect per level. If '",
+           v, "' identifies groups, write factor(", v, ") in the formula or convert the column ",
+           "first (data$", v, " <- factor(data$", v, ")); for a deliberate slope on these values, ",
+           "write I(", v, ")")
+    }
+    warn_mcla(paste0("random formula '", rtext, "' gives numeric column '", v, "': one random ",
+                     "slope on the values, not one random effect per level; if the column ",
+                     "identifies groups, write factor(", v, ")"), NULL)
+  }
+  invisible()
 }
 
 check_flag <- function(v, name, fail) {
@@ -310,7 +418,9 @@ r_wording <- function(msg) {
   regmatches(msg, hits) <- lapply(regmatches(msg, hits), function(h) {
     paste0("par.init = c(", gsub(",", ", ", sub("--par-init ", "", h, fixed = TRUE), fixed = TRUE), ")")
   })
-  flags <- c("--low-memory" = "low.memory = TRUE", "--no-pql" = "doPQL = FALSE",
+  flags <- c("--m auto" = "m = \"auto\"", "--target-mcse-ratio" = "target.mcse.ratio",
+             "--target-loglik-mcse" = "target.loglik.mcse", "--nodes" = "nodes",
+             "--low-memory" = "low.memory = TRUE", "--no-pql" = "doPQL = FALSE",
              "--par-init" = "par.init", "--mixture" = "p1, p2, p3", "--zeta" = "zeta",
              "--rmax" = "rmax", "--iterlim" = "iterlim", "--threads" = "threads",
              "--sampler" = "sampler", "--weights" = "weights", "--varcomps-equal" = "varcomps.equal",

@@ -134,10 +134,20 @@ print.mcla <- function(x, digits = max(3L, getOption("digits") - 3L), ...) {
   print.default(format(x$beta, digits = digits), print.gap = 2L, quote = FALSE)
   cat("\nVariance components:\n")
   print.default(format(x$nu, digits = digits), print.gap = 2L, quote = FALSE)
-  cat(sprintf("\nLog-likelihood: %s (MCSE %s)   m = %s per block, %s sampler, seed %s\n",
+  cat(sprintf("\nLog-likelihood: %s (MCSE %s)   %s, %s sampler, seed %s\n",
               format(x$loglik, digits = max(digits, 7L)), format(x$loglik.mcse, digits = 2L),
-              format(x$m, scientific = FALSE), x$sampler, format(x$seed, scientific = FALSE)))
+              m_text(x), x$sampler, format(x$seed, scientific = FALSE)))
   invisible(x)
+}
+
+# "m = 2000 per sampled block, chosen automatically", as the library's report says it.
+# (No draws at all -- every block integrated exactly -- is said as such, not as an m.)
+m_text <- function(x) {
+  if (!is.null(x$blocks$draws) && all(x$blocks$draws == 0)) {
+    return("exact, no draws (every block integrated by quadrature)")
+  }
+  sprintf("m = %s per sampled block%s", format(x$m, scientific = FALSE),
+          if (isTRUE(x$m.auto)) ", chosen automatically" else "")
 }
 
 # R glmm's summary rounds each estimate and its standard error to the decimal place of the
@@ -180,54 +190,17 @@ summary.mcla <- function(object, ...) {
     threads = object$threads, sampler = object$sampler, loglik = object$loglik,
     loglike.value = object$loglike.value, loglik.mcse = object$loglik.mcse,
     iterations = object$iterations, timings = object$timings, warnings = object$warnings,
-    nobs = object$nobs
+    nobs = object$nobs, m.auto = object$m.auto,
+    # the library's text report of the fit, which print() shows (the command line's output)
+    report = object$report
   ), class = c("summary.mcla", "summary.glmm"))
 }
 
 #' @export
-print.summary.mcla <- function(x, digits = max(3, getOption("digits") - 3),
-                               signif.stars = getOption("show.signif.stars"), ...) {
-  if (!isTRUE(x$trust.converged)) {
-    cat("\nWARNING: the optimizer trust has not converged to the MCMLE. The following estimates ",
-        "are not maximum likelihood estimates, but they can be used in the argument par.init ",
-        "when rerunning glmm. \n\n", sep = "")
-  }
-  cat("\nCall:\n", paste(deparse(x$call), sep = "\n", collapse = "\n"), "\n\n", sep = "")
-  cat("\nLink is: ", paste(deparse(x$link)), "\n\n", sep = "")
-  cat("Fixed Effects:\n")
-  stats::printCoefmat(x$coefmat, digits = digits, signif.stars = signif.stars, na.print = "NA", ...)
-  cat("\n\n")
-  cat("Variance Components for Random Effects (P-values are one-tailed):\n")
-  stats::printCoefmat(x$nucoefmat, digits = digits, signif.stars = signif.stars, na.print = "NA", ...)
-  cat("\n")
-  # mcla's additions: Monte Carlo error, effective sample sizes, log-likelihood, time.
-  cat(sprintf("Monte Carlo error (m = %s per block, seed %s, %s thread%s, %s sampler):\n",
-              format(x$m, scientific = FALSE), format(x$seed, scientific = FALSE), x$threads,
-              if (x$threads == 1) "" else "s", x$sampler))
-  print(signif(x$mcmat, digits + 1))
-  cat("(MCSE: Monte Carlo standard error, the run-to-run variability at these data; it should be",
-      "small beside SE. If not, increase m.)\n")
-  b <- x$blocks
-  nb <- nrow(b)
-  if (nb <= 12) {
-    cat(sprintf("Effective sample size per block (%d block%s): %s\n", nb, if (nb == 1) "" else "s",
-                paste(sprintf("%.0f (q = %d)", b$ess, as.integer(b$q)), collapse = ", ")))
-  } else {
-    cat(sprintf("Effective sample size over %d blocks: min %.0f, median %.0f, max %.0f; %d below 100\n",
-                nb, min(b$ess), stats::median(b$ess), max(b$ess), sum(!(b$ess >= 100))))
-  }
-  cat(sprintf("\nLog-likelihood: %.4f (MCSE %.2g; with the data constants, comparable with lme4)\n",
-              x$loglik, x$loglik.mcse))
-  cat(sprintf("R glmm's loglike.value: %.4f (R glmm leaves out the data constants)\n", x$loglike.value))
-  cat(sprintf("Converged: %s, after %d trust-region iterations.\n",
-              if (isTRUE(x$trust.converged)) "yes" else "NO", as.integer(x$iterations)))
-  t <- x$timings
-  cat(sprintf("Elapsed: %.2f s (start %.2f s, sampling %.2f s, optimisation %.2f s, MCSE %.2f s)\n",
-              t[["total"]], t[["start"]], t[["sampling"]], t[["optimisation"]], t[["mcse"]]))
-  if (length(x$warnings)) {
-    cat("\nWarnings of the fit:\n")
-    for (w in x$warnings) cat(strwrap(w, initial = "* ", exdent = 2), sep = "\n")
-  }
-  cat("\n")
+print.summary.mcla <- function(x, ...) {
+  # The library's text report, as `mcla fit` prints it (numbers formatted once, by the engine;
+  # R glmm's layout: call, link, the two coefficient tables, then the Monte Carlo section, Wald
+  # intervals, log-likelihood, convergence, time and the fit's warnings).
+  cat("\n", x$report, "\n", sep = "")
   invisible(x)
 }

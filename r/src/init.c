@@ -48,6 +48,26 @@ SEXP savvy_mcla_panic_test_impl__impl(void) {
     return handle_result(res);
 }
 
+SEXP savvy_mcla_predict_impl__impl(SEXP c_arg__handle, SEXP c_arg__newdata) {
+    SEXP res = savvy_mcla_predict_impl__ffi(c_arg__handle, c_arg__newdata);
+    return handle_result(res);
+}
+
+SEXP savvy_mcla_anova_impl__impl(SEXP c_arg__models) {
+    SEXP res = savvy_mcla_anova_impl__ffi(c_arg__models);
+    return handle_result(res);
+}
+
+SEXP savvy_mcla_expand_formula_impl__impl(SEXP c_arg__text) {
+    SEXP res = savvy_mcla_expand_formula_impl__ffi(c_arg__text);
+    return handle_result(res);
+}
+
+SEXP savvy_mcla_random_intercept_message_impl__impl(SEXP c_arg__formula, SEXP c_arg__labels) {
+    SEXP res = savvy_mcla_random_intercept_message_impl__ffi(c_arg__formula, c_arg__labels);
+    return handle_result(res);
+}
+
 SEXP savvy_mcla_bootstrap_impl__impl(SEXP c_arg__spec, SEXP c_arg__options, SEXP c_arg__control) {
     SEXP res = savvy_mcla_bootstrap_impl__ffi(c_arg__spec, c_arg__options, c_arg__control);
     return handle_result(res);
@@ -63,6 +83,10 @@ static const R_CallMethodDef CallEntries[] = {
     {"savvy_mcla_defaults_impl__impl", (DL_FUNC) &savvy_mcla_defaults_impl__impl, 0},
     {"savvy_mcla_sampler_known_impl__impl", (DL_FUNC) &savvy_mcla_sampler_known_impl__impl, 1},
     {"savvy_mcla_panic_test_impl__impl", (DL_FUNC) &savvy_mcla_panic_test_impl__impl, 0},
+    {"savvy_mcla_predict_impl__impl", (DL_FUNC) &savvy_mcla_predict_impl__impl, 2},
+    {"savvy_mcla_anova_impl__impl", (DL_FUNC) &savvy_mcla_anova_impl__impl, 1},
+    {"savvy_mcla_expand_formula_impl__impl", (DL_FUNC) &savvy_mcla_expand_formula_impl__impl, 1},
+    {"savvy_mcla_random_intercept_message_impl__impl", (DL_FUNC) &savvy_mcla_random_intercept_message_impl__impl, 2},
     {"savvy_mcla_bootstrap_impl__impl", (DL_FUNC) &savvy_mcla_bootstrap_impl__impl, 3},
     {"savvy_mcla_power_impl__impl", (DL_FUNC) &savvy_mcla_power_impl__impl, 3},
     {NULL, NULL, 0}

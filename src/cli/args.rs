@@ -74,6 +74,17 @@ pub(crate) enum ConfintMethod {
     Profile,
 }
 
+/// Standard draws of the adaptive sampler's separator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DrawsArg {
+    /// Scrambled Sobol' points (randomised quasi-Monte Carlo; m rounded up to a power of two).
+    Sobol,
+    /// Antithetic pairs (z, -z).
+    Antithetic,
+    /// Independent standard normals.
+    Plain,
+}
+
 /// Options of the Monte Carlo fit shared by `fit` and `example`.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct McArgs {
@@ -90,6 +101,13 @@ pub(crate) struct McArgs {
     /// Gauss-Hermite nodes of the adaptive sampler's conditional integrals.
     #[arg(long, default_value_t = 10)]
     pub(crate) nodes: usize,
+    /// Standard draws of the adaptive sampler's separator: sobol (default; randomised
+    /// quasi-Monte Carlo, its MCSE from --replicates independent scramblings), antithetic or plain.
+    #[arg(long, value_enum, default_value = "sobol")]
+    pub(crate) draws: DrawsArg,
+    /// With --draws sobol: independent scramblings (2 to 1024); their spread is the Monte Carlo error.
+    #[arg(long, default_value_t = mcla::integrate::standard_draws::DEFAULT_REPLICATES)]
+    pub(crate) replicates: usize,
     /// Seed of every random stream (same seed, same answer, for any --threads).
     #[arg(long, default_value = "1234", value_parser = parse_seed, allow_negative_numbers = true)]
     pub(crate) seed: u64,

@@ -99,7 +99,11 @@ pub(crate) fn cmd_fit(a: FitArgs) -> Result<(), CliError> {
         &fopts,
     )?;
     let mut fit = run_fit(&model, &options, a.mc.quiet)?;
-    fit.warnings.extend(design::design_warnings(&dsg));
+    // The design's warnings first: a numeric ID column in a random formula is a different model
+    // (one slope, not one effect per level), and the fit's own warnings are its symptoms.
+    let mut warnings = design::design_warnings(&dsg);
+    warnings.append(&mut fit.warnings);
+    fit.warnings = warnings;
     let results = infer::run(&plan, &a.inference, a.mc.level, &model, &options, &fit)?;
     let info = ReportInfo {
         call: call_line(),

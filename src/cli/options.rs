@@ -1,8 +1,9 @@
 //! From arguments to the library's options: data-frame options and fit options, through
 //! `mcla::request` (shared with the Python package).
 
-use super::args::McArgs;
+use super::args::{DrawsArg, McArgs};
 use super::error::{input, CliError};
+use mcla::integrate::standard_draws::DrawScheme;
 use mcla::request::McSettings;
 use mcla::FitOptions;
 use mcla_formula::FrameOptions;
@@ -27,6 +28,13 @@ pub(crate) fn mc_settings(mc: &McArgs) -> McSettings {
         seed: mc.seed,
         threads: mc.threads,
         sampler: mc.sampler,
+        draws: match mc.draws {
+            DrawsArg::Sobol => DrawScheme::Sobol {
+                replicates: mc.replicates,
+            },
+            DrawsArg::Antithetic => DrawScheme::Antithetic,
+            DrawsArg::Plain => DrawScheme::Plain,
+        },
     }
 }
 

@@ -44,10 +44,20 @@ impl ProgressUi {
         }
     }
 
-    fn callback(&self, data_constant: f64) -> impl FnMut(Progress) + Send + 'static {
+    /// The progress callback; `warn` prints the warnings the fit announces while it runs (a long
+    /// automatic-m stage) to stderr at once, above the indicator.
+    fn callback(&self, data_constant: f64, warn: bool) -> impl FnMut(Progress) + Send + 'static {
         let bar = self.bar.clone();
         move |p| {
-            let msg = mcla::request::progress_message(p, data_constant);
+            let msg = match p {
+                Progress::LongStage(w) => {
+                    if warn {
+                        bar.suspend(|| eprintln!("warning: {w}"));
+                    }
+                    return;
+                }
+                p => mcla::request::progress_message(p, data_constant),
+            };
             bar.set_message(msg);
         }
     }
@@ -63,7 +73,8 @@ impl ProgressUi {
 
 pub(crate) fn run_fit(model: &Model, options: &FitOptions, quiet: bool) -> Result<Fit, CliError> {
     let ui = ProgressUi::new(!quiet && std::io::stderr().is_terminal());
-    let mut cb = ui.callback(model.data_constant());
+    // with --quiet the long-stage warning is only in the fit's warnings (the report)
+    let mut cb = ui.callback(model.data_constant(), !quiet);
     let res = mcla::fit_with_progress(model, options, &mut cb);
     ui.finish();
     res.map_err(fit_error)

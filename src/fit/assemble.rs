@@ -67,13 +67,16 @@ pub struct Fit {
     pub gradient: Vec<f64>,
     /// Hessian of the MCLA at the MCMLE (row-major).
     pub hessian: Vec<f64>,
-    /// `(-H)^{-1}` (row-major); infinite entries when the Hessian is not negative definite.
+    /// `(-H)^{-1}` (row-major) on the free parameters; the rows and columns of a variance on
+    /// the boundary (below [`BOUNDARY_VARIANCE`]) are NaN (not available), and the entries are
+    /// infinite when the Hessian of the free parameters is not negative definite.
     pub vcov: Vec<f64>,
-    /// Standard errors.
+    /// Standard errors; NaN (not available: `null` in JSON, `NA` in text, CSV and R) for a
+    /// variance on the boundary.
     pub se: Vec<f64>,
-    /// Monte Carlo covariance of the estimates (row-major).
+    /// Monte Carlo covariance of the estimates (row-major; NaN where `vcov` is).
     pub mcvcov: Vec<f64>,
-    /// Monte Carlo standard errors.
+    /// Monte Carlo standard errors (NaN where `se` is).
     pub mcse: Vec<f64>,
     /// Whether the optimiser converged: its stopping test held at a stationary point of the
     /// MCLA and the MLE exists (see [`crate::fit::diagnostics`]).
@@ -91,7 +94,9 @@ pub struct Fit {
     pub blocks: Vec<BlockInfo>,
     /// Number of observations.
     pub n: usize,
-    /// Monte Carlo sample size per block (the one reached, with automatic m).
+    /// Monte Carlo sample size per sampled block (the one reached, with automatic m).  When no
+    /// block was sampled (every block integrated exactly, [`Fit::is_exact`]) it is the m asked
+    /// for, and no draw was made.
     pub m: usize,
     /// Whether m was chosen automatically (`--m auto`).
     pub m_auto: bool,
@@ -111,6 +116,9 @@ pub struct Fit {
     pub start_source: StartSource,
     /// theta0.
     pub start_theta: Vec<f64>,
+    /// The random effects of the start, `u* = A* s*` (SPEC §3; R glmm's `u.pql`), one per
+    /// random effect in model order: the PQL predictions when PQL ran, zeros otherwise.
+    pub start_u: Vec<f64>,
     /// Warnings a user must see.
     pub warnings: Vec<String>,
     /// Stage timings.
@@ -196,6 +204,19 @@ impl Fit {
             })
             .collect()
     }
+    /// Whether every block was integrated exactly (by quadrature): no draws, MCSE 0, `m` unused.
+    pub fn is_exact(&self) -> bool {
+        self.blocks.iter().all(BlockInfo::is_exact)
+    }
+    /// Whether `loglik_mcse` estimates the Monte Carlo error of the log-likelihood: every sampled
+    /// block has an ESS of at least [`ESS_WARNING`] (at m = 1 the delta-method value is 0 and
+    /// means nothing).  True for an exact fit (MCSE 0, no draws).
+    pub fn loglik_mcse_trustworthy(&self) -> bool {
+        self.blocks
+            .iter()
+            .filter(|b| !b.is_exact())
+            .all(|b| b.ess >= ESS_WARNING)
+    }
     /// Smallest block ESS.
     pub fn min_ess(&self) -> f64 {
         self.blocks
@@ -233,22 +254,50 @@ pub fn assemble(
             opt.theta.iter().map(|v| format!("{v:.6}")).collect::<Vec<_>>().join(",")
         ));
     }
-    let (vcov, se) = match vcov::vcov_from_hessian(&ev.hessian, d) {
+    // A variance on the boundary (essentially 0) has no Wald standard error, and its row of the
+    // Hessian is degenerate there: invert on the free parameters only, the boundary variances
+    // held at their estimates (as lme4 conditions on the variance parameters); their SE and
+    // MCSE are NaN, "not available".
+    let boundary: Vec<usize> = (model.p()..d)
+        .filter(|&j| opt.theta[j] < BOUNDARY_VARIANCE)
+        .collect();
+    let free: Vec<usize> = (0..d).filter(|j| !boundary.contains(j)).collect();
+    let not_available = |mut v: Vec<f64>| {
+        for &j in &boundary {
+            v[j] = f64::NAN;
+        }
+        v
+    };
+    let (vcov, se) = match vcov::vcov_on_free(&ev.hessian, d, &free) {
         Some(v) => {
             let se = vcov::sqrt_diag(&v, d);
             (v, se)
         }
         None => {
-            warnings.push("the Hessian of the MCLA at the estimate is singular or not negative definite: standard errors are infinite (the estimate may be on a boundary, e.g. a variance near 0, or m is too small)".into());
-            (vec![f64::INFINITY; d * d], vec![f64::INFINITY; d])
+            warnings.push(format!(
+                "the Hessian of the MCLA at the estimate is singular or not negative definite{}: standard errors are infinite (the estimate may be on a boundary, e.g. a variance near 0, or m is too small)",
+                if boundary.is_empty() { "" } else { " even without the variances on the boundary" }
+            ));
+            (
+                vcov::embed(&vec![f64::INFINITY; free.len() * free.len()], d, &free),
+                not_available(vec![f64::INFINITY; d]),
+            )
         }
     };
-    let (mcvcov, mcse) = if se.iter().all(|s| s.is_finite()) {
-        let mv = vcov::mc_vcov(&vcov, &ev.mc_v, d);
+    let (mcvcov, mcse) = if free.iter().all(|&j| se[j].is_finite()) {
+        let sub = vcov::mc_vcov(
+            &vcov::submatrix(&vcov, d, &free),
+            &vcov::submatrix(&ev.mc_v, d, &free),
+            free.len(),
+        );
+        let mv = vcov::embed(&sub, d, &free);
         let ms = vcov::sqrt_diag(&mv, d);
         (mv, ms)
     } else {
-        (vec![f64::INFINITY; d * d], vec![f64::INFINITY; d])
+        (
+            vcov::embed(&vec![f64::INFINITY; free.len() * free.len()], d, &free),
+            not_available(vec![f64::INFINITY; d]),
+        )
     };
     let block_info: Vec<BlockInfo> = blocks
         .blocks
@@ -268,7 +317,7 @@ pub fn assemble(
         let nu = opt.theta[model.p() + t];
         if nu < BOUNDARY_VARIANCE {
             warnings.push(format!(
-                "variance component {name} is essentially zero ({nu:.3e}): the estimate is on the boundary of the parameter space (a singular fit), so its Wald standard error, z value and p-value are not valid; consider dropping that random effect"
+                "variance component {name} is essentially zero ({nu:.3e}): the estimate is on the boundary of the parameter space (a singular fit), so its standard error is not available (NA) and it has no Wald z value or p-value; the other parameters' standard errors are computed with it held at its estimate (the Hessian inverted on the free parameters). Test it with a likelihood-ratio test (mcla compare) or drop that random effect"
             ));
         }
     }
@@ -290,7 +339,7 @@ pub fn assemble(
             .blocks
             .iter()
             .filter(|b| b.draws > 0)
-            .map(|b| (1.0 / b.ess - 1.0 / b.draws as f64).max(0.0))
+            .map(|b| b.loglik_var)
             .fold(0.0, |a, b| a + b)
             .sqrt(),
         gradient: ev.gradient.clone(),
@@ -317,6 +366,7 @@ pub fn assemble(
         link: model.family().link().into(),
         start_source: st.source,
         start_theta: st.theta.clone(),
+        start_u: st.centre.u_star.clone(),
         warnings,
         timings: Timings::default(),
         ranef: Vec::new(),

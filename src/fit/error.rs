@@ -27,6 +27,8 @@ pub enum FitError {
         needed_gb: f64,
         available_gb: f64,
     },
+    #[error("the fit was interrupted")]
+    Interrupted,
     #[error("could not start {threads} worker threads: {why}")]
     Threads { threads: usize, why: String },
     #[error("storing the Monte Carlo sample needs about {needed_gb:.1} GB but only {available_gb:.1} GB of memory is available: use --low-memory (samples regenerated as needed, identical results, memory independent of m) or a smaller m")]

@@ -4,6 +4,7 @@
 use super::error::FitError;
 use super::progress::Progress;
 use crate::integrate::{BlockIntegrator, McEvaluation};
+use crate::interrupt::Interrupt;
 use crate::model::options::FitOptions;
 use mcla_trust::{maximize, Evaluation, TrustOptions};
 use serde::Serialize;
@@ -47,6 +48,7 @@ pub struct Optimum {
 /// point's full evaluation (with its Monte Carlo error pieces) cost one pass each.
 struct TrustAdapter<'o> {
     objective: &'o dyn BlockIntegrator,
+    interrupt: &'o Interrupt,
     evaluated: Vec<(Vec<u64>, Option<McEvaluation>)>,
 }
 
@@ -62,12 +64,27 @@ impl TrustAdapter<'_> {
     }
 }
 
+/// The optimisation was stopped by an [`Interrupt`].
+#[derive(Debug)]
+struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
 impl mcla_trust::Objective for TrustAdapter<'_> {
-    type Error = std::convert::Infallible;
+    type Error = Stopped;
     fn evaluate(&mut self, x: &[f64]) -> Result<Option<Evaluation>, Self::Error> {
-        Ok(self
-            .get(x)
-            .map(|e| Evaluation::new(e.value, e.gradient, e.hessian)))
+        if self.interrupt.is_triggered() {
+            return Err(Stopped);
+        }
+        let e = self.get(x);
+        if self.interrupt.is_triggered() {
+            return Err(Stopped);
+        }
+        Ok(e.map(|e| Evaluation::new(e.value, e.gradient, e.hessian)))
     }
 }
 
@@ -80,6 +97,18 @@ pub fn maximise(
     options: &FitOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Optimum, FitError> {
+    maximise_interruptible(objective, theta0, options, progress, &Interrupt::new())
+}
+
+/// [`maximise`], stopping with [`FitError::Interrupted`] once `interrupt` is triggered
+/// (checked before and after every evaluation).
+pub fn maximise_interruptible(
+    objective: &dyn BlockIntegrator,
+    theta0: &[f64],
+    options: &FitOptions,
+    progress: &mut dyn FnMut(Progress),
+    interrupt: &Interrupt,
+) -> Result<Optimum, FitError> {
     let topts = TrustOptions {
         rinit: options.rinit,
         rmax: options.rmax,
@@ -88,9 +117,14 @@ pub fn maximise(
     };
     let mut adapter = TrustAdapter {
         objective,
+        interrupt,
         evaluated: Vec::new(),
     };
-    if adapter.get(theta0).is_none() {
+    let first = adapter.get(theta0);
+    if interrupt.is_triggered() {
+        return Err(FitError::Interrupted);
+    }
+    if first.is_none() {
         return Err(FitError::BadStart {
             start: theta0.to_vec(),
         });
@@ -110,8 +144,10 @@ pub fn maximise(
             loglik: it.value,
         });
     };
-    let res = maximize(&mut adapter, theta0, &topts, Some(&mut observer))
-        .map_err(|e| FitError::Optimiser(e.to_string()))?;
+    let res = maximize(&mut adapter, theta0, &topts, Some(&mut observer)).map_err(|e| match e {
+        mcla_trust::TrustError::Objective(Stopped) => FitError::Interrupted,
+        e => FitError::Optimiser(e.to_string()),
+    })?;
     let evaluation = adapter
         .get(&res.x)
         .ok_or_else(|| FitError::Optimiser("the MCLA is not finite at the final point".into()))?;

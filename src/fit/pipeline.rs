@@ -4,12 +4,13 @@
 use super::assemble::{assemble, Fit, Timings};
 use super::auto_m::{auto_targets_met, fit_adaptive};
 use super::error::FitError;
-use super::maximise::maximise;
+use super::maximise::maximise_interruptible;
 use super::memory::{available_memory_bytes, stored_sample_bytes};
 use super::progress::Progress;
 use crate::integrate::fixed_sample::sampler::ImportanceSample;
 use crate::integrate::fixed_sample::Mcla;
 use crate::integrate::{BlockIntegrator, Objective};
+use crate::interrupt::Interrupt;
 use crate::model::blocks::Blocks;
 use crate::model::options::{CheckedOptions, FitOptions, Sampler};
 use crate::model::Model;
@@ -48,6 +49,35 @@ pub fn fit_with_progress(
     options: &FitOptions,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Fit, FitError> {
+    fit_interruptible(model, options, progress, &Interrupt::new())
+}
+
+/// [`fit_with_progress`] that stops with [`FitError::Interrupted`] within about a second of
+/// `interrupt.trigger()` (from another thread: Ctrl-C in R or Python).  It is checked after
+/// the start, before and after every objective evaluation, between automatic-m stages and,
+/// in the adaptive integrator, before every chunk of draws.
+///
+/// ```
+/// # use mcla::{fit_interruptible, Csr, Family, FitError, FitOptions, Interrupt, Model, ModelSpec, RandomBlock};
+/// # let n = 12;
+/// # let model = Model::new(ModelSpec {
+/// #     y: (0..n).map(|i| (i % 3 == 0) as u8 as f64).collect(), trials: None, x: vec![1.0; n],
+/// #     x_names: vec!["(Intercept)".into()],
+/// #     random: vec![RandomBlock { names: (0..4).map(|g| format!("g{g}")).collect(),
+/// #         z: Csr::from_triplets(n, 4, &(0..n).map(|i| (i, i / 3, 1.0)).collect::<Vec<_>>()).unwrap() }],
+/// #     varcomps_equal: None, varcomps_names: vec!["g".into()], family: Family::Bernoulli, weights: None,
+/// # }).unwrap();
+/// let stop = Interrupt::new();
+/// stop.trigger(); // e.g. from a signal handler's thread
+/// let res = fit_interruptible(&model, &FitOptions::default(), &mut |_| {}, &stop);
+/// assert!(matches!(res, Err(FitError::Interrupted)));
+/// ```
+pub fn fit_interruptible(
+    model: &Model,
+    options: &FitOptions,
+    progress: &mut (dyn FnMut(Progress) + Send),
+    interrupt: &Interrupt,
+) -> Result<Fit, FitError> {
     let checked = check_for_fit(model, options)?;
     let threads = options
         .threads
@@ -64,7 +94,7 @@ pub fn fit_with_progress(
             threads,
             why: e.to_string(),
         })?;
-    pool.install(|| fit_in_pool(model, &checked, threads, progress))
+    pool.install(|| fit_in_pool(model, &checked, threads, progress, interrupt))
 }
 
 /// Validate the options and cap the iterations when a separation certificate proves the MLE
@@ -85,7 +115,7 @@ fn check_for_fit(model: &Model, options: &FitOptions) -> Result<CheckedOptions, 
 /// runs many refits side by side on one pool; the result does not depend on the pool).
 pub(crate) fn fit_in_current_pool(model: &Model, options: &FitOptions) -> Result<Fit, FitError> {
     let checked = check_for_fit(model, options)?;
-    fit_in_pool(model, &checked, 1, &mut |_| {})
+    fit_in_pool(model, &checked, 1, &mut |_| {}, &Interrupt::new())
 }
 
 fn fit_in_pool(
@@ -93,6 +123,7 @@ fn fit_in_pool(
     options: &CheckedOptions,
     threads: usize,
     progress: &mut dyn FnMut(Progress),
+    interrupt: &Interrupt,
 ) -> Result<Fit, FitError> {
     let t0 = Instant::now();
     let mut timings = Timings::default();
@@ -100,10 +131,23 @@ fn fit_in_pool(
         progress(Progress::Pql);
     }
     let st = start(model, options)?;
+    if interrupt.is_triggered() {
+        return Err(FitError::Interrupted);
+    }
     timings.start = t0.elapsed().as_secs_f64();
     let blocks = Blocks::new(model, options.sampler);
+    let mut stage_warnings = Vec::new();
     let (opt, m, ranef) = if options.sampler == Sampler::Adaptive {
-        fit_adaptive(model, &blocks, options, &st, &mut timings, progress)?
+        fit_adaptive(
+            model,
+            &blocks,
+            options,
+            &st,
+            &mut timings,
+            &mut stage_warnings,
+            progress,
+            interrupt,
+        )?
     } else {
         let t1 = Instant::now();
         if !options.low_memory {
@@ -145,8 +189,9 @@ fn fit_in_pool(
         let t2 = Instant::now();
         let mcla = Mcla::new(model, &blocks, &sample)
             .with_centred_mcse(options.sampler == Sampler::Factorised);
-        let objective = Objective::new(model, vec![Box::new(mcla)]);
-        let opt = maximise(&objective, &st.theta, options, progress)?;
+        let mut objective = Objective::new(model, vec![Box::new(mcla)]);
+        objective.watch(interrupt);
+        let opt = maximise_interruptible(&objective, &st.theta, options, progress, interrupt)?;
         timings.optimisation = t2.elapsed().as_secs_f64();
         let ranef = objective.posterior_moments(&opt.theta);
         (opt, options.m, ranef)
@@ -154,6 +199,7 @@ fn fit_in_pool(
     let t3 = Instant::now();
     progress(Progress::Mcse);
     let mut fit = assemble(model, &blocks, opt, options, threads, &st);
+    fit.warnings.extend(stage_warnings);
     fit.m = m;
     fit.m_auto = options.auto_m.is_some();
     if let Some(auto) = options

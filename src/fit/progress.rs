@@ -11,4 +11,11 @@ pub enum Progress {
     Iteration { iteration: usize, loglik: f64 },
     /// Computing Monte Carlo standard errors.
     Mcse,
+    /// Automatic m is about to grow by more than
+    /// [`LONG_STAGE_GROWTH`](super::auto_m::LONG_STAGE_GROWTH) for a stage estimated to take
+    /// [`LONG_STAGE_SECONDS`](super::auto_m::LONG_STAGE_SECONDS) or more, or to its maximum: the warning
+    /// (also in [`Fit::warnings`](super::Fit::warnings)) with the numbers and the estimated
+    /// time of the next stage, to show at once (see
+    /// [`long_stage_warning`](super::auto_m::long_stage_warning)).
+    LongStage(String),
 }

@@ -27,6 +27,38 @@ pub fn vcov_from_hessian(hessian: &[f64], d: usize) -> Option<Vec<f64>> {
     Some(out)
 }
 
+/// The rows and columns `keep` of a row-major `d x d` matrix, as a `k x k` matrix.
+pub fn submatrix(m: &[f64], d: usize, keep: &[usize]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(keep.len() * keep.len());
+    for &r in keep {
+        for &c in keep {
+            out.push(m[r * d + c]);
+        }
+    }
+    out
+}
+
+/// A `k x k` matrix on the indices `keep` put back into a `d x d` one; the other rows and
+/// columns are NaN (not available).
+pub fn embed(sub: &[f64], d: usize, keep: &[usize]) -> Vec<f64> {
+    let k = keep.len();
+    let mut out = vec![f64::NAN; d * d];
+    for (a, &r) in keep.iter().enumerate() {
+        for (b, &c) in keep.iter().enumerate() {
+            out[r * d + c] = sub[a * k + b];
+        }
+    }
+    out
+}
+
+/// `(-H)^{-1}` on the free parameters `free` only (the others, e.g. variances on the boundary,
+/// held at their estimates): the rows and columns of the others are dropped before inverting
+/// and are NaN in the result.  `None` when `-H` restricted to `free` is not positive definite.
+pub fn vcov_on_free(hessian: &[f64], d: usize, free: &[usize]) -> Option<Vec<f64>> {
+    let sub = vcov_from_hessian(&submatrix(hessian, d, free), free.len())?;
+    Some(embed(&sub, d, free))
+}
+
 /// `mcvcov = U^{-1} V U^{-1}` with `U^{-1} = -vcov`, i.e. `vcov V vcov`.
 pub fn mc_vcov(vcov: &[f64], v: &[f64], d: usize) -> Vec<f64> {
     let a = Mat::from_fn(d, d, |r, c| vcov[r * d + c]);
@@ -41,9 +73,18 @@ pub fn mc_vcov(vcov: &[f64], v: &[f64], d: usize) -> Vec<f64> {
     res
 }
 
-/// Square roots of the diagonal of a row-major `d x d` matrix.
+/// Square roots of the diagonal of a row-major `d x d` matrix (NaN, not available, stays NaN).
 pub fn sqrt_diag(m: &[f64], d: usize) -> Vec<f64> {
-    (0..d).map(|j| m[j * d + j].max(0.0).sqrt()).collect()
+    (0..d).map(|j| non_negative(m[j * d + j]).sqrt()).collect()
+}
+
+/// `x` clipped at 0 from below, keeping NaN (`f64::max` would turn NaN, "not available", into 0).
+pub fn non_negative(x: f64) -> f64 {
+    if x.is_nan() {
+        x
+    } else {
+        x.max(0.0)
+    }
 }
 
 /// Standard normal distribution.
@@ -139,5 +180,21 @@ mod tests {
         assert!((prod00 - 1.0).abs() < 1e-14 && prod01.abs() < 1e-14);
         assert!(vcov_from_hessian(&[-1.0, 0.0, 0.0, 1.0], 2).is_none());
         assert!(vcov_from_hessian(&[0.0, 0.0, 0.0, -1.0], 2).is_none());
+    }
+
+    #[test]
+    fn vcov_on_free_drops_the_held_parameter_and_marks_it_not_available() {
+        // parameter 1 is singular (a variance on the boundary); 0 and 2 are informative
+        let h = vec![-4.0, 0.3, 1.0, 0.3, 0.0, 0.2, 1.0, 0.2, -2.0];
+        assert!(vcov_from_hessian(&h, 3).is_none());
+        let v = vcov_on_free(&h, 3, &[0, 2]).expect("free block negative definite");
+        // inverse of [[4, -1], [-1, 2]] = [[2, 1], [1, 4]] / 7
+        let want = [2.0 / 7.0, 1.0 / 7.0, 1.0 / 7.0, 4.0 / 7.0];
+        for (got, w) in [v[0], v[2], v[6], v[8]].iter().zip(want) {
+            assert!((got - w).abs() < 1e-14, "{v:?}");
+        }
+        assert!([v[1], v[3], v[4], v[5], v[7]].iter().all(|x| x.is_nan()));
+        let se = sqrt_diag(&v, 3);
+        assert!(se[1].is_nan() && (se[0] - (2.0f64 / 7.0).sqrt()).abs() < 1e-14);
     }
 }

@@ -144,9 +144,16 @@ fn link(f: Family, mu: f64) -> f64 {
 fn quad(a: &[f64], m: &[f64]) -> f64 {
     let d = a.len();
     let mut s = 0.0;
+    // zero coefficients are skipped: a parameter whose covariance is not available (NaN: a
+    // variance on the boundary) matters only to predictions that depend on it
     for r in 0..d {
+        if a[r] == 0.0 {
+            continue;
+        }
         for c in 0..d {
-            s += a[r] * m[r * d + c] * a[c];
+            if a[c] != 0.0 {
+                s += a[r] * m[r * d + c] * a[c];
+            }
         }
     }
     s
@@ -238,8 +245,8 @@ impl Fit {
                     }
                     g[..p].copy_from_slice(x);
                     link_value = eta;
-                    link_se = quad(&g, &self.vcov).max(0.0).sqrt();
-                    link_mcse = (quad(&g, &self.mcvcov).max(0.0) + extra_mc).sqrt();
+                    link_se = vcov::non_negative(quad(&g, &self.vcov)).sqrt();
+                    link_mcse = (vcov::non_negative(quad(&g, &self.mcvcov)) + extra_mc).sqrt();
                 }
                 Kind::Marginal => {
                     let mut coef_t = vec![0.0; t_count];
@@ -272,8 +279,8 @@ impl Fit {
                     for t in 0..t_count {
                         g[p + t] = coef_t[t] * dmu_ds2;
                     }
-                    let se_mu = quad(&g, &self.vcov).max(0.0).sqrt();
-                    let mc_mu = quad(&g, &self.mcvcov).max(0.0).sqrt();
+                    let se_mu = vcov::non_negative(quad(&g, &self.vcov)).sqrt();
+                    let mc_mu = vcov::non_negative(quad(&g, &self.mcvcov)).sqrt();
                     // to the link scale: d g(mu) / d mu = 1 / (d mu / d eta at g(mu))
                     let lv = link(fam, mu);
                     let deriv = ginv1(fam, lv);
@@ -343,7 +350,8 @@ fn cell_label(c: &ColumnData, i: usize) -> Option<String> {
 /// grouping column that is absent makes every row use `u = 0` for that random formula (its
 /// design value is then taken from the first training row, for the marginal variance).  A
 /// factor level of a fixed-effect column that the fit has not seen is an error; a new level of
-/// a grouping factor predicts with `u = 0`.
+/// a grouping factor, or an empty cell in a column only the random formulas use, predicts with
+/// `u = 0` for that factor (population level).
 pub fn new_data_from_frame(
     model: &Model,
     train: &DataFrame,
@@ -412,8 +420,24 @@ pub fn new_data_from_frame(
             (ColumnData::Categorical(cat), Some(g)) if !fill => {
                 let mut levels = cat.levels.clone();
                 let mut codes = cat.codes.clone();
+                // An empty cell of a grouping column (one only the random formulas use) is a
+                // level the fit has not seen: the row predicts at u = 0 for that factor (the
+                // population level), as when the column is absent.  Elsewhere it is missing.
+                let grouping_only = !in_fixed && !in_response;
+                let mut unseen: Option<usize> = None;
                 for i in 0..n_new {
                     match cell_label(g, i) {
+                        None if grouping_only => {
+                            let k = *unseen.get_or_insert_with(|| {
+                                let mut label = "(missing)".to_string();
+                                while levels.contains(&label) {
+                                    label.push('_');
+                                }
+                                levels.push(label);
+                                levels.len() - 1
+                            });
+                            codes.push(Some(k));
+                        }
                         None => codes.push(None),
                         Some(l) => {
                             let k = match levels.iter().position(|x| *x == l) {

@@ -301,6 +301,7 @@ pub fn with_fit_objective<R>(
         // larger m's, so this is the function that was maximised)
         let settings = crate::integrate::adaptive::AdaptiveSettings {
             nodes: checked.quadrature_nodes,
+            draws: checked.draws,
             ..Default::default()
         };
         let objective = crate::integrate::Objective::adaptive(

@@ -345,12 +345,16 @@ pub fn chisq_upper(x: f64, df: f64) -> f64 {
 fn quad(a: &[f64], m: &[f64], b: &[f64]) -> f64 {
     let d = a.len();
     let mut s = 0.0;
+    // zero coefficients are skipped on both sides: a parameter whose covariance is not
+    // available (NaN: a variance on the boundary) matters only to restrictions involving it
     for r in 0..d {
         if a[r] == 0.0 {
             continue;
         }
         for c in 0..d {
-            s += a[r] * m[r * d + c] * b[c];
+            if b[c] != 0.0 {
+                s += a[r] * m[r * d + c] * b[c];
+            }
         }
     }
     s
@@ -398,10 +402,9 @@ impl Fit {
         let rows: Vec<WaldRow> = (0..k)
             .map(|a| {
                 let r = &hypothesis.rows[a];
-                let se = lv[(a, a)].max(0.0).sqrt();
-                let mc = quad(&r.coefficients, &self.mcvcov, &r.coefficients)
-                    .max(0.0)
-                    .sqrt();
+                let se = vcov::non_negative(lv[(a, a)]).sqrt();
+                let mc =
+                    vcov::non_negative(quad(&r.coefficients, &self.mcvcov, &r.coefficients)).sqrt();
                 let z = est[a] / se;
                 WaldRow {
                     restriction: r.text.clone(),
@@ -414,7 +417,11 @@ impl Fit {
             })
             .collect();
         if (0..k).any(|a| !lv[(a, a)].is_finite()) {
-            return Err(sing("the covariance matrix of the estimates is not finite (the Hessian is singular); no Wald test is possible"));
+            return Err(sing(if (0..k).any(|a| lv[(a, a)].is_nan()) {
+                "a restriction involves a variance on the boundary (essentially zero), whose standard error is not available; no Wald test of it is possible (compare the models with and without that random effect by a likelihood-ratio test instead: mcla compare)"
+            } else {
+                "the covariance matrix of the estimates is not finite (the Hessian is singular); no Wald test is possible"
+            }));
         }
         let llt = lv
             .llt(Side::Lower)
@@ -436,7 +443,7 @@ impl Fit {
                     .sum::<f64>()
             })
             .collect();
-        let chisq_mcse = quad(&g, &self.mcvcov, &g).max(0.0).sqrt();
+        let chisq_mcse = vcov::non_negative(quad(&g, &self.mcvcov, &g)).sqrt();
         let involves_variance = hypothesis
             .rows
             .iter()

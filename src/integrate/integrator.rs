@@ -9,6 +9,7 @@
 
 use super::moments::BlockMoments;
 use super::quadrature::QuadratureError;
+use crate::interrupt::Interrupt;
 use thiserror::Error;
 
 /// Value, gradient and Hessian of the MCLA at one theta, with the Monte Carlo
@@ -43,6 +44,10 @@ pub struct BlockSummary {
     pub ess: f64,
     /// Draws of the block (0 for a block integrated exactly).
     pub draws: usize,
+    /// Monte Carlo variance of `l_b` (`1/ESS - 1/m` for independent draws; from the
+    /// independent groups of draws otherwise, see
+    /// [`standard_draws`](crate::integrate::standard_draws)).
+    pub loglik_var: f64,
 }
 
 /// Replace the row-major `d x d` matrix `m` by `(m + m') / 2`.
@@ -77,4 +82,10 @@ pub trait BlockIntegrator: Send + Sync {
     /// Conditional moments of each covered block's random effects given y at theta
     /// (blocks in order, effects in each block's local order), for `ranef`.
     fn posterior_moments(&self, theta: &[f64]) -> Option<Vec<BlockMoments>>;
+    /// Watch `interrupt` during evaluations: once it is triggered, an evaluation may stop
+    /// early and return `None` (the caller checks the flag).  The default ignores it (the
+    /// evaluation is short, and the caller checks between evaluations).
+    fn watch(&mut self, interrupt: &Interrupt) {
+        let _ = interrupt;
+    }
 }

@@ -15,7 +15,9 @@
 //! * [`fixed_sample`] — R glmm's fixed importance sample (`joint`, `factorised`);
 //! * [`separator`] (choice of integrated set and separator), [`conditional`] (the 1-D
 //!   conditional integrals), [`quadrature`] (Gauss–Hermite rules and the exact one-factor
-//!   likelihood), [`moments`] (conditional moments of the effects, for `ranef`).
+//!   likelihood), [`moments`] (conditional moments of the effects, for `ranef`), [`standard_draws`]
+//!   (the separator's standard draws: scrambled Sobol', antithetic or plain, and their Monte
+//!   Carlo error) over [`sobol`] (scrambled Sobol' points).
 //!
 //! To add an estimator: implement [`BlockIntegrator`] in a module here and build it in
 //! [`Objective`]'s constructors (or pass it to [`Objective::new`]); the optimiser, automatic
@@ -29,6 +31,8 @@ pub mod moments;
 pub mod objective;
 pub mod quadrature;
 pub mod separator;
+pub mod sobol;
+pub mod standard_draws;
 
 pub use integrator::{symmetrise, BlockIntegrator, BlockSummary, IntegratorError, McEvaluation};
 pub use moments::{BlockMoments, RanefRow};

@@ -9,6 +9,7 @@
 use super::adaptive::{AdaptiveBlock, AdaptiveSettings};
 use super::integrator::{symmetrise, BlockIntegrator, IntegratorError, McEvaluation};
 use super::moments::BlockMoments;
+use crate::interrupt::Interrupt;
 use crate::model::blocks::Blocks;
 use crate::model::Model;
 use rayon::prelude::*;
@@ -76,6 +77,12 @@ impl BlockIntegrator for Objective<'_> {
     fn hessian_is_exact(&self) -> bool {
         self.parts.iter().all(|p| p.hessian_is_exact())
     }
+    fn watch(&mut self, interrupt: &Interrupt) {
+        for p in &mut self.parts {
+            p.watch(interrupt);
+        }
+        self.interrupt = Some(interrupt.clone());
+    }
     fn posterior_moments(&self, theta: &[f64]) -> Option<Vec<BlockMoments>> {
         let per: Vec<Option<Vec<BlockMoments>>> = self
             .parts
@@ -94,12 +101,17 @@ impl BlockIntegrator for Objective<'_> {
 pub struct Objective<'a> {
     model: &'a Model,
     parts: Vec<Box<dyn BlockIntegrator + 'a>>,
+    interrupt: Option<Interrupt>,
 }
 
 impl<'a> Objective<'a> {
     /// An objective from given parts.
     pub fn new(model: &'a Model, parts: Vec<Box<dyn BlockIntegrator + 'a>>) -> Objective<'a> {
-        Objective { model, parts }
+        Objective {
+            model,
+            parts,
+            interrupt: None,
+        }
     }
 
     /// The SPEC §12 objective: one [`AdaptiveBlock`] per block of `blocks` (factorised)
@@ -121,7 +133,11 @@ impl<'a> Objective<'a> {
         if !blocks.fixed_only.is_empty() {
             parts.push(Box::new(FixedOnly::new(model, blocks.fixed_only.clone())));
         }
-        Ok(Objective { model, parts })
+        Ok(Objective {
+            model,
+            parts,
+            interrupt: None,
+        })
     }
 
     /// Number of parameters `p + T`.
@@ -137,7 +153,7 @@ impl<'a> Objective<'a> {
 
     /// The sum of the parts at theta (Hessian: the trust-region model's).
     pub fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
-        if !self.check_theta(theta) {
+        if !self.check_theta(theta) || self.interrupted() {
             return None;
         }
         if std::env::var("MCLA_COUNT").is_ok() {
@@ -208,6 +224,11 @@ impl<'a> Objective<'a> {
         symmetrise(&mut h, d);
         base.hessian = h;
         Some(base)
+    }
+
+    /// Whether the watched interrupt (if any) was triggered.
+    fn interrupted(&self) -> bool {
+        self.interrupt.as_ref().is_some_and(Interrupt::is_triggered)
     }
 
     /// Number of parts that draw samples (blocks with a separator, fixed samples).

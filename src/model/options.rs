@@ -85,6 +85,11 @@ pub struct FitOptions {
     pub auto_m: Option<AutoM>,
     /// Gauss–Hermite nodes of the adaptive estimator's conditional integrals (K).
     pub quadrature_nodes: usize,
+    /// Standard draws of the adaptive estimator's separator: scrambled Sobol' points
+    /// (randomised QMC, the default; m is rounded up to `R 2^j`), antithetic pairs or
+    /// i.i.d. normals (see [`standard_draws`](crate::integrate::standard_draws)).
+    #[serde(default)]
+    pub draws: crate::integrate::standard_draws::DrawScheme,
     /// Seed of every random stream.
     pub seed: u64,
     /// Mixture probabilities `p = (p1, p2, p3)` of the importance distribution.
@@ -116,6 +121,7 @@ impl Default for FitOptions {
             m: 10_000,
             auto_m: None,
             quadrature_nodes: 10,
+            draws: crate::integrate::standard_draws::DrawScheme::default(),
             seed: 1234,
             mixture: [1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0],
             zeta: 5.0,
@@ -176,6 +182,8 @@ pub enum OptionsError {
     Nodes(usize),
     #[error("automatic m (--m auto): {0}")]
     AutoM(String),
+    #[error("{0} Sobol' replicates (--replicates): use 2 to 1024 (their spread is the Monte Carlo error; 8 is the default)")]
+    Replicates(usize),
 }
 
 /// Largest |x_i' beta| accepted in a user start (`par_init`).
@@ -288,6 +296,11 @@ impl FitOptions {
         }
         if self.threads == Some(0) {
             return Err(OptionsError::ZeroThreads);
+        }
+        if let crate::integrate::standard_draws::DrawScheme::Sobol { replicates } = self.draws {
+            if !(2..=1024).contains(&replicates) {
+                return Err(OptionsError::Replicates(replicates));
+            }
         }
         if !(1..=200).contains(&self.quadrature_nodes) {
             return Err(OptionsError::Nodes(self.quadrature_nodes));

@@ -56,10 +56,11 @@ const LEGEND: &str = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 '
 // ---------------------------------------------------------------------------------------------
 // Number formatting
 
-/// R's text for a non-finite number.
+/// R's text for a non-finite number; NaN stands for "not available" here (e.g. the standard
+/// error of a variance on the boundary) and prints as R's `NA`.
 fn non_finite(x: f64) -> String {
     if x.is_nan() {
-        "NaN".into()
+        "NA".into()
     } else if x > 0.0 {
         "Inf".into()
     } else {
@@ -357,6 +358,9 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
     o.push_str("---\n");
     o.push_str(LEGEND);
     o.push('\n');
+    if fit.se[p..].iter().any(|s| s.is_nan()) {
+        o.push_str("(Std. Error NA: a variance on the boundary (essentially 0) has no standard error; the others are computed with it held there. See the warnings.)\n");
+    }
 
     // Monte Carlo section.
     let n_exact = fit.blocks.iter().filter(|b| b.is_exact()).count();
@@ -484,9 +488,9 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
     // Log-likelihood.
     let constant = fit.loglik - fit.loglik_glmm;
     o.push_str(&format!(
-        "\nLog-likelihood: {} (MCSE {}; exact-likelihood approximation, including the data constants; comparable with lme4/glmmTMB)\n",
+        "\nLog-likelihood: {} ({}, including the data constants; comparable with lme4/glmmTMB)\n",
         format_signif(fit.loglik, 7),
-        format_signif(fit.loglik_mcse, 2)
+        loglik_mcse_text(fit)
     ));
     o.push_str(&format!(
         "R glmm's value: {} (R glmm leaves out the data constant sum_i w_i log c(y_i) = {}; the difference does not depend on the parameters)\n",
@@ -512,11 +516,12 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
         let init: Vec<String> = fit.theta.iter().map(|v| format!("{v:.6}")).collect();
         let bar = "!".repeat(78);
         o.push_str(&format!(
-            "\n{bar}\n!! WARNING: THE OPTIMISER DID NOT CONVERGE after {} iteration{}.\n!! The estimates above are NOT the Monte Carlo MLE; do not report them.\n!! Rerun from the current estimates with a larger Monte Carlo sample, e.g.\n!!   --par-init {} --m {}\n!! (and a larger --iterlim if the iteration limit was reached).\n{bar}\n",
+            "\n{bar}\n!! WARNING: THE OPTIMISER DID NOT CONVERGE after {} iteration{}.\n!! The estimates above are NOT the Monte Carlo MLE; do not report them.\n!! Rerun from the current estimates{}, e.g.\n!!   --par-init {}{}\n!! (and a larger --iterlim if the iteration limit was reached).\n{bar}\n",
             fit.iterations,
             if fit.iterations == 1 { "" } else { "s" },
+            if fit.is_exact() { "" } else { " with a larger Monte Carlo sample" },
             init.join(","),
-            fit.m.saturating_mul(10)
+            if fit.is_exact() { String::new() } else { format!(" --m {}", fit.m.saturating_mul(10)) }
         ));
     }
     if !fit.warnings.is_empty() {
@@ -536,6 +541,40 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
         format_seconds(t.mcse)
     ));
     o
+}
+
+/// The log-likelihood's Monte Carlo error in words: `MCSE 0.0074`; `exact, no draws` when
+/// every block is integrated by quadrature; and, when a sampled block's ESS is below
+/// [`ESS_WARNING`](crate::fit::ESS_WARNING), that the delta-method value (0 at m = 1, where
+/// `1/ESS - 1/m` vanishes) cannot be trusted.
+fn loglik_mcse_text(fit: &Fit) -> String {
+    let (sampled, low) = sampled_and_low_ess(fit);
+    if sampled == 0 {
+        return "exact, no draws: every block integrated by quadrature, MCSE 0".into();
+    }
+    if low == 0 {
+        return format!(
+            "MCSE {}; exact-likelihood approximation",
+            format_signif(fit.loglik_mcse, 2)
+        );
+    }
+    format!(
+        "MCSE unknown: the ESS is below {} in {low} of {} sampled blocks, where the delta-method value ({} here) says nothing about the Monte Carlo error; increase m; exact-likelihood approximation",
+        crate::fit::ESS_WARNING,
+        sampled,
+        format_signif(fit.loglik_mcse, 2)
+    )
+}
+
+/// Blocks that were sampled (not integrated exactly), and how many of them have an ESS below
+/// [`ESS_WARNING`](crate::fit::ESS_WARNING) (or not a number).
+fn sampled_and_low_ess(fit: &Fit) -> (usize, usize) {
+    let sampled = fit.blocks.iter().filter(|b| !b.is_exact());
+    let low = sampled
+        .clone()
+        .filter(|b| !(b.ess >= crate::fit::ESS_WARNING))
+        .count();
+    (sampled.count(), low)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -609,6 +648,11 @@ pub fn json_report(fit: &Fit, info: &ReportInfo) -> Value {
     o.insert("loglik".into(), num(fit.loglik));
     o.insert("loglik_glmm".into(), num(fit.loglik_glmm));
     o.insert("loglik_mcse".into(), num(fit.loglik_mcse));
+    o.insert("exact".into(), json!(fit.is_exact()));
+    o.insert(
+        "loglik_mcse_trustworthy".into(),
+        json!(fit.loglik_mcse_trustworthy()),
+    );
     o.insert("converged".into(), json!(fit.converged));
     o.insert("stop_reason".into(), json!(fit.stop_reason));
     o.insert("separation".into(), json!(fit.separation));
@@ -661,7 +705,7 @@ mod tests {
         assert_eq!(format_pvalue(0.000763), "0.000763");
         assert_eq!(format_pvalue(0.0107), "0.0107");
         assert_eq!(format_pvalue(1.0), "1");
-        assert_eq!(format_pvalue(f64::NAN), "NaN");
+        assert_eq!(format_pvalue(f64::NAN), "NA");
         // R: format.pval(c(0.0170, 0.3984, 3.61e-05, 0.0177), digits = 3)
         assert_eq!(
             format_pvalue_column(&[0.017, 0.39842, 3.6123e-5, 0.017661, 1e-20, 1.0]),

@@ -2,7 +2,7 @@
 //! (Wald tests, predictions, random effects, model comparisons, profile intervals).
 //!
 //! Numbers in CSV are written with full precision (shortest round-trip), non-finite values as
-//! `Inf`, `-Inf`, `NaN` and missing ones as `NA`, as R's `read.csv` reads them.
+//! `Inf`, `-Inf`, and NaN (not available) and missing ones as `NA`, as R's `read.csv` reads them.
 //!
 //! ```
 //! assert_eq!(mcla::output::tidy::csv_field("CrossR/R"), "CrossR/R");
@@ -27,10 +27,11 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
-/// A number as R reads it.
+/// A number as R reads it; NaN ("not available", e.g. the standard error of a variance on the
+/// boundary) is written `NA`.
 pub fn csv_num(x: f64) -> String {
     if x.is_nan() {
-        "NaN".into()
+        "NA".into()
     } else if x == f64::INFINITY {
         "Inf".into()
     } else if x == f64::NEG_INFINITY {
@@ -367,7 +368,7 @@ pub fn anova_text(rows: &[AnovaRow]) -> String {
         ],
         &table,
     ));
-    o.push_str("(MCSE: Monte Carlo standard errors of the log-likelihood and of the LRT statistic; 0 for a model without random effects, whose likelihood is exact.)\n");
+    o.push_str("(MCSE: Monte Carlo standard errors of the log-likelihood and of the LRT statistic; 0 where the likelihood is exact: a model without random effects (a GLM), or one whose random effects are all integrated by quadrature (no draws, e.g. a single grouping factor).)\n");
     o
 }
 

@@ -388,6 +388,7 @@ pub fn salamander() -> Option<String> {
 
 /// Run the `mcla` binary built with the tests (integration tests only: cargo sets
 /// `CARGO_BIN_EXE_mcla` for them, not for the examples that share this module).
+#[allow(clippy::option_env_unwrap)] // set by cargo for every integration test
 pub fn mcla(args: &[&str]) -> Output {
     let bin = option_env!("CARGO_BIN_EXE_mcla").expect("mcla() runs in integration tests only");
     Command::new(bin)

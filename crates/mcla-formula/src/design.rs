@@ -843,6 +843,23 @@ pub fn build_design(
     build_design_from_formulas(frame, &fixed_f, &random_f, weights)
 }
 
+impl DesignError {
+    /// The error for a random-effect formula with an intercept (`~ g`, `~ 1 + g`), suggesting
+    /// the spelling without it from the formula's term labels (`~ 0 + g`). Public so that the
+    /// R package, which evaluates formulas with R, refuses them with the same rule and message.
+    pub fn random_intercept(formula: &str, term_labels: &[String]) -> DesignError {
+        let suggestion = if term_labels.is_empty() {
+            "~ 0 + group".to_string()
+        } else {
+            format!("~ 0 + {}", term_labels.join(" + "))
+        };
+        DesignError::RandomIntercept {
+            formula: formula.to_string(),
+            suggestion,
+        }
+    }
+}
+
 /// Build the design from already-parsed formulas.
 pub fn build_design_from_formulas(
     frame: &DataFrame,
@@ -877,16 +894,7 @@ pub fn build_design_from_formulas(
             .map(|(_, b)| b.trim())
             .unwrap_or(r.text.as_str());
         if r.intercept {
-            let labels = r.term_labels();
-            let suggestion = if labels.is_empty() {
-                "~ 0 + group".to_string()
-            } else {
-                format!("~ 0 + {}", labels.join(" + "))
-            };
-            return Err(DesignError::RandomIntercept {
-                formula: r.text.clone(),
-                suggestion,
-            });
+            return Err(DesignError::random_intercept(&r.text, &r.term_labels()));
         }
         for v in &r.variables {
             if let Some(c) = v

@@ -30,7 +30,9 @@ pub struct FrameOptions {
     pub levels: Vec<(String, Vec<String>)>,
     /// Treat every column whose non-missing cells are all quoted as categorical (files written by
     /// R's `write.csv` quote factors: `"10"` is an ID, not the number 10).  R's `read.csv` does
-    /// not do this; the `mcla` command line does.
+    /// not do this; the `mcla` command line does.  A column of numbers quoted on some rows and
+    /// not on others is then an error ([`FrameError::MixedQuoting`]) unless it is listed in
+    /// `factor_columns` or `levels`.
     pub quoted_as_categorical: bool,
     /// Cell texts (after trimming) read as missing in every column; `None` gives
     /// [`DEFAULT_NA_STRINGS`].  An empty cell is always missing.
@@ -281,6 +283,21 @@ pub enum FrameError {
         /// Up to 5 offending values with their lines.
         shown: Vec<(String, u64)>,
     },
+    /// A column of numbers is quoted on some rows and not on others, so quoting (the signal for
+    /// categorical with [`FrameOptions::quoted_as_categorical`]) cannot say what it is.
+    #[error("column '{column}' is quoted on {quoted} row(s) (first on line {first_quoted}) but not on {unquoted} (first on line {first_unquoted}): mcla reads a column as categorical only when every cell is quoted, so this file does not say whether '{column}' is a number or a category. If it is categorical (an ID or group code), pass --factor {column}; otherwise quote its cells consistently: all quoted for categorical, none for numeric")]
+    MixedQuoting {
+        /// Column name.
+        column: String,
+        /// Number of quoted non-missing cells.
+        quoted: usize,
+        /// 1-based line of the first quoted cell.
+        first_quoted: u64,
+        /// Number of unquoted non-missing cells.
+        unquoted: usize,
+        /// 1-based line of the first unquoted cell.
+        first_unquoted: u64,
+    },
     /// The same level was listed twice in [`FrameOptions::levels`].
     #[error("level '{level}' is listed twice for column '{column}'; give each level once")]
     DuplicateLevel {
@@ -493,7 +510,18 @@ impl DataFrame {
         let mut opts = options.clone();
         if options.quoted_as_categorical {
             opts.quoted_as_categorical = false;
-            for col in quoted_columns(text) {
+            let records = scan_quoting(text);
+            let na = options.na_list();
+            let exempt: Vec<&str> = options
+                .factor_columns
+                .iter()
+                .map(String::as_str)
+                .chain(options.levels.iter().map(|(c, _)| c.as_str()))
+                .collect();
+            if let Some(e) = mixed_quoting(&records, &na, &exempt) {
+                return Err(e);
+            }
+            for col in quoted_columns_in(&records, &na) {
                 if !opts.factor_columns.contains(&col)
                     && !opts.levels.iter().any(|(c, _)| *c == col)
                 {
@@ -1049,18 +1077,22 @@ pub(crate) fn numeric_to_factor(values: &[Option<f64>]) -> Categorical {
     Categorical { levels, codes }
 }
 
-/// Columns whose every non-missing cell is quoted in the CSV text: the convention of files
-/// written by R's `write.csv` (factors and strings quoted, numbers not), so quoted IDs such as
-/// `"10"` are categorical.  The `csv` crate does not report whether a field was quoted, so this
-/// is a small scan of its own over the same text.
-pub fn quoted_columns(text: &str) -> Vec<String> {
-    // Per field: (text, was quoted).
-    let mut records: Vec<Vec<(String, bool)>> = Vec::new();
+/// One CSV record as the quote scan sees it: the 1-based line it starts on and, per field, the
+/// text and whether it was quoted.
+type ScannedRecord = (u64, Vec<(String, bool)>);
+
+/// Split CSV text into records of (text, was quoted) fields, each with the line it starts on.
+/// The `csv` crate does not report whether a field was quoted, so this is a small scan of its own
+/// over the same text (run after [`check_quotes`], so quoting is well formed).
+fn scan_quoting(text: &str) -> Vec<ScannedRecord> {
+    let mut records: Vec<ScannedRecord> = Vec::new();
     let mut record: Vec<(String, bool)> = Vec::new();
     let mut field = String::new();
     let mut quoted = false;
     let mut in_quotes = false;
     let mut at_start = true;
+    let mut line: u64 = 1;
+    let mut record_line: u64 = 1;
     let mut chars = text
         .strip_prefix('\u{feff}')
         .unwrap_or(text)
@@ -1076,6 +1108,9 @@ pub fn quoted_columns(text: &str) -> Vec<String> {
                     in_quotes = false;
                 }
             } else {
+                if c == '\n' {
+                    line += 1;
+                }
                 field.push(c);
             }
             continue;
@@ -1099,10 +1134,12 @@ pub fn quoted_columns(text: &str) -> Vec<String> {
                 quoted = false;
                 at_start = true;
                 if !(record.len() == 1 && record[0].0.is_empty() && !record[0].1) {
-                    records.push(std::mem::take(&mut record));
+                    records.push((record_line, std::mem::take(&mut record)));
                 } else {
                     record.clear();
                 }
+                line += 1;
+                record_line = line;
             }
             _ => {
                 field.push(c);
@@ -1112,35 +1149,88 @@ pub fn quoted_columns(text: &str) -> Vec<String> {
     }
     if !field.is_empty() || quoted || !record.is_empty() {
         record.push((field, quoted));
-        records.push(record);
+        records.push((record_line, record));
     }
-    let Some((header, rows)) = records.split_first() else {
+    records
+}
+
+/// Columns whose every non-missing cell is quoted in the CSV text: the convention of files
+/// written by R's `write.csv` (factors and strings quoted, numbers not), so quoted IDs such as
+/// `"10"` are categorical.
+pub fn quoted_columns(text: &str) -> Vec<String> {
+    quoted_columns_in(&scan_quoting(text), &["NA".to_string()])
+}
+
+fn quoted_columns_in(records: &[ScannedRecord], na: &[String]) -> Vec<String> {
+    let Some(((_, header), rows)) = records.split_first() else {
         return Vec::new();
     };
+    let is_na = |v: &str| v.is_empty() || na.iter().any(|m| m == v);
     header
         .iter()
         .enumerate()
         .filter(|(j, _)| {
             let mut any = false;
-            for r in rows {
-                match r.get(*j) {
-                    Some((v, q)) => {
-                        let v = v.trim();
-                        if v.is_empty() || v == "NA" {
-                            continue;
-                        }
-                        if !q {
-                            return false;
-                        }
-                        any = true;
+            for (_, r) in rows {
+                if let Some((v, q)) = r.get(*j) {
+                    if is_na(v.trim()) {
+                        continue;
                     }
-                    None => continue,
+                    if !q {
+                        return false;
+                    }
+                    any = true;
                 }
             }
             any
         })
         .map(|(_, (name, _))| name.trim().to_string())
         .collect()
+}
+
+/// The first column whose numeric cells are quoted on some rows and not on others (`1` here,
+/// `"1"` there), so that quoting cannot tell whether it is categorical: every non-missing cell
+/// is a number, at least one is quoted and one is not.  Columns in `exempt` (declared with
+/// `--factor` or given levels) are skipped.  The error names the counts and the first line of
+/// each kind.
+fn mixed_quoting(records: &[ScannedRecord], na: &[String], exempt: &[&str]) -> Option<FrameError> {
+    let ((_, header), rows) = records.split_first()?;
+    let is_na = |v: &str| v.is_empty() || na.iter().any(|m| m == v);
+    for (j, (name, _)) in header.iter().enumerate() {
+        let name = name.trim();
+        if exempt.contains(&name) {
+            continue;
+        }
+        let mut quoted = (0usize, 0u64);
+        let mut unquoted = (0usize, 0u64);
+        let mut all_numbers = true;
+        for (line, r) in rows {
+            let Some((v, q)) = r.get(j) else { continue };
+            let v = v.trim();
+            if is_na(v) {
+                continue;
+            }
+            if v.parse::<f64>().is_err() {
+                all_numbers = false;
+                break;
+            }
+            let kind = if *q { &mut quoted } else { &mut unquoted };
+            if kind.0 == 0 {
+                kind.1 = *line;
+            }
+            kind.0 += 1;
+        }
+        if all_numbers && quoted.0 > 0 && unquoted.0 > 0 {
+            return Some(FrameError::MixedQuoting {
+                column: name.to_string(),
+                quoted: quoted.0,
+                first_quoted: quoted.1,
+                unquoted: unquoted.0,
+                first_unquoted: unquoted.1,
+            });
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -1166,5 +1256,70 @@ mod quoted_tests {
         };
         let quoted = DataFrame::from_reader(csv.as_bytes(), &opts).unwrap();
         assert_eq!(quoted.column("id").unwrap().data.type_name(), "categorical");
+    }
+
+    #[test]
+    fn a_partly_quoted_number_column_is_refused_with_counts_and_lines() {
+        use super::FrameError;
+        // line 1 header; z quoted on lines 2 and 4, unquoted on 3, 5, 6; NA cells do not count
+        let csv = "y,x,z\n1,0.5,\"1\"\n0,0.7,1\n1,0.2,\"2\"\n0,0.1,2\n1,0.3,2\n0,0.4,NA\n";
+        let opts = FrameOptions {
+            quoted_as_categorical: true,
+            ..Default::default()
+        };
+        match DataFrame::from_reader(csv.as_bytes(), &opts) {
+            Err(FrameError::MixedQuoting {
+                column,
+                quoted,
+                first_quoted,
+                unquoted,
+                first_unquoted,
+            }) => {
+                assert_eq!(column, "z");
+                assert_eq!((quoted, first_quoted), (2, 2));
+                assert_eq!((unquoted, first_unquoted), (3, 3));
+            }
+            other => panic!("expected MixedQuoting, got {other:?}"),
+        }
+        // the two ways out: declare it a factor, or (without the quote rule) plain numbers
+        let factor = FrameOptions {
+            quoted_as_categorical: true,
+            factor_columns: vec!["z".into()],
+            ..Default::default()
+        };
+        let f = DataFrame::from_reader(csv.as_bytes(), &factor).unwrap();
+        assert_eq!(f.column("z").unwrap().data.type_name(), "categorical");
+        let f = DataFrame::from_reader(csv.replace('"', "").as_bytes(), &opts).unwrap();
+        assert_eq!(f.column("z").unwrap().data.type_name(), "numeric");
+        // R's read.csv convention (quote rule off) reads it as numbers, as before
+        let f = DataFrame::from_reader(csv.as_bytes(), &FrameOptions::default()).unwrap();
+        assert_eq!(f.column("z").unwrap().data.type_name(), "numeric");
+    }
+
+    #[test]
+    fn partly_quoted_text_columns_and_multiline_fields_are_accepted() {
+        // a text column quoted only where needed (QUOTE_MINIMAL writers) is categorical either
+        // way, so it is not ambiguous; a quoted field spanning lines keeps line numbers right
+        let csv = "g,z\na,1\n\"d\ne\",3\n\"b,c\",\"2\"\n";
+        let opts = FrameOptions {
+            quoted_as_categorical: true,
+            ..Default::default()
+        };
+        match DataFrame::from_reader(csv.as_bytes(), &opts) {
+            Err(super::FrameError::MixedQuoting {
+                column,
+                first_quoted,
+                first_unquoted,
+                ..
+            }) => {
+                assert_eq!(column, "z");
+                assert_eq!((first_quoted, first_unquoted), (5, 2));
+            }
+            other => panic!("expected MixedQuoting on z, got {other:?}"),
+        }
+        let csv = "g,z\na,1\n\"b,c\",2\n\"d\ne\",3\n";
+        let f = DataFrame::from_reader(csv.as_bytes(), &opts).unwrap();
+        assert_eq!(f.column("g").unwrap().data.type_name(), "categorical");
+        assert_eq!(f.column("z").unwrap().data.type_name(), "numeric");
     }
 }

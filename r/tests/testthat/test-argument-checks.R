@@ -21,8 +21,9 @@ test_that("varcomps.names: required, a vector, one name per variance component",
   expect_glmm_error(call_glmm(varcomps.names = "<drop>"),
                     "Names for the variance components must be supplied through varcomps.names")
   expect_glmm_error(call_glmm(varcomps.names = list("g")), "varcomps.names must be a vector")
+  # issue 18.7: without varcomps.equal, a wrong number of names is said in terms of the names
   expect_glmm_error(call_glmm(varcomps.names = c("a", "b")),
-                    "The length of varcomps.equal must be equal to the length of the random-effects call.")
+                    "varcomps.names has 2 names but random has 1 formula: give one name per random-effects formula")
   expect_glmm_error(call_glmm(varcomps.names = c("a", "b"), varcomps.equal = 1),
                     "You must name each unique variance component. Check varcomps.names and varcomps.equal.")
 })
@@ -61,6 +62,9 @@ test_that("family.glmm: bernoulli.glmm, binomial.glmm, poisson.glmm as function,
   expect_glmm_error(call_glmm(family.glmm = stats::binomial), "'family.glmm' not recognized")
   expect_glmm_error(call_glmm(family.glmm = "gaussian.glmm"), "'family.glmm' not recognized")
   expect_glmm_error(call_glmm(family.glmm = "<drop>"), "family.glmm must be given")
+  # issue 18.7: the message starts with the argument's name (no stray leading space)
+  expect_error(call_glmm(family.glmm = "gaussian.glmm"), "^'family.glmm' not recognized: use",
+               class = "mcla_error")
 })
 
 test_that("the response: checked by the family as R glmm does", {

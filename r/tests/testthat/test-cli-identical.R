@@ -29,9 +29,21 @@ expect_same_fit <- function(fit, cli) {
   expect_identical(fit$trust.converged, cli$converged)
 }
 
+# The m = 10^4 fit and the CLI's, made once for the tests of this file.
+cache <- new.env()
+salamander_default <- function() {
+  if (is.null(cache$fit)) {
+    cache$fit <- salamander_call()
+    cache$cli <- cli_fit(salamander_cli_args())
+    cache$text <- system2(cli_path(), shQuote(c("fit", salamander_cli_args(), "--quiet")),
+                          stdout = TRUE)
+  }
+  cache
+}
+
 test_that("the salamander call gives the CLI's estimates bit for bit (same seed)", {
-  fit <- salamander_call()
-  cli <- cli_fit(salamander_cli_args())
+  fit <- salamander_default()$fit
+  cli <- salamander_default()$cli
   expect_same_fit(fit, cli)
   expect_identical(fit$seed, 1234)
   expect_identical(fit$m, 10000)
@@ -40,7 +52,7 @@ test_that("the salamander call gives the CLI's estimates bit for bit (same seed)
 
 test_that("the result does not depend on the number of threads", {
   one <- salamander_call(threads = 1)
-  two <- salamander_call(threads = 2)
+  two <- salamander_default()$fit
   expect_identical(one$beta, two$beta)
   expect_identical(one$nu, two$nu)
   expect_identical(one$mcse, two$mcse)
@@ -57,4 +69,17 @@ test_that("seed and sampler reach the library (joint sampler as the CLI's --samp
   expect_identical(fit$sampler, "joint")
   expect_identical(fit$seed, 7)
   expect_length(fit$ess, 1)
+})
+
+# Issue 18.7: summary() printed estimates rounded twice (at the MCSE's digit, then by
+# printCoefmat: F 1.383 where the CLI prints 1.384); it now prints the library's text report.
+test_that("summary() prints the CLI's text report: the same tables, numbers formatted once", {
+  fit <- salamander_default()$fit
+  r_lines <- capture.output(print(summary(fit)))
+  out <- salamander_default()$text
+  from <- function(lines) {
+    lines[seq(grep("^Family:", lines), grep("^Converged:", lines))]
+  }
+  expect_identical(from(r_lines), from(out))
+  expect_true(any(grepl("^F +1\\.384 ", r_lines)))
 })

@@ -62,7 +62,10 @@ test_that("non-convergence is an R warning with a ready-made par.init", {
   restart <- eval(parse(text = regmatches(msg, regexpr("c\\([^)]*\\)", msg))))
   expect_equal(restart, unname(c(fit$beta, fit$nu)), tolerance = 1e-5)
   out <- capture.output(print(summary(fit)))
-  expect_true(any(grepl("WARNING: the optimizer trust has not converged", out, fixed = TRUE)))
+  # the library's report, in R's words: the restart as par.init = c(...) and m
+  expect_true(any(grepl("WARNING: THE OPTIMISER DID NOT CONVERGE", out, fixed = TRUE)))
+  expect_true(any(grepl("par.init = c(", out, fixed = TRUE)))
+  expect_false(any(grepl("--par-init", out, fixed = TRUE)))
 })
 
 test_that("a variance component on the boundary is an R warning (murder data, R glmm's example)", {

@@ -111,6 +111,10 @@ test_that("print shows the call, estimates and log-likelihood", {
   expect_true(any(grepl("Fixed effects:", out)))
   expect_true(any(grepl("Variance components:", out)))
   expect_true(any(grepl(sprintf("Log-likelihood: %s", format(fit$loglik, digits = 7)), out, fixed = TRUE)))
+  # issue 18.7: one likelihood block per group, each integrated exactly: no m to speak of
+  expect_true(all(fit$blocks$draws == 0))
+  expect_true(any(grepl("exact, no draws", out, fixed = TRUE)))
+  expect_false(any(grepl("per sampled block", out, fixed = TRUE)))
 })
 
 test_that("summary is laid out as R glmm's, plus the Monte Carlo section", {
@@ -130,10 +134,11 @@ test_that("summary is laid out as R glmm's, plus the Monte Carlo section", {
   d <- -floor(log10(mcse(fit)[1]))
   expect_identical(unname(s$coefmat[1, "Estimate"]), round(unname(coef(fit)[1]), d))
   out <- capture.output(print(s))
-  for (line in c("Call:", "Link is: \"logit (log odds)\"", "Fixed Effects:",
+  # the library's text report (one likelihood block per group, each integrated exactly)
+  for (line in c("Call:", "glmm(fixed = y ~ x", "Link is: \"logit (log odds)\"", "Fixed Effects:",
                  "Variance Components for Random Effects (P-values are one-tailed):",
-                 "Monte Carlo error (m = 2000 per block", "Effective sample size per block (12 blocks)",
-                 "Log-likelihood:", "Converged: yes", "Elapsed:")) {
+                 "Monte Carlo error: none. Every block (12) is integrated exactly",
+                 "Wald 95% confidence intervals:", "Log-likelihood:", "Converged: yes", "Elapsed:")) {
     expect_true(any(grepl(line, out, fixed = TRUE)), info = line)
   }
 })
@@ -158,4 +163,15 @@ test_that("debug = TRUE returns the optimiser path as R glmm's debug list", {
   expect_identical(dbg$trust.valpath[last], dfit$loglike.value)
   expect_identical(dfit$beta, fit$beta)
   expect_false(fit$debug)
+})
+
+test_that("u.pql: the PQL random effects of the start, one per column of Z; umat NULL", {
+  expect_identical(names(fit$u.pql), colnames(fit$z[[1]]))
+  expect_true(all(is.finite(fit$u.pql)) && any(fit$u.pql != 0))
+  # PQL's predictions and the MCMLE's order the groups alike (both shrink their log odds)
+  expect_gt(stats::cor(fit$u.pql, ranef(fit)$g[[1]]), 0.9)
+  expect_null(fit$umat)
+  nopql <- glmm(y ~ x, random = list(~ 0 + g), varcomps.names = "g", data = sim,
+                family.glmm = bernoulli.glmm, m = 2000, doPQL = FALSE)
+  expect_null(nopql$u.pql)
 })

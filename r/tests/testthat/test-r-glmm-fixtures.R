@@ -47,6 +47,9 @@ test_that("BoothHobert: estimates agree with R glmm's within the Monte Carlo err
   # (the tolerances of the Rust fixture test, tests/r_glmm_fixtures.rs).
   expect_lt(max(abs(fit$beta.pql - fx$pql$beta)), 0.05)
   expect_lt(abs(fit$nu.pql - fx$pql$nu) / fx$pql$nu, 0.10)
+  # issue 16.4: u.pql is R glmm's u.pql, the PQL random effects u* = A* s*, in R glmm's order
+  expect_identical(names(fit$u.pql), fx$random_effect_names)
+  expect_lt(max(abs(fit$u.pql - fx$pql$u_star)), 0.05)
 })
 
 test_that("radish2 (poisson): loglik adds the data constant -sum(log(y!)) to R glmm's value", {

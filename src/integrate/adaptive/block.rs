@@ -3,7 +3,9 @@
 
 use super::super::conditional::{EffectObs, Rule};
 use super::super::separator::Split;
+use super::super::standard_draws::{DrawScheme, StandardDraws};
 use super::super::IntegratorError;
+use crate::interrupt::Interrupt;
 use crate::model::blocks::Block;
 use crate::model::family::Family;
 use crate::model::Model;
@@ -24,6 +26,9 @@ pub struct AdaptiveSettings {
     pub newton_steps: usize,
     /// Relative step of the central differences of the proposal (times `max(|theta_j|, 0.01)`).
     pub proposal_step: f64,
+    /// How the standard draws of the separator are made
+    /// ([`standard_draws`](crate::integrate::standard_draws)).
+    pub draws: DrawScheme,
 }
 
 impl Default for AdaptiveSettings {
@@ -32,6 +37,7 @@ impl Default for AdaptiveSettings {
             nodes: 10,
             newton_steps: 3,
             proposal_step: 1e-4,
+            draws: DrawScheme::default(),
         }
     }
 }
@@ -43,9 +49,9 @@ pub struct AdaptiveBlock {
     pub(super) p: usize,
     pub(super) d: usize,
     pub(super) m: usize,
-    pub(super) seed: u64,
-    pub(super) index: usize,
     pub(super) rule: Rule,
+    /// The standard draws `z_k`.
+    pub(super) z_draws: StandardDraws,
     pub(super) settings: AdaptiveSettings,
     // Local observations: those of the integrated effects first, grouped by effect,
     // then the rest (R).
@@ -87,6 +93,8 @@ pub struct AdaptiveBlock {
     pub(super) s_effects: Vec<usize>,
     /// The block's global effect indices (its local order).
     pub(super) block_effects: Vec<usize>,
+    /// Stops the per-chunk work of an evaluation once triggered.
+    pub(super) interrupt: Option<Interrupt>,
 }
 
 impl AdaptiveBlock {
@@ -203,14 +211,15 @@ impl AdaptiveBlock {
             a_ptr.push(a_col.len());
         }
         let comp = &block.component;
+        let z_draws = StandardDraws::new(settings.draws, split.separator.len(), seed, index);
         Ok(AdaptiveBlock {
             family: model.family(),
             p,
             d: model.n_params(),
-            m,
-            seed,
-            index,
+            // whole Sobol' prefixes / antithetic pairs
+            m: z_draws.scheme().round_m(m),
             rule,
+            z_draws,
             settings,
             y,
             w,
@@ -241,6 +250,7 @@ impl AdaptiveBlock {
             i_effects: split.integrated.iter().map(|&j| block.effects[j]).collect(),
             s_effects: split.separator.iter().map(|&j| block.effects[j]).collect(),
             block_effects: block.effects.clone(),
+            interrupt: None,
         })
     }
 

@@ -1,4 +1,5 @@
-//! The draws of one chunk (SPEC §12 c, d): standard normals from the chunk's own stream,
+//! The draws of one chunk (SPEC §12 c, d): the chunk's standard draws
+//! ([`standard_draws`](crate::integrate::standard_draws)),
 //! `u_S = v* + L^{-T} z`, and per draw the log weight and scores — one draw at a time
 //! ([`AdaptiveBlock::draw_terms`], the exact path and the lanes' reference) or in lane groups.
 
@@ -9,9 +10,6 @@ use super::lanes::group_dispatch;
 use super::proposal::{Proposal, ProposalDerivs};
 use super::scratch::{ChunkOut, LaneScratch, Scratch, ZERO};
 use crate::model::family::Family;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
 impl AdaptiveBlock {
     /// One draw (or, for an exact block, the single evaluation): `log h`, partial
@@ -153,13 +151,7 @@ impl AdaptiveBlock {
         }
     }
 
-    pub(super) fn rng(&self, chunk: usize) -> ChaCha8Rng {
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        rng.set_stream((1u64 << 63) | ((self.index as u64) << 32) | chunk as u64);
-        rng
-    }
-
-    /// One chunk of draws: the draws of the chunk's stream, evaluated in lane groups
+    /// One chunk of draws: the chunk's standard draws, evaluated in lane groups
     /// of [`LANES`] draws by [`group_terms`](Self::group_terms) (the same operations
     /// per draw as [`draw_terms`](Self::draw_terms)).
     pub(super) fn chunk(
@@ -174,7 +166,8 @@ impl AdaptiveBlock {
         let (d, ns) = (self.d, self.n_s());
         let start = c * ADAPTIVE_CHUNK;
         let len = ADAPTIVE_CHUNK.min(self.m - start);
-        let mut rng = self.rng(c);
+        let mut zc = std::mem::take(&mut s.z);
+        self.z_draws.fill(c, start, len, &mut zc);
         let mut out = ChunkOut {
             lw: Vec::with_capacity(len),
             part: vec![0.0; len * d],
@@ -196,7 +189,7 @@ impl AdaptiveBlock {
             for k in 0..gl {
                 let mut zz = 0.0;
                 for r in 0..ns {
-                    let v: f64 = StandardNormal.sample(&mut rng);
+                    let v = zc[(done + k) * ns + r];
                     zz += v * v;
                     ls.z[r][k] = v;
                 }
@@ -218,6 +211,7 @@ impl AdaptiveBlock {
             }
             done += gl;
         }
+        s.z = zc;
         let wk: Vec<f64> = out.lw.iter().map(|&lw| (lw - out.h_max).exp()).collect();
         for (e, acc) in out.h_sum.iter_mut().enumerate() {
             let hs = &s.hs[e * len..(e + 1) * len];

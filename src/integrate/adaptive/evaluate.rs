@@ -1,10 +1,12 @@
 //! One evaluation at theta: the exact path (empty separator) and the sampled path (chunks
 //! in parallel, reduced in a fixed order), and the [`BlockIntegrator`] implementation.
 
+use super::super::standard_draws;
 use super::super::{symmetrise, BlockIntegrator, BlockSummary, McEvaluation};
 use super::block::AdaptiveBlock;
 use super::block::ADAPTIVE_CHUNK;
 use super::scratch::{ChunkOut, Scratch};
+use crate::interrupt::Interrupt;
 use rayon::prelude::*;
 
 impl AdaptiveBlock {
@@ -27,6 +29,7 @@ impl AdaptiveBlock {
                 mean_gradient: s.part,
                 ess: f64::INFINITY,
                 draws: 0,
+                loglik_var: 0.0,
             }],
             mc_v: vec![0.0; d * d],
         })
@@ -42,9 +45,15 @@ impl AdaptiveBlock {
         let outs: Vec<ChunkOut> = (0..n_chunks)
             .into_par_iter()
             .map_init(Scratch::default, |s, c| {
+                if self.interrupted() {
+                    return ChunkOut::default();
+                }
                 self.chunk(theta, &xb, &prop, &derivs, c, s)
             })
             .collect();
+        if self.interrupted() {
+            return None;
+        }
         let a = outs
             .iter()
             .map(|o| o.h_max)
@@ -80,21 +89,32 @@ impl AdaptiveBlock {
                 }
             }
         }
-        let mut mc_v = vec![0.0; d * d];
         for o in &outs {
             for (k, &lw) in o.lw.iter().enumerate() {
                 let v = (lw - a).exp() / sum_w;
                 let pk = &o.part[k * d..(k + 1) * d];
-                let tk = &o.total[k * d..(k + 1) * d];
                 for r in 0..d {
-                    let (dp, dt) = (pk[r] - pbar[r], tk[r] - grad[r]);
+                    let dp = pk[r] - pbar[r];
                     for c in 0..d {
                         hess[r * d + c] += v * dp * (pk[c] - pbar[c]);
-                        mc_v[r * d + c] += v * v * dt * (tk[c] - grad[c]);
                     }
                 }
             }
         }
+        // Monte Carlo error: over draws (plain) or over the independent groups of draws
+        // (Sobol' replicates, antithetic pairs); see `standard_draws`
+        let mut mc_v = vec![0.0; d * d];
+        let per_draw = outs.iter().enumerate().flat_map(|(c, o)| {
+            o.lw.iter().enumerate().map(move |(k, &lw)| {
+                (
+                    c * ADAPTIVE_CHUNK + k,
+                    (lw - a).exp() / sum_w,
+                    &o.total[k * d..(k + 1) * d],
+                )
+            })
+        });
+        let loglik_var =
+            standard_draws::mc_error(self.z_draws.scheme(), self.m, d, &grad, per_draw, &mut mc_v);
         symmetrise(&mut hess, d);
         symmetrise(&mut mc_v, d);
         if !value.is_finite() || grad.iter().chain(&hess).any(|v| !v.is_finite()) {
@@ -111,13 +131,24 @@ impl AdaptiveBlock {
                 mean_gradient: grad,
                 ess: 1.0 / s2,
                 draws: self.m,
+                loglik_var,
             }],
             mc_v,
         })
     }
 }
 
+impl AdaptiveBlock {
+    /// Whether the watched interrupt (if any) was triggered.
+    fn interrupted(&self) -> bool {
+        self.interrupt.as_ref().is_some_and(Interrupt::is_triggered)
+    }
+}
+
 impl BlockIntegrator for AdaptiveBlock {
+    fn watch(&mut self, interrupt: &Interrupt) {
+        self.interrupt = Some(interrupt.clone());
+    }
     fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
         if self.n_s() == 0 {
             self.evaluate_exact(theta)

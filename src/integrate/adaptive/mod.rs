@@ -15,7 +15,11 @@
 //! its negative Hessian there (both from posterior moments of the 1-D integrals on
 //! the quadrature nodes: gradient `sum_j E_j[s_j] - D_S^{-1} u_S`, negative Hessian
 //! `sum_j (E_j[Z'WZ] - Cov_j[s_j]) + D_S^{-1}`), and standard normal draws `z_k`
-//! fixed for the whole fit (common random numbers, one seeded stream per chunk).
+//! fixed for the whole fit (common random numbers): by default scrambled Sobol' points
+//! mapped to normals (randomised quasi-Monte Carlo), else antithetic pairs or i.i.d.
+//! normals ([`standard_draws`](super::standard_draws); made from the draw index alone,
+//! so independent of the thread count, and the first m draws are the same for every
+//! larger m).
 //!
 //! ```text
 //! log w_k = log h_theta(u_S,k) - log phi(z_k) - sum_i log L_ii,
@@ -47,8 +51,24 @@
 //! The Hessian that is reported (vcov, MCSE sandwich) is the central difference of
 //! the gradient, computed by [`Objective::final_evaluation`](super::Objective::final_evaluation).
 //!
-//! **Monte Carlo error** (SPEC §12 f): `V_b = sum_k v_k^2 (s_k - G_b)(s_k - G_b)'`
-//! with `G_b = sum_k v_k s_k`; ESS `1 / sum_k v_k^2`.
+//! **Monte Carlo error** (SPEC §12 f): for i.i.d. draws
+//! `V_b = sum_k v_k^2 (s_k - G_b)(s_k - G_b)'` with `G_b = sum_k v_k s_k`, and
+//! `Var l_b = 1/ESS - 1/m`; ESS `1 / sum_k v_k^2`.  The default randomised QMC draws
+//! are not independent, and that formula overstates their error (the variance of
+//! `l_b` is 1.5-14x smaller at m = 64-1,024, BENCHMARKS.md): `V_b` and `Var l_b` are
+//! then estimated from the spread of the `R` independent scramblings (antithetic
+//! draws: of the `m/2` pairs),
+//!
+//! ```text
+//! V_b     = R/(R-1) sum_r c_r c_r',     c_r = sum_{k in r} v_k (s_k - G_b),
+//! Var l_b = R/(R-1) sum_r (W_r - 1/R)^2,  W_r = sum_{k in r} v_k,
+//! ```
+//!
+//! the delta method over the `R` replicate means (derivation in
+//! [`standard_draws`](super::standard_draws)); with one draw per group it is the
+//! i.i.d. formula.  The sandwich `U^{-1} V U^{-1}` is unchanged.  SPEC §12 says only
+//! "standard draws fixed for the whole fit"; the draws' construction and this
+//! estimate of their error are this module's.
 
 mod block;
 mod draws;

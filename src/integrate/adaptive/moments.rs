@@ -4,7 +4,6 @@
 use super::super::conditional;
 use super::block::{AdaptiveBlock, ADAPTIVE_CHUNK, LN_2PI};
 use super::scratch::Scratch;
-use rand_distr::{Distribution, StandardNormal};
 
 impl AdaptiveBlock {
     /// Conditional means, standard deviations and Monte Carlo standard errors of the
@@ -35,15 +34,18 @@ impl AdaptiveBlock {
         let mut m1 = Vec::with_capacity(draws * q);
         let mut m2 = Vec::with_capacity(draws * q);
         let mut o = Vec::new();
+        let mut zc = Vec::new();
         for c in 0..draws.div_ceil(ADAPTIVE_CHUNK) {
-            let mut rng = self.rng(c);
             let len = ADAPTIVE_CHUNK.min(draws - c * ADAPTIVE_CHUNK);
-            for _ in 0..len {
+            if ns > 0 {
+                self.z_draws.fill(c, c * ADAPTIVE_CHUNK, len, &mut zc);
+            }
+            for kc in 0..len {
                 let mut logw = 0.0;
                 s.us.clear();
                 if let Some(pr) = &prop {
                     let l = &pr.l;
-                    let z: Vec<f64> = (0..ns).map(|_| StandardNormal.sample(&mut rng)).collect();
+                    let z = &zc[kc * ns..(kc + 1) * ns];
                     let mut b = vec![0.0; ns];
                     for r in (0..ns).rev() {
                         let mut acc = z[r];

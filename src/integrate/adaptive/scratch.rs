@@ -20,6 +20,8 @@ pub(super) struct ChunkOut {
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
     pub(super) nodes: Nodes,
+    /// Standard draws of one chunk (draw-major).
+    pub(super) z: Vec<f64>,
     pub(super) us: Vec<f64>,
     pub(super) o: Vec<f64>,
     pub(super) g: Vec<f64>,

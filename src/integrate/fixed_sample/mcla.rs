@@ -342,6 +342,9 @@ impl<'a> Mcla<'a> {
                 mean_gradient: acc.mean_g,
                 ess: s2n / acc.s2,
                 draws: self.sample.blocks[b].m(),
+                // 1/ESS - 1/m, with the operations of the formula it replaced
+                loglik_var: (1.0 / (s2n / acc.s2) - 1.0 / self.sample.blocks[b].m() as f64)
+                    .max(0.0),
             });
         }
         // Observations without random effects: exact.

@@ -13,10 +13,14 @@
 
 mod bootstrap;
 
-use mcla::{Csr, Family, Fit, FitOptions, Model, ModelSpec, RandomBlock, Sampler};
+use mcla::infer::compare::{anova, ModelSummary};
+use mcla::infer::predict::{Kind, NewData, NewEffect, Scale};
+use mcla::{
+    AutoM, Csr, Family, Fit, FitOptions, Model, ModelSpec, RandomBlock, ReportInfo, Sampler,
+};
 use savvy::{
-    savvy, ListSexp, OwnedListSexp, OwnedLogicalSexp, OwnedRealSexp, OwnedStringSexp, Sexp,
-    StringSexp, TypedSexp,
+    savvy, ExternalPointerSexp, IntoExtPtrSexp, ListSexp, OwnedListSexp, OwnedLogicalSexp,
+    OwnedRealSexp, OwnedStringSexp, Sexp, StringSexp, TypedSexp,
 };
 
 /// A failure to report to R as a value: the stage that failed and the message.
@@ -213,7 +217,39 @@ fn read_options(opts: &ListSexp) -> Result<FitOptions, Failure> {
     if let Some(l) = flag(opts, "low_memory")? {
         o.low_memory = l;
     }
+    if let Some(k) = scalar(opts, "nodes")? {
+        o.quadrature_nodes = as_usize(k, "nodes")?;
+    }
+    // No m: automatic m, exactly as the command line's default (`--m auto`): the adaptive
+    // estimator doubles m until the targets are met; the fixed-sample samplers keep R glmm's
+    // habit of a given m (the library's default, 10^4).
+    if scalar(opts, "m")?.is_none() && o.sampler == Sampler::Adaptive {
+        let mut auto = AutoM::default();
+        if let Some(r) = scalar(opts, "target_mcse_ratio")? {
+            auto.mcse_ratio = r;
+        }
+        if let Some(l) = scalar(opts, "target_loglik_mcse")? {
+            auto.loglik_mcse = l;
+        }
+        o.auto_m = Some(auto);
+    }
     Ok(o)
+}
+
+/// What the text report needs besides the fit, from the R call.
+fn read_report_info(opts: &ListSexp) -> Result<ReportInfo, Failure> {
+    let call = match field(opts, "call") {
+        Some(s) => strings(s, "call")?.join("\n"),
+        None => String::new(),
+    };
+    let mut info = ReportInfo::new(call, 0);
+    if let Some(r) = scalar(opts, "rows_read")? {
+        info.rows_read = as_usize(r, "rows_read")?;
+    }
+    if let Some(d) = scalar(opts, "dropped_rows")? {
+        info.dropped_rows = as_usize(d, "dropped_rows")?;
+    }
+    Ok(info)
 }
 
 /// The message of a caught panic.
@@ -227,9 +263,102 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// A fit kept for the methods that need the library after the fit (`predict()`): the fit and
+/// the model's random-effect names and components (model order). R holds it as an external
+/// pointer in the fit object; it does not survive `saveRDS()` (the pointer is then null).
+struct FitHandle {
+    fit: Fit,
+    effect_names: Vec<String>,
+}
+
+impl IntoExtPtrSexp for FitHandle {}
+
+/// What a successful fit returns to R.
+struct Fitted {
+    fit: Fit,
+    eta: Vec<f64>,
+    mu: Vec<f64>,
+    effect_names: Vec<String>,
+}
+
+extern "C" {
+    /// R's check for a user interrupt (Ctrl-C, SIGINT): returns, or longjmps into R's handling
+    /// of the interrupt. Main thread only.
+    fn R_CheckUserInterrupt();
+}
+
+/// Whether R has a pending user interrupt. If so, R's interrupt is caught (R_UnwindProtect via
+/// savvy) and returned as the token that continues it once this call has returned to R, so that
+/// the interrupt reaches R as an ordinary one (tryCatch(interrupt = ) sees it).
+fn pending_interrupt() -> Option<savvy::Error> {
+    // SAFETY: called on R's main thread (the thread of the .Call); a longjmp out of
+    // R_CheckUserInterrupt is caught by R_UnwindProtect and never crosses a Rust frame.
+    let r = unsafe {
+        savvy::unwind_protect(|| {
+            R_CheckUserInterrupt();
+            savvy::sexp::null::null()
+        })
+    };
+    r.err()
+}
+
+/// How often R's thread checks for an interrupt while the fit runs.
+const INTERRUPT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Validate, fit, and compute the fitted values at u = 0 (the only quantities that need the
 /// model after the fit). A panic anywhere in the library is caught and returned as a failure.
-fn run(spec: ModelSpec, options: FitOptions) -> Result<(Fit, Vec<f64>, Vec<f64>), Failure> {
+///
+/// The fit runs on a worker thread while this (R's) thread checks for a user interrupt every
+/// 0.1 s; on one, the library's [`mcla::Interrupt`] is triggered, the fit stops within about a
+/// second (`FitError::Interrupted`), and the interrupt is returned for R to continue. Only this
+/// thread calls R.
+fn run(spec: ModelSpec, options: FitOptions) -> Result<Fitted, Interruptible> {
+    let interrupt = mcla::Interrupt::new();
+    let worker_interrupt = interrupt.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut caught: Option<savvy::Error> = None;
+    let result = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let r = fit_on_worker(spec, options, &worker_interrupt);
+            let _ = tx.send(r);
+        });
+        loop {
+            match rx.recv_timeout(INTERRUPT_POLL) {
+                Ok(r) => return r,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if caught.is_none() {
+                        if let Some(token) = pending_interrupt() {
+                            caught = Some(token);
+                            interrupt.trigger();
+                        }
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Failure {
+                        stage: "panic",
+                        message: "internal error in the mcla library (please report it): the fit's worker thread ended without a result".into(),
+                    })
+                }
+            }
+        }
+    });
+    match caught {
+        Some(token) => Err(Interruptible::Interrupted(token)),
+        None => result.map_err(Interruptible::Failed),
+    }
+}
+
+/// A failure, or R's interrupt to continue.
+enum Interruptible {
+    Failed(Failure),
+    Interrupted(savvy::Error),
+}
+
+fn fit_on_worker(
+    spec: ModelSpec,
+    options: FitOptions,
+    interrupt: &mcla::Interrupt,
+) -> Result<Fitted, Failure> {
     guarded(move || {
         let model = Model::new(spec).map_err(|e| Failure {
             stage: "model",
@@ -239,10 +368,13 @@ fn run(spec: ModelSpec, options: FitOptions) -> Result<(Fit, Vec<f64>, Vec<f64>)
             stage: "options",
             message: e.to_string(),
         })?;
-        let fit = mcla::fit(&model, &options).map_err(|e| Failure {
-            stage: "fit",
-            message: e.to_string(),
-        })?;
+        let fit =
+            mcla::fit_interruptible(&model, &options, &mut |_| {}, interrupt).map_err(|e| {
+                Failure {
+                    stage: "fit",
+                    message: e.to_string(),
+                }
+            })?;
         let eta = model.x_beta(fit.coef());
         let family = model.family();
         let mu = eta
@@ -250,7 +382,12 @@ fn run(spec: ModelSpec, options: FitOptions) -> Result<(Fit, Vec<f64>, Vec<f64>)
             .zip(model.trials())
             .map(|(&e, &t)| family.mean(e, t))
             .collect();
-        Ok((fit, eta, mu))
+        Ok(Fitted {
+            fit,
+            eta,
+            mu,
+            effect_names: model.effect_names().to_vec(),
+        })
     })
 }
 
@@ -280,6 +417,9 @@ enum Value {
     Strings(Vec<String>),
     Logicals(Vec<bool>),
     List(Out),
+    /// An external pointer owning the fit (created when the list is built; boxed: a fit is
+    /// large beside the other variants).
+    Handle(Box<FitHandle>),
 }
 
 /// Named list builder.
@@ -341,14 +481,47 @@ impl Out {
                     let child = o.build()?;
                     list.set_name_and_value(i, name, child)?;
                 }
+                Value::Handle(h) => {
+                    // protected by set_name_and_value before anything else allocates
+                    list.set_name_and_value(i, name, (*h).into_external_pointer())?;
+                }
             }
         }
         Ok(list)
     }
 }
 
-fn encode_fit(fit: &Fit, eta: &[f64], mu: &[f64]) -> Out {
+fn encode_fit(fit: &Fit, eta: &[f64], mu: &[f64], effect_names: &[String], report: &str) -> Out {
     let mut o = Out::new();
+    o.logicals("m_auto", &[fit.m_auto]);
+    o.strings("effect_names", effect_names);
+    o.reals("start_u", &fit.start_u);
+    let mut ranef = Out::new();
+    ranef.strings(
+        "component",
+        &fit.ranef
+            .iter()
+            .map(|r| r.component.as_str())
+            .collect::<Vec<_>>(),
+    );
+    ranef.strings(
+        "level",
+        &fit.ranef
+            .iter()
+            .map(|r| r.level.as_str())
+            .collect::<Vec<_>>(),
+    );
+    ranef.reals(
+        "mean",
+        &fit.ranef.iter().map(|r| r.mean).collect::<Vec<_>>(),
+    );
+    ranef.reals("sd", &fit.ranef.iter().map(|r| r.sd).collect::<Vec<_>>());
+    ranef.reals(
+        "mcse",
+        &fit.ranef.iter().map(|r| r.mcse).collect::<Vec<_>>(),
+    );
+    o.put("ranef", Value::List(ranef));
+    o.string("report", report);
     o.strings("parameter_names", &fit.parameter_names);
     o.real("p", fit.p as f64);
     o.reals("theta", &fit.theta);
@@ -418,6 +591,13 @@ fn encode_fit(fit: &Fit, eta: &[f64], mu: &[f64]) -> Out {
         &fit.blocks.iter().map(|b| b.n as f64).collect::<Vec<_>>(),
     );
     blocks.reals("ess", &fit.blocks.iter().map(|b| b.ess).collect::<Vec<_>>());
+    blocks.reals(
+        "draws",
+        &fit.blocks
+            .iter()
+            .map(|b| b.draws as f64)
+            .collect::<Vec<_>>(),
+    );
     o.put("blocks", Value::List(blocks));
     o.real("n", fit.n as f64);
     o.real("m", fit.m as f64);
@@ -461,16 +641,280 @@ fn encode_failure(f: &Failure) -> savvy::Result<Sexp> {
 /// @noRd
 #[savvy]
 fn mcla_fit_impl(spec: ListSexp, options: ListSexp) -> savvy::Result<Sexp> {
-    let inputs = read_spec(&spec).and_then(|s| read_options(&options).map(|o| (s, o)));
-    let result = inputs.and_then(|(s, o)| run(s, o));
+    let inputs = read_spec(&spec).and_then(|s| {
+        let o = read_options(&options)?;
+        let info = read_report_info(&options)?;
+        Ok((s, o, info))
+    });
+    let result = inputs
+        .map_err(Interruptible::Failed)
+        .and_then(|(s, o, mut info)| {
+            let fitted = run(s, o)?;
+            info.elapsed_seconds = fitted.fit.timings.total;
+            let report = guarded(|| Ok(mcla::text_report(&fitted.fit, &info)))
+                .map_err(Interruptible::Failed)?;
+            Ok((fitted, report))
+        });
     match result {
-        Ok((fit, eta, mu)) => {
+        Ok((f, report)) => {
             let mut o = Out::new();
-            o.put("fit", Value::List(encode_fit(&fit, &eta, &mu)));
+            o.put(
+                "fit",
+                Value::List(encode_fit(&f.fit, &f.eta, &f.mu, &f.effect_names, &report)),
+            );
+            o.put(
+                "handle",
+                Value::Handle(Box::new(FitHandle {
+                    fit: f.fit,
+                    effect_names: f.effect_names,
+                })),
+            );
+            Ok(o.build()?.into())
+        }
+        Err(Interruptible::Failed(f)) => encode_failure(&f),
+        // R continues its interrupt after this call has returned (savvy's C wrapper)
+        Err(Interruptible::Interrupted(token)) => Err(token),
+    }
+}
+
+/// The fit behind an external pointer made by [`mcla_fit_impl`] (R passes only the `handle`
+/// of an object of class "mcla"); `None` when the pointer is null (after `readRDS()`).
+fn handle_of(s: Sexp) -> Result<&'static FitHandle, Failure> {
+    let restored = || {
+        Failure {
+        stage: "input",
+        message: "this fit was restored from a file (saveRDS/readRDS or a saved workspace), which keeps its numbers but not the library's fit object that predict() needs: run glmm() again in this session".into(),
+    }
+    };
+    let ptr = ExternalPointerSexp::try_from(s).map_err(|_| restored())?;
+    // SAFETY: R passes `object$handle` of a fit made by glmm(), which is an external pointer
+    // created from a `FitHandle` (Value::Handle) or null after deserialisation; the fit object
+    // keeps it alive during this call.
+    let p = unsafe { ptr.cast_unchecked::<FitHandle>() };
+    if p.is_null() {
+        return Err(restored());
+    }
+    Ok(unsafe { &*p })
+}
+
+/// Predictions for new rows. `newdata` = list(x = <column-major n x p>, n, blocks = list of
+/// list(i, j, x, names, component) (the new rows' random-effect design values, row indices from 0),
+/// scale = "link" | "response", level).
+fn predict(
+    h: &FitHandle,
+    newdata: &ListSexp,
+) -> Result<Vec<mcla::infer::predict::Prediction>, Failure> {
+    let fit = &h.fit;
+    let n = as_usize(scalar(newdata, "n")?.unwrap_or(f64::NAN), "n")?;
+    let x = required_reals(newdata, "x")?;
+    let p = fit.p;
+    if x.len() != n * p {
+        return Err(input_error(format!(
+            "internal: newdata x has {} values for {n} rows and {p} fixed effects",
+            x.len()
+        )));
+    }
+    let mut new = NewData {
+        labels: (1..=n).map(|i| i.to_string()).collect(),
+        x: (0..n)
+            .map(|i| (0..p).map(|j| x[j * n + i]).collect())
+            .collect(),
+        z: vec![Vec::new(); n],
+    };
+    if let Some(blocks) = field(newdata, "blocks") {
+        let blocks = ListSexp::try_from(blocks)
+            .map_err(|_| input_error("internal: blocks must be a list"))?;
+        for b in blocks.values_iter() {
+            let b = ListSexp::try_from(b).map_err(|_| input_error("internal: block"))?;
+            let rows = required_reals(&b, "i")?;
+            let cols = required_reals(&b, "j")?;
+            let vals = required_reals(&b, "x")?;
+            let names = required_strings(&b, "names")?;
+            let component = as_usize(scalar(&b, "component")?.unwrap_or(f64::NAN), "component")?;
+            let known = flag(&b, "known")?.unwrap_or(true);
+            for ((&i, &j), &v) in rows.iter().zip(&cols).zip(&vals) {
+                let (i, j) = (as_usize(i, "i")?, as_usize(j, "j")?);
+                let name = names
+                    .get(j)
+                    .ok_or_else(|| input_error("internal: block column out of range"))?;
+                let row = new
+                    .z
+                    .get_mut(i)
+                    .ok_or_else(|| input_error("internal: block row out of range"))?;
+                row.push(NewEffect {
+                    component,
+                    value: v,
+                    effect: if known {
+                        h.effect_names.iter().position(|e| e == name)
+                    } else {
+                        None
+                    },
+                });
+            }
+        }
+    }
+    let scale = match required_strings(newdata, "scale")?
+        .first()
+        .map(String::as_str)
+    {
+        Some("link") => Scale::Link,
+        Some("response") => Scale::Response,
+        other => return Err(input_error(format!("internal: scale {other:?}"))),
+    };
+    let level = scalar(newdata, "level")?.unwrap_or(0.95);
+    fit.predict_level(&new, scale, Kind::Conditional, level)
+        .map_err(|e| Failure {
+            stage: "predict",
+            message: e.to_string(),
+        })
+}
+
+/// Predictions from a fit (`predict.mcla`): `list(estimate, std_error, conf_low, conf_high,
+/// mcse)` or `list(error, stage)`.
+///
+/// @noRd
+#[savvy]
+fn mcla_predict_impl(handle: Sexp, newdata: ListSexp) -> savvy::Result<Sexp> {
+    let r = handle_of(handle).and_then(|h| guarded(|| predict(h, &newdata)));
+    match r {
+        Ok(rows) => {
+            let mut o = Out::new();
+            let col = |f: fn(&mcla::infer::predict::Prediction) -> f64| {
+                rows.iter().map(f).collect::<Vec<_>>()
+            };
+            o.reals("estimate", &col(|r| r.estimate));
+            o.reals("std_error", &col(|r| r.std_error));
+            o.reals("conf_low", &col(|r| r.conf_low));
+            o.reals("conf_high", &col(|r| r.conf_high));
+            o.reals("mcse", &col(|r| r.mcse));
             Ok(o.build()?.into())
         }
         Err(f) => encode_failure(&f),
     }
+}
+
+fn model_summary(s: Sexp) -> Result<ModelSummary, Failure> {
+    let l = ListSexp::try_from(s).map_err(|_| input_error("internal: model summary"))?;
+    let rows = optional_reals(&l, "rows")?
+        .map(|r| {
+            r.iter()
+                .map(|&v| as_usize(v, "rows"))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    Ok(ModelSummary {
+        label: required_strings(&l, "label")?.join(" "),
+        loglik: scalar(&l, "loglik")?.unwrap_or(f64::NAN),
+        loglik_mcse: scalar(&l, "loglik_mcse")?.unwrap_or(0.0),
+        n: as_usize(scalar(&l, "n")?.unwrap_or(f64::NAN), "n")?,
+        fixed_names: field(&l, "fixed_names")
+            .map_or(Ok(Vec::new()), |s| strings(s, "fixed_names"))?,
+        varcomp_names: field(&l, "varcomp_names")
+            .map_or(Ok(Vec::new()), |s| strings(s, "varcomp_names"))?,
+        rows,
+    })
+}
+
+/// Likelihood-ratio tests between fits (`anova.mcla`), by the library's `compare::anova`:
+/// `models` is a list of list(label, loglik, loglik_mcse, n, fixed_names, varcomp_names, rows).
+///
+/// @noRd
+#[savvy]
+fn mcla_anova_impl(models: ListSexp) -> savvy::Result<Sexp> {
+    let r = models
+        .values_iter()
+        .map(model_summary)
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|m| {
+            anova(&m).map_err(|e| Failure {
+                stage: "anova",
+                message: e.to_string(),
+            })
+        });
+    match r {
+        Ok(rows) => {
+            let mut o = Out::new();
+            let num = |v: Option<f64>| v.unwrap_or(f64::NAN);
+            o.strings(
+                "label",
+                &rows.iter().map(|r| r.label.as_str()).collect::<Vec<_>>(),
+            );
+            o.reals(
+                "npar",
+                &rows.iter().map(|r| r.npar as f64).collect::<Vec<_>>(),
+            );
+            o.reals("aic", &rows.iter().map(|r| r.aic).collect::<Vec<_>>());
+            o.reals("bic", &rows.iter().map(|r| r.bic).collect::<Vec<_>>());
+            o.reals("loglik", &rows.iter().map(|r| r.loglik).collect::<Vec<_>>());
+            o.reals(
+                "loglik_mcse",
+                &rows.iter().map(|r| r.loglik_mcse).collect::<Vec<_>>(),
+            );
+            o.reals(
+                "deviance",
+                &rows.iter().map(|r| r.deviance).collect::<Vec<_>>(),
+            );
+            o.reals(
+                "chisq",
+                &rows.iter().map(|r| num(r.chisq)).collect::<Vec<_>>(),
+            );
+            o.reals(
+                "chisq_mcse",
+                &rows.iter().map(|r| num(r.chisq_mcse)).collect::<Vec<_>>(),
+            );
+            o.reals(
+                "df",
+                &rows
+                    .iter()
+                    .map(|r| num(r.df.map(|d| d as f64)))
+                    .collect::<Vec<_>>(),
+            );
+            o.reals(
+                "p_value",
+                &rows.iter().map(|r| num(r.p_value)).collect::<Vec<_>>(),
+            );
+            o.strings(
+                "note",
+                &rows.iter().map(|r| r.note.as_str()).collect::<Vec<_>>(),
+            );
+            Ok(o.build()?.into())
+        }
+        Err(f) => encode_failure(&f),
+    }
+}
+
+/// An lme4-style formula split by the library's formula crate (as the command line's
+/// `--formula`): `list(fixed, random, names)` or `list(error, stage)`.
+///
+/// @noRd
+#[savvy]
+fn mcla_expand_formula_impl(text: &str) -> savvy::Result<Sexp> {
+    match mcla_formula::expand_mixed_formula(text) {
+        Ok(m) => {
+            let mut o = Out::new();
+            o.string("fixed", &m.fixed);
+            o.strings("random", &m.random);
+            o.strings("names", &m.names);
+            Ok(o.build()?.into())
+        }
+        Err(e) => encode_failure(&Failure {
+            stage: "input",
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// The command line's message for a random-effect formula with an intercept (the rule lives
+/// in the formula crate's design builder; R decides the intercept with `terms()`).
+///
+/// @noRd
+#[savvy]
+fn mcla_random_intercept_message_impl(formula: &str, labels: StringSexp) -> savvy::Result<Sexp> {
+    let labels: Vec<String> = labels.iter().map(str::to_string).collect();
+    let e = mcla_formula::DesignError::random_intercept(formula, &labels);
+    let mut s = OwnedStringSexp::new(1)?;
+    s.set_elt(0, &e.to_string())?;
+    Ok(s.into())
 }
 
 /// The library's default options (so that R never hard-codes them) and the version.
