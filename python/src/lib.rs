@@ -28,8 +28,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-mod compat;
-use compat::{fit_interruptible, Interrupt};
+use mcla::{fit_interruptible, Interrupt};
 
 create_exception!(
     _mcla,
@@ -382,7 +381,7 @@ fn interrupted() -> PyErr {
 fn fit_error(e: mcla::FitError) -> PyErr {
     match e {
         mcla::FitError::Options(o) => input_error(format!("{o}; see `mcla fit --help`")),
-        other if compat::is_interrupted(&other) => PyKeyboardInterrupt::new_err(other.to_string()),
+        mcla::FitError::Interrupted => PyKeyboardInterrupt::new_err("the fit was interrupted"),
         other => PyRuntimeError::new_err(format!("the fit failed: {other}")),
     }
 }
