@@ -468,6 +468,16 @@ impl FitRequest {
 
     /// The fit options, checked against `model` (with a note when the thread count was capped).
     pub fn fit_options(&self, model: &Model) -> Result<(FitOptions, Option<String>), RequestError> {
+        let (options, note) = self.unchecked_fit_options()?;
+        options
+            .check(model)
+            .map_err(|e| RequestError::Invalid(format!("{e}; see `mcla fit --help`")))?;
+        Ok((options, note))
+    }
+
+    /// The fit options before the checks that need a model (for refits of simulated data,
+    /// which check them per refit): `--rmax` is checked.
+    pub fn unchecked_fit_options(&self) -> Result<(FitOptions, Option<String>), RequestError> {
         let (mc, note) = self.mc.fit_options();
         let options = FitOptions {
             mixture: self.mixture.unwrap_or(FitOptions::default().mixture),
@@ -484,9 +494,6 @@ impl FitRequest {
             rinit: options.rinit.min(options.rmax),
             ..options
         };
-        options
-            .check(model)
-            .map_err(|e| RequestError::Invalid(format!("{e}; see `mcla fit --help`")))?;
         Ok((options, note))
     }
 

@@ -28,8 +28,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-mod compat;
-use compat::{fit_interruptible, Interrupt};
+use mcla::{fit_interruptible, Interrupt};
 
 create_exception!(
     _mcla,
@@ -382,7 +381,7 @@ fn interrupted() -> PyErr {
 fn fit_error(e: mcla::FitError) -> PyErr {
     match e {
         mcla::FitError::Options(o) => input_error(format!("{o}; see `mcla fit --help`")),
-        other if compat::is_interrupted(&other) => PyKeyboardInterrupt::new_err(other.to_string()),
+        mcla::FitError::Interrupted => PyKeyboardInterrupt::new_err("the fit was interrupted"),
         other => PyRuntimeError::new_err(format!("the fit failed: {other}")),
     }
 }
@@ -857,14 +856,27 @@ fn power_study(
     let (req, fopts, _level) = read_request(args)?;
     let request = req.data_request().map_err(|e| input_error(e.message()))?;
     let frame = read_frame(columns, &fopts)?;
+    // the design's response, if any, is a placeholder: the model is not validated on it
     let frame = mcla::model::design::placeholder_response(&frame, &request)
         .map_err(|e| input_error(request::error_chain(&e)))?;
-    let prepared = req.prepare(&frame).map_err(|e| input_error(e.message()))?;
+    let random: Vec<&str> = request.random.iter().map(String::as_str).collect();
+    let design = mcla_formula::build_design(&frame, &request.fixed, &random, request.weights.as_deref())
+        .map_err(|e| input_error(request::error_chain(&e)))?;
+    let spec = mcla::model::design::spec_from_design(&design, &request.input)
+        .map_err(|e| input_error(request::error_chain(&e)))?;
+    let (options, note) = req.unchecked_fit_options().map_err(|e| input_error(e.message()))?;
+    let mut notes: Vec<String> = note.into_iter().collect();
+    if design.dropped_rows > 0 {
+        notes.push(format!(
+            "{} of {} design rows dropped because they have a missing value in a column the model uses",
+            design.dropped_rows, design.n_rows_read
+        ));
+    }
     let test = mcla::infer::bootstrap::PowerTest::parse(test).ok_or_else(|| {
         input_error(format!("invalid value '{test}' for test: use wald (z test) or lrt (likelihood-ratio test)"))
     })?;
     let study = mcla::infer::bootstrap::PowerStudy {
-        design: prepared.model.spec(),
+        design: spec,
         beta,
         nu,
         parameter,
@@ -873,8 +885,8 @@ fn power_study(
     };
     Ok(PowerStudy {
         study,
-        options: prepared.options,
-        notes: prepared.notes,
+        options,
+        notes,
     })
 }
 

@@ -65,7 +65,7 @@ def test_result_names_follow_statsmodels(salamander_glmm):
         assert isinstance(s, pd.Series) and list(s.index) == names
     assert list(f.fe_params.index) == names[:4] and list(f.varcomps.index) == ["F", "M"]
     assert f.bse["F"] == d["se"]["F"] and f.mcse["M"] == d["mcse"]["M"]
-    assert f.llf == d["loglik"] and f.nobs == 360 and f.m == 1000 and f.converged
+    assert f.llf == d["loglik"] and f.nobs == 360 and f.m == d["m"] >= 1000 and f.converged
     assert list(f.ess) == d["ess"]
     np.testing.assert_array_equal(f.cov_params().to_numpy(), np.array(d["vcov"]))
     np.testing.assert_array_equal(f.mc_cov_params().to_numpy(), np.array(d["mcvcov"]))

@@ -111,7 +111,9 @@ def run(payload, nsim, seed, client=None, chunk_size=None, threads=None, local=N
     threads = 1 if threads is None else threads
     parts = chunks(nsim, _n_workers(client), chunk_size)
     if hasattr(client, "scatter") and hasattr(client, "gather"):  # dask.distributed
-        data = client.scatter(payload, broadcast=True)
+        # hash=False: a key of its own, so that releasing an earlier identical scatter (a
+        # previous call) cannot release this one
+        data = client.scatter(payload, broadcast=True, hash=False)
         futures = [client.submit(run_chunk, data, a, b, seed, threads, pure=False) for a, b in parts]
         results = client.gather(futures)
     elif hasattr(client, "submit"):  # concurrent.futures.Executor
