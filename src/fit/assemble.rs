@@ -2,7 +2,7 @@
 //! optimum (SPEC §6, §7).
 
 use super::diagnostics::{self, Reviewed, Verdict, BOUNDARY_VARIANCE};
-use super::maximise::{Optimum, PathStep};
+use super::maximise::{Optimum, PathStep, Stage};
 use super::vcov::{self, CoefRow};
 use crate::model::blocks::Blocks;
 use crate::model::options::{FitOptions, Sampler};
@@ -87,6 +87,9 @@ pub struct Fit {
     pub iterations: usize,
     /// The optimiser path.
     pub path: Vec<PathStep>,
+    /// The SPEC §12 estimator's stages (m, iterations, evaluations, seconds), one per m that
+    /// automatic m tried; empty for a fixed sample.
+    pub stages: Vec<Stage>,
     /// Likelihood blocks with their ESS.
     pub blocks: Vec<BlockInfo>,
     /// Number of observations.
@@ -305,6 +308,7 @@ pub fn assemble(
         separation: Vec::new(),
         iterations: opt.iterations,
         path: opt.path,
+        stages: opt.stages,
         blocks: block_info,
         n: model.n(),
         m: ev.blocks.iter().map(|b| b.draws).max().unwrap_or(0),
