@@ -345,6 +345,9 @@ fn singular_hessian_gives_infinite_se_and_a_warning() {
         stop: mcla_trust::StopReason::ValueChange,
         iterations: 1,
         path: vec![],
+        evaluations: 1,
+        model_hessians: 0,
+        stages: vec![],
     };
     let f = mcla::fit::assemble(&model, &blocks, opt, &opts, 1, &st);
     assert!(f.se.iter().all(|s| s.is_infinite()));
@@ -602,6 +605,9 @@ fn a_stop_away_from_a_stationary_point_is_not_converged() {
         stop: mcla_trust::StopReason::ValueChange,
         iterations: 1,
         path: vec![],
+        evaluations: 1,
+        model_hessians: 0,
+        stages: vec![],
     };
     let f = mcla::fit::assemble(&model, &blocks, opt, &opts, 1, &st);
     assert!(!f.converged);
