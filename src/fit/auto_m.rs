@@ -216,3 +216,26 @@ pub(super) fn fit_adaptive(
         m = next_m(m, growth, max);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_m_at_least_doubles_at_most_grows_eightfold_and_stops_at_max() {
+        assert_eq!(next_m(250, 0.5, 1 << 17), 500);
+        assert_eq!(next_m(250, 3.0, 1 << 17), 1000);
+        assert_eq!(next_m(250, 1e6, 1 << 17), 2000);
+        assert_eq!(next_m(250, f64::INFINITY, 1 << 17), 2000);
+        assert_eq!(next_m(100_000, 4.0, 1 << 17), 1 << 17);
+    }
+
+    #[test]
+    fn hessian_distance_is_the_length_in_the_metric_of_minus_h() {
+        let h = [-4.0, 0.0, 0.0, -1.0];
+        assert!((hessian_distance(&[0.0, 0.0], &[0.5, 0.0], &h) - 1.0).abs() < 1e-15);
+        assert!((hessian_distance(&[1.0, 1.0], &[1.0, 3.0], &h) - 2.0).abs() < 1e-15);
+        // not negative definite along delta: never "close"
+        assert!(hessian_distance(&[0.0, 0.0], &[1.0, 0.0], &[4.0, 0.0, 0.0, 1.0]).is_infinite());
+    }
+}
