@@ -55,7 +55,7 @@ fn cost(model: &Model) {
     let s = mcla::pql(model).unwrap();
     let mut theta = s.beta.clone();
     theta.extend(&s.nu);
-    for m in [64, 256, 1024] {
+    for m in [64, 256, 1024, 4096] {
         let obj = Objective::adaptive(model, &blocks, m, 1, &s.u_star, AdaptiveSettings::default()).unwrap();
         obj.evaluate(&theta).unwrap();
         let t = Instant::now();
@@ -63,6 +63,9 @@ fn cost(model: &Model) {
             std::hint::black_box(obj.evaluate(&theta).unwrap());
         }
         println!("m = {m}: {:.4} s per evaluation", t.elapsed().as_secs_f64() / 3.0);
+        let t = Instant::now();
+        std::hint::black_box(mcla::BlockIntegrator::posterior_moments(&obj, &theta));
+        println!("m = {m}: {:.4} s posterior moments", t.elapsed().as_secs_f64());
     }
 }
 
@@ -108,6 +111,23 @@ fn accuracy(model: &Model, big: usize) {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("pql") {
+        let model = common::crossed_model(1000, 200, Some(20_000), 7);
+        let t = Instant::now();
+        let reps = 3;
+        let mut s = None;
+        for _ in 0..reps {
+            s = Some(mcla::pql(&model).unwrap());
+        }
+        let s = s.unwrap();
+        println!(
+            "PQL 1000 x 200: {:.3} s, {} outer evaluations, sigma {:?}",
+            t.elapsed().as_secs_f64() / reps as f64,
+            s.outer_evaluations,
+            s.sigma
+        );
+        return;
+    }
     if std::env::args().nth(2).as_deref() == Some("accuracy") {
         rayon::ThreadPoolBuilder::new().num_threads(1).build_global().unwrap();
         let big: usize = std::env::args().nth(3).and_then(|s| s.parse().ok()).unwrap_or(4096);
@@ -125,6 +145,7 @@ fn main() {
         let m = match std::env::args().nth(1).as_deref() {
             Some("c100") => common::crossed_model(100, 50, None, 2024),
             Some("big") => common::crossed_model(1000, 200, Some(20_000), 7),
+            Some("sal") => common::reference_model(&common::shared_dir().unwrap(), "salamander"),
             _ => common::verbagg_like_model(300, 0.2, 1),
         };
         cost(&m);

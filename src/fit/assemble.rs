@@ -118,7 +118,8 @@ pub struct Fit {
     pub warnings: Vec<String>,
     /// Stage timings.
     pub timings: Timings,
-    /// Random-effect predictions `E[u | y]`, `SD[u | y]` at theta-hat, one per random effect
+    /// Random-effect predictions `E[u | y]`, `SD[u | y]` at theta-hat (the adaptive estimator:
+    /// from at most its first 1,024 draws, with their MCSE), one per random effect
     /// in model order (empty when they could not be computed).
     pub ranef: Vec<crate::integrate::RanefRow>,
 }
