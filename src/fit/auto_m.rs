@@ -1,5 +1,18 @@
-//! Automatic m for the SPEC §12 estimator: fit at a first m, then grow m until every
-//! MCSE and the log-likelihood's meet their targets (the draws already made are kept).
+//! Automatic m for the SPEC §12 estimator: fit at a first m, then grow m (at least 2x, at most
+//! 8x per stage) until every MCSE and the log-likelihood's meet their targets (the draws already
+//! made are kept), deciding at each stage on the Hessian that is reported.
+//!
+//! **Hessians** (issue 14).  The trust-region model Hessian at every accepted point and the
+//! reported Hessian are forward differences of the analytic gradient of the objective with the
+//! first [`MODEL_HESSIAN_DRAWS`] draws (`p + T + 1` evaluations at 64 draws; the same function
+//! at every stage, since draws persist as m grows).  The optimiser then takes Newton steps: 3–4
+//! iterations from the PQL start and 1–2 per later stage on every design of issue 14, where
+//! Louis' identity took 9–67.  The last model Hessian is reported when the optimum lies within
+//! 0.01 standard errors of where it was formed (always, in practice: the terminating step is
+//! ~1e-4 of one), and reused at the next stage's start, so a stage that needs no new model costs
+//! only its evaluations at m.  Measured Monte Carlo error of that Hessian against the central
+//! difference at 4,096–16,384 draws: at most 2e-3 of `sqrt(H_rr H_cc)` (salamander), 6e-4
+//! (crossed 100 x 50), 2e-4 (300 x 24 VerbAgg-shaped): negligible for the SEs (< 0.2 %).
 
 use super::assemble::{assemble, Fit, Timings};
 use super::error::FitError;

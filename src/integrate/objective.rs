@@ -4,7 +4,10 @@
 //! [`Blocks`] plus the exact log density of observations that involve no
 //! random effect ([`FixedOnly`]).  [`Objective`] sums its parts in parallel, in a fixed
 //! order (bit-identical for any thread count), knowing nothing of how each integrates;
-//! [`Objective::final_evaluation`] gives the Hessian to report.
+//! [`Objective::difference_hessian`] (forward differences of the analytic gradient) gives the
+//! Hessian of the function maximised where a part's own Hessian is only a model,
+//! [`Objective::reported_evaluation`] the evaluation to report, and
+//! [`Objective::final_evaluation`] the central-difference reference.
 
 use super::adaptive::{AdaptiveBlock, AdaptiveSettings};
 use super::integrator::{symmetrise, BlockIntegrator, IntegratorError, McEvaluation};
@@ -170,7 +173,8 @@ impl<'a> Objective<'a> {
         total.value.is_finite().then_some(total)
     }
 
-    /// [`evaluate`](Objective::evaluate) with the Hessian to report: where some part's
+    /// [`evaluate`](Objective::evaluate) with the central-difference Hessian (the reference the
+    /// fit's forward-difference Hessian is tested against): where some part's
     /// Hessian is only a model, the central difference of the analytic gradient
     /// (step `1e-4 max(|theta_j|, 0.01)`, symmetrised) — the Hessian of the function
     /// that was maximised, as vcov and the MCSE sandwich need (SPEC §12 e).
