@@ -114,7 +114,13 @@ fn write_verbagg_csv(model: &Model, path: &std::path::Path) {
     for i in 0..model.n() {
         let (cols, _) = z.row(i);
         let x = model.x_row(i);
-        let btype = if x[3] == 1.0 { "scold" } else if x[4] == 1.0 { "shout" } else { "curse" };
+        let btype = if x[3] == 1.0 {
+            "scold"
+        } else if x[4] == 1.0 {
+            "shout"
+        } else {
+            "curse"
+        };
         let situ = if x[5] == 1.0 { "self" } else { "other" };
         s.push_str(&format!(
             "{},{},{},{btype},{situ},S{},I{}\n",
@@ -132,22 +138,51 @@ fn write_verbagg_csv(model: &Model, path: &std::path::Path) {
 /// m reached, iterations, evaluations, the share of time per stage and the ESS.
 fn one(name: &str, threads: usize) {
     let model = match name {
-        "salamander" => common::reference_model(&common::shared_dir().expect("needs ../shared"), "salamander"),
+        "salamander" => common::reference_model(
+            &common::shared_dir().expect("needs ../shared"),
+            "salamander",
+        ),
         "verbagg300x24" => common::verbagg_like_model(300, 0.2, 1),
         "crossed100x50" => common::crossed_model(100, 50, None, 2024),
         "crossed1000x200" => common::crossed_model(1000, 200, Some(20_000), 7),
         other => panic!("unknown design {other}"),
     };
     let t = Instant::now();
-    let f = fit(&model, &FitOptions { threads: Some(threads), ..FitOptions::auto() }).unwrap();
+    let f = fit(
+        &model,
+        &FitOptions {
+            threads: Some(threads),
+            ..FitOptions::auto()
+        },
+    )
+    .unwrap();
     let wall = t.elapsed().as_secs_f64();
-    let ess: Vec<f64> = f.blocks.iter().filter(|b| !b.is_exact()).map(|b| b.ess / b.draws as f64).collect();
+    let ess: Vec<f64> = f
+        .blocks
+        .iter()
+        .filter(|b| !b.is_exact())
+        .map(|b| b.ess / b.draws as f64)
+        .collect();
     let stages: Vec<String> = f
         .stages
         .iter()
-        .map(|s| format!("m {}: {} it, {} ev, {} H, {:.0} %", s.m, s.iterations, s.evaluations, s.model_hessians, 100.0 * s.seconds / f.timings.total))
+        .map(|s| {
+            format!(
+                "m {}: {} it, {} ev, {} H, {:.0} %",
+                s.m,
+                s.iterations,
+                s.evaluations,
+                s.model_hessians,
+                100.0 * s.seconds / f.timings.total
+            )
+        })
         .collect();
-    let mcse = f.mcse.iter().zip(&f.se).map(|(m, s)| m / s).fold(0.0, f64::max);
+    let mcse = f
+        .mcse
+        .iter()
+        .zip(&f.se)
+        .map(|(m, s)| m / s)
+        .fold(0.0, f64::max);
     println!(
         "| {name} | {} | {} | {} | PQL {:.0} % | {} | {:.0}–{:.0} % | {mcse:.4} | {:.4} | {wall:.2} |",
         f.m,
@@ -164,7 +199,10 @@ fn one(name: &str, threads: usize) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("one") {
-        one(&args[2], args.get(3).and_then(|t| t.parse().ok()).unwrap_or(1));
+        one(
+            &args[2],
+            args.get(3).and_then(|t| t.parse().ok()).unwrap_or(1),
+        );
         return;
     }
     let shared = common::shared_dir().expect("needs ../shared");
@@ -178,7 +216,10 @@ fn main() {
         write_csv(&c300, &dir.join("crossed300x25.csv"));
         write_csv(&big, &dir.join("crossed1000x200.csv"));
         write_csv(&c100, &dir.join("crossed100x50.csv"));
-        write_verbagg_csv(&common::verbagg_like_model(300, 0.2, 1), &dir.join("verbagg300x24.csv"));
+        write_verbagg_csv(
+            &common::verbagg_like_model(300, 0.2, 1),
+            &dir.join("verbagg300x24.csv"),
+        );
         return;
     }
     println!("## (a) whole fits (2 threads)\n");

@@ -28,9 +28,15 @@ fn worst_relative(a: &[f64], b: &[f64], d: usize) -> f64 {
 fn check_reported_hessian(what: &str, model: &Model, f: &Fit, big: usize) {
     let blocks = Blocks::new(model, Sampler::Adaptive);
     let s = mcla::pql(model).unwrap();
-    let obj =
-        Objective::adaptive(model, &blocks, big, 99, &s.u_star, AdaptiveSettings::default())
-            .unwrap();
+    let obj = Objective::adaptive(
+        model,
+        &blocks,
+        big,
+        99,
+        &s.u_star,
+        AdaptiveSettings::default(),
+    )
+    .unwrap();
     let reference = obj.final_evaluation(&f.theta).unwrap().hessian;
     let d = f.dim();
     let w = worst_relative(&f.hessian, &reference, d);
@@ -109,8 +115,7 @@ fn reported_hessian_is_within_one_percent_of_the_central_difference_at_large_m_s
 }
 
 #[test]
-fn reported_hessian_is_within_one_percent_of_the_central_difference_at_large_m_crossed_100_by_50()
-{
+fn reported_hessian_is_within_one_percent_of_the_central_difference_at_large_m_crossed_100_by_50() {
     let model = common::crossed_model(100, 50, None, 2024);
     let f = fit(&model, &FitOptions::auto()).unwrap();
     assert!(f.iterations <= 12, "{:?}", f.stages);
@@ -124,9 +129,15 @@ fn forward_difference_hessian_matches_the_central_difference_at_the_same_draws()
     let s = mcla::pql(&model).unwrap();
     let mut theta = s.beta.clone();
     theta.extend(s.nu.iter().map(|v| 1.2 * v + 0.05));
-    let obj =
-        Objective::adaptive(&model, &blocks, 256, 3, &s.u_star, AdaptiveSettings::default())
-            .unwrap();
+    let obj = Objective::adaptive(
+        &model,
+        &blocks,
+        256,
+        3,
+        &s.u_star,
+        AdaptiveSettings::default(),
+    )
+    .unwrap();
     let central = obj.final_evaluation(&theta).unwrap();
     let centre = obj.evaluate(&theta).unwrap();
     let d = theta.len();

@@ -125,9 +125,8 @@ pub(super) fn fit_adaptive(
     // same function at every stage): reused where the next one is asked for next to it (the
     // next stage's start) and reported when the optimum is next to it
     let last_model: Mutex<Option<(Vec<f64>, Vec<f64>)>> = Mutex::new(None);
-    let adaptive = |m: usize| {
-        Objective::adaptive(model, blocks, m, options.seed, &st.centre.u_star, settings)
-    };
+    let adaptive =
+        |m: usize| Objective::adaptive(model, blocks, m, options.seed, &st.centre.u_star, settings);
     loop {
         let ts = Instant::now();
         let objective = adaptive(m)?;
@@ -147,7 +146,11 @@ pub(super) fn fit_adaptive(
         });
         let sampled = objective.draws() > 0;
         let fewer = |k: usize| -> Result<Option<Objective<'_>>, FitError> {
-            Ok(if sampled && m > k { Some(adaptive(k)?) } else { None })
+            Ok(if sampled && m > k {
+                Some(adaptive(k)?)
+            } else {
+                None
+            })
         };
         let model_objective = fewer(MODEL_HESSIAN_DRAWS)?;
         let fresh = AtomicUsize::new(0);

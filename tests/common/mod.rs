@@ -385,15 +385,30 @@ pub fn verbagg_like_model(ns: usize, nu_item: f64, seed: u64) -> Model {
     x.extend(obs.iter().map(|&(_, i)| (i / 8 == 1) as u8 as f64));
     x.extend(obs.iter().map(|&(_, i)| (i / 8 == 2) as u8 as f64));
     x.extend(obs.iter().map(|&(_, i)| ((i / 4) % 2 == 1) as u8 as f64));
-    let zs: Vec<_> = obs.iter().enumerate().map(|(r, &(s, _))| (r, s, 1.0)).collect();
-    let zi: Vec<_> = obs.iter().enumerate().map(|(r, &(_, i))| (r, i, 1.0)).collect();
+    let zs: Vec<_> = obs
+        .iter()
+        .enumerate()
+        .map(|(r, &(s, _))| (r, s, 1.0))
+        .collect();
+    let zi: Vec<_> = obs
+        .iter()
+        .enumerate()
+        .map(|(r, &(_, i))| (r, i, 1.0))
+        .collect();
     let mut spec = ModelSpec {
         y: vec![0.0; n],
         trials: None,
         x,
-        x_names: ["(Intercept)", "Anger", "GenderM", "btypescold", "btypeshout", "situself"]
-            .map(String::from)
-            .to_vec(),
+        x_names: [
+            "(Intercept)",
+            "Anger",
+            "GenderM",
+            "btypescold",
+            "btypeshout",
+            "situself",
+        ]
+        .map(String::from)
+        .to_vec(),
         random: vec![
             RandomBlock {
                 names: (0..ns).map(|s| format!("S{s}")).collect(),

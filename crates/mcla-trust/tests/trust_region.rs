@@ -883,5 +883,10 @@ fn refine_replaces_the_model_hessian_at_the_start_and_accepted_points_only() {
         exact: false,
     };
     let slow = maximize(&mut poor, &x0, &opts(1.0, 100.0), None).unwrap();
-    assert!(slow.iterations > 2 * res.iterations, "{} vs {}", slow.iterations, res.iterations);
+    assert!(
+        slow.iterations > 2 * res.iterations,
+        "{} vs {}",
+        slow.iterations,
+        res.iterations
+    );
 }
