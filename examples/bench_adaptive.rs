@@ -107,8 +107,104 @@ fn per_draw_cost(name: &str, model: &Model, m: usize) {
     );
 }
 
+fn write_verbagg_csv(model: &Model, path: &std::path::Path) {
+    let mut s = String::from("y,anger,male,btype,situ,S,I\n");
+    let z = model.z();
+    let ns = model.q_per_component()[0];
+    for i in 0..model.n() {
+        let (cols, _) = z.row(i);
+        let x = model.x_row(i);
+        let btype = if x[3] == 1.0 {
+            "scold"
+        } else if x[4] == 1.0 {
+            "shout"
+        } else {
+            "curse"
+        };
+        let situ = if x[5] == 1.0 { "self" } else { "other" };
+        s.push_str(&format!(
+            "{},{},{},{btype},{situ},S{},I{}\n",
+            model.y()[i],
+            x[1],
+            x[2],
+            cols[0],
+            cols[1] - ns
+        ));
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// One default fit (automatic m) of one design in this process: a BENCHMARKS.md row with
+/// m reached, iterations, evaluations, the share of time per stage and the ESS.
+fn one(name: &str, threads: usize) {
+    let model = match name {
+        "salamander" => common::reference_model(
+            &common::shared_dir().expect("needs ../shared"),
+            "salamander",
+        ),
+        "verbagg300x24" => common::verbagg_like_model(300, 0.2, 1),
+        "crossed100x50" => common::crossed_model(100, 50, None, 2024),
+        "crossed1000x200" => common::crossed_model(1000, 200, Some(20_000), 7),
+        other => panic!("unknown design {other}"),
+    };
+    let t = Instant::now();
+    let f = fit(
+        &model,
+        &FitOptions {
+            threads: Some(threads),
+            ..FitOptions::auto()
+        },
+    )
+    .unwrap();
+    let wall = t.elapsed().as_secs_f64();
+    let ess: Vec<f64> = f
+        .blocks
+        .iter()
+        .filter(|b| !b.is_exact())
+        .map(|b| b.ess / b.draws as f64)
+        .collect();
+    let stages: Vec<String> = f
+        .stages
+        .iter()
+        .map(|s| {
+            format!(
+                "m {}: {} it, {} ev, {} H, {:.0} %",
+                s.m,
+                s.iterations,
+                s.evaluations,
+                s.model_hessians,
+                100.0 * s.seconds / f.timings.total
+            )
+        })
+        .collect();
+    let mcse = f
+        .mcse
+        .iter()
+        .zip(&f.se)
+        .map(|(m, s)| m / s)
+        .fold(0.0, f64::max);
+    println!(
+        "| {name} | {} | {} | {} | PQL {:.0} % | {} | {:.0}–{:.0} % | {mcse:.4} | {:.4} | {wall:.2} |",
+        f.m,
+        f.iterations,
+        f.stages.iter().map(|s| s.evaluations).sum::<usize>(),
+        100.0 * f.timings.start / f.timings.total,
+        stages.join("; "),
+        100.0 * ess.iter().copied().fold(1.0, f64::min),
+        100.0 * ess.iter().copied().fold(0.0, f64::max),
+        f.loglik_mcse,
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("one") {
+        one(
+            &args[2],
+            args.get(3).and_then(|t| t.parse().ok()).unwrap_or(1),
+        );
+        return;
+    }
     let shared = common::shared_dir().expect("needs ../shared");
     let sal = common::reference_model(&shared, "salamander");
     let rad = common::reference_model(&shared, "radish2");
@@ -119,6 +215,12 @@ fn main() {
         let dir = std::path::PathBuf::from(&args[2]);
         write_csv(&c300, &dir.join("crossed300x25.csv"));
         write_csv(&big, &dir.join("crossed1000x200.csv"));
+        write_csv(&c100, &dir.join("crossed100x50.csv"));
+        write_verbagg_csv(
+            &common::verbagg_like_model(300, 0.2, 1),
+            &dir.join("verbagg300x24.csv"),
+        );
+        return;
     }
     println!("## (a) whole fits (2 threads)\n");
     println!("| design | m per block | wall (s) | trust iterations | ESS / m | log-likelihood | its MCSE | max MCSE/SE | estimates |");

@@ -352,6 +352,9 @@ fn singular_hessian_gives_infinite_se_and_a_warning() {
         stop: mcla_trust::StopReason::ValueChange,
         iterations: 1,
         path: vec![],
+        evaluations: 1,
+        model_hessians: 0,
+        stages: vec![],
     };
     let f = mcla::fit::assemble(&model, &blocks, opt, &opts, 1, &st);
     // infinite SEs; a variance on the boundary (this start's may be) has none at all (NaN)
@@ -621,6 +624,9 @@ fn a_stop_away_from_a_stationary_point_is_not_converged() {
         stop: mcla_trust::StopReason::ValueChange,
         iterations: 1,
         path: vec![],
+        evaluations: 1,
+        model_hessians: 0,
+        stages: vec![],
     };
     let f = mcla::fit::assemble(&model, &blocks, opt, &opts, 1, &st);
     assert!(!f.converged);

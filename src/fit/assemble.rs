@@ -2,7 +2,7 @@
 //! optimum (SPEC §6, §7).
 
 use super::diagnostics::{self, Reviewed, Verdict, BOUNDARY_VARIANCE};
-use super::maximise::{Optimum, PathStep};
+use super::maximise::{Optimum, PathStep, Stage};
 use super::vcov::{self, CoefRow};
 use crate::model::blocks::Blocks;
 use crate::model::options::{FitOptions, Sampler};
@@ -90,6 +90,9 @@ pub struct Fit {
     pub iterations: usize,
     /// The optimiser path.
     pub path: Vec<PathStep>,
+    /// The SPEC §12 estimator's stages (m, iterations, evaluations, seconds), one per m that
+    /// automatic m tried; empty for a fixed sample.
+    pub stages: Vec<Stage>,
     /// Likelihood blocks with their ESS.
     pub blocks: Vec<BlockInfo>,
     /// Number of observations.
@@ -123,7 +126,8 @@ pub struct Fit {
     pub warnings: Vec<String>,
     /// Stage timings.
     pub timings: Timings,
-    /// Random-effect predictions `E[u | y]`, `SD[u | y]` at theta-hat, one per random effect
+    /// Random-effect predictions `E[u | y]`, `SD[u | y]` at theta-hat (the adaptive estimator:
+    /// from at most its first 1,024 draws, with their MCSE), one per random effect
     /// in model order (empty when they could not be computed).
     pub ranef: Vec<crate::integrate::RanefRow>,
 }
@@ -354,6 +358,7 @@ pub fn assemble(
         separation: Vec::new(),
         iterations: opt.iterations,
         path: opt.path,
+        stages: opt.stages,
         blocks: block_info,
         n: model.n(),
         m: ev.blocks.iter().map(|b| b.draws).max().unwrap_or(0),

@@ -41,7 +41,33 @@ pub struct Optimum {
     pub iterations: usize,
     /// The optimiser path.
     pub path: Vec<PathStep>,
+    /// Evaluations of the objective (distinct points).
+    pub evaluations: usize,
+    /// Model Hessians formed by the [`ModelHessian`] (accepted points).
+    pub model_hessians: usize,
+    /// The stages of automatic m (one for a fixed m; empty for a fixed sample).
+    pub stages: Vec<Stage>,
 }
+
+/// One stage of the SPEC §12 estimator at one m (automatic m runs several).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stage {
+    /// Draws per block.
+    pub m: usize,
+    /// Trust-region iterations.
+    pub iterations: usize,
+    /// Evaluations of the objective at m during the optimisation.
+    pub evaluations: usize,
+    /// Trust-region model Hessians formed by differences of the gradient at the first
+    /// `MODEL_HESSIAN_DRAWS` draws (each `p + T + 1` evaluations there; reused ones not counted).
+    pub model_hessians: usize,
+    /// Wall-clock seconds of the stage (optimisation and the reported Hessian).
+    pub seconds: f64,
+}
+
+/// A better trust-region model Hessian at an accepted point than the objective's own:
+/// called with theta and the objective's evaluation there.
+pub type ModelHessian<'h> = &'h (dyn Fn(&[f64], &McEvaluation) -> Option<Vec<f64>> + Sync);
 
 /// The MCLA as a trust-region objective.  Every evaluation is kept, keyed by the exact
 /// bits of theta, so the start check, the optimiser's first evaluation and the final
@@ -50,6 +76,9 @@ struct TrustAdapter<'o> {
     objective: &'o dyn BlockIntegrator,
     interrupt: &'o Interrupt,
     evaluated: Vec<(Vec<u64>, Option<McEvaluation>)>,
+    model_hessian: Option<ModelHessian<'o>>,
+    /// Model Hessians computed (at accepted points).
+    refined: usize,
 }
 
 impl TrustAdapter<'_> {
@@ -86,6 +115,21 @@ impl mcla_trust::Objective for TrustAdapter<'_> {
         }
         Ok(e.map(|e| Evaluation::new(e.value, e.gradient, e.hessian)))
     }
+    fn refine(&mut self, x: &[f64], eval: &mut Evaluation) -> Result<(), Self::Error> {
+        if self.interrupt.is_triggered() {
+            return Err(Stopped);
+        }
+        if let Some(h) = self.model_hessian {
+            if let Some(e) = self.get(x) {
+                self.refined += 1;
+                // keep the objective's own model where the better one cannot be formed
+                if let Some(better) = h(x, &e) {
+                    eval.hessian = better;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Maximise the likelihood approximation from `theta0` with R trust semantics.
@@ -97,13 +141,26 @@ pub fn maximise(
     options: &FitOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Optimum, FitError> {
-    maximise_interruptible(objective, theta0, options, progress, &Interrupt::new())
+    maximise_with(objective, None, theta0, options, progress, &Interrupt::new())
 }
 
 /// [`maximise`], stopping with [`FitError::Interrupted`] once `interrupt` is triggered
 /// (checked before and after every evaluation).
 pub fn maximise_interruptible(
     objective: &dyn BlockIntegrator,
+    theta0: &[f64],
+    options: &FitOptions,
+    progress: &mut dyn FnMut(Progress),
+    interrupt: &Interrupt,
+) -> Result<Optimum, FitError> {
+    maximise_with(objective, None, theta0, options, progress, interrupt)
+}
+
+/// [`maximise_interruptible`] with the trust-region model's Hessian at every accepted point
+/// from `model_hessian` (where it gives one) instead of the objective's.
+pub fn maximise_with(
+    objective: &dyn BlockIntegrator,
+    model_hessian: Option<ModelHessian<'_>>,
     theta0: &[f64],
     options: &FitOptions,
     progress: &mut dyn FnMut(Progress),
@@ -119,6 +176,8 @@ pub fn maximise_interruptible(
         objective,
         interrupt,
         evaluated: Vec::new(),
+        model_hessian,
+        refined: 0,
     };
     let first = adapter.get(theta0);
     if interrupt.is_triggered() {
@@ -158,5 +217,8 @@ pub fn maximise_interruptible(
         stop: res.stop,
         iterations: res.iterations,
         path,
+        evaluations: adapter.evaluated.len(),
+        model_hessians: adapter.refined,
+        stages: Vec::new(),
     })
 }

@@ -22,6 +22,8 @@ pub mod vcov;
 pub use assemble::{assemble, BlockInfo, Fit, Timings, ESS_WARNING};
 pub use diagnostics::BOUNDARY_VARIANCE;
 pub use error::FitError;
-pub use maximise::{maximise, maximise_interruptible, Optimum, PathStep};
+pub use maximise::{
+    maximise, maximise_interruptible, maximise_with, ModelHessian, Optimum, PathStep, Stage,
+};
 pub use pipeline::{fit, fit_interruptible, fit_with_progress};
 pub use progress::Progress;

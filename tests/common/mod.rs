@@ -359,6 +359,82 @@ pub fn crossed_model(ns: usize, ni: usize, pairs: Option<usize>, seed: u64) -> M
     Model::new(spec).unwrap()
 }
 
+/// A crossed bernoulli design shaped like lme4's VerbAgg: `ns` subjects x 24 items, fully
+/// crossed (n = 24 ns); subject-level anger (integer 11..39, centred) and gender, item-level
+/// behaviour type (3 levels, 8 items each) and situation (2 levels); 6 fixed effects;
+/// subject variance 1.3 and item variance `nu_item` (VerbAgg's fit: 1.7 and 0.1–0.3).
+pub fn verbagg_like_model(ns: usize, nu_item: f64, seed: u64) -> Model {
+    let ni = 24;
+    let n = ns * ni;
+    let mut lcg = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = |k: usize| {
+        lcg = lcg
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((lcg >> 33) as usize) % k
+    };
+    let anger: Vec<f64> = (0..ns).map(|_| (11 + next(29)) as f64 - 20.0).collect();
+    let male: Vec<f64> = (0..ns).map(|_| (next(4) == 0) as u8 as f64).collect();
+    let obs: Vec<(usize, usize)> = (0..ns).flat_map(|s| (0..ni).map(move |i| (s, i))).collect();
+    let mut x = vec![1.0; n];
+    x.extend(obs.iter().map(|&(s, _)| anger[s]));
+    x.extend(obs.iter().map(|&(s, _)| male[s]));
+    // items 0..8 curse, 8..16 scold, 16..24 shout; situation alternates other/self by 4s
+    x.extend(obs.iter().map(|&(_, i)| (i / 8 == 1) as u8 as f64));
+    x.extend(obs.iter().map(|&(_, i)| (i / 8 == 2) as u8 as f64));
+    x.extend(obs.iter().map(|&(_, i)| ((i / 4) % 2 == 1) as u8 as f64));
+    let zs: Vec<_> = obs
+        .iter()
+        .enumerate()
+        .map(|(r, &(s, _))| (r, s, 1.0))
+        .collect();
+    let zi: Vec<_> = obs
+        .iter()
+        .enumerate()
+        .map(|(r, &(_, i))| (r, i, 1.0))
+        .collect();
+    let mut spec = ModelSpec {
+        y: vec![0.0; n],
+        trials: None,
+        x,
+        x_names: [
+            "(Intercept)",
+            "Anger",
+            "GenderM",
+            "btypescold",
+            "btypeshout",
+            "situself",
+        ]
+        .map(String::from)
+        .to_vec(),
+        random: vec![
+            RandomBlock {
+                names: (0..ns).map(|s| format!("S{s}")).collect(),
+                z: Csr::from_triplets(n, ns, &zs).unwrap(),
+            },
+            RandomBlock {
+                names: (0..ni).map(|i| format!("I{i}")).collect(),
+                z: Csr::from_triplets(n, ni, &zi).unwrap(),
+            },
+        ],
+        varcomps_equal: None,
+        varcomps_names: vec!["id".into(), "item".into()],
+        family: Family::Bernoulli,
+        weights: None,
+    };
+    spec.y = mcla::simulate_response(
+        &spec,
+        &[0.2, 0.06, 0.3, -1.0, -2.0, -1.0],
+        &[1.3, nu_item],
+        seed,
+    )
+    .unwrap()
+    .0;
+    Model::new(spec).unwrap()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reference files and the binary
 

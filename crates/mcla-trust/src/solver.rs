@@ -53,6 +53,15 @@ pub trait Objective {
     /// infinite value, gradient or Hessian entry, as a rejected step
     /// (`rho = -inf`): it shrinks the radius and continues.
     fn evaluate(&mut self, x: &[f64]) -> Result<Option<Evaluation>, Self::Error>;
+
+    /// Called with the evaluation the solver is about to build its quadratic model from
+    /// (the start, and every accepted trial that does not terminate), before the model is
+    /// built: an objective whose [`evaluate`](Objective::evaluate) Hessian is only cheap
+    /// and approximate may replace it here by a better one, paying for that only at the
+    /// points where the model is used (not at rejected trials).  Default: keep it.
+    fn refine(&mut self, _x: &[f64], _eval: &mut Evaluation) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
 /// Adapter turning a closure `FnMut(&[f64]) -> Option<Evaluation>` into an
@@ -288,6 +297,12 @@ pub fn maximize<O: Objective + ?Sized>(
     if !current.is_finite() {
         return Err(TrustError::NonFiniteStartEvaluation);
     }
+    objective
+        .refine(x0, &mut current)
+        .map_err(TrustError::Objective)?;
+    if !current.is_finite() {
+        return Err(TrustError::NonFiniteStartEvaluation);
+    }
     let mut model = build_model(&current, parscale).map_err(TrustError::StartModel)?;
     let mut x = x0.to_vec();
     let mut r = options.rinit;
@@ -342,11 +357,14 @@ pub fn maximize<O: Objective + ?Sized>(
         }
 
         if accepted {
-            if let Some(e) = trial_eval {
+            if let Some(mut e) = trial_eval {
                 if terminate {
                     x = trial.clone();
                     current = e;
                 } else {
+                    objective
+                        .refine(&trial, &mut e)
+                        .map_err(TrustError::Objective)?;
                     match build_model(&e, parscale) {
                         Ok(m) => {
                             model = m;

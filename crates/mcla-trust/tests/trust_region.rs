@@ -828,3 +828,65 @@ fn subproblem_rotated_near_hard_stress() {
         }
     }
 }
+
+// ---------------------------------------------------------------- refine hook
+
+/// Negative Rosenbrock whose `evaluate` Hessian is a poor model (a scaled identity) and whose
+/// `refine` supplies the exact one, counting where it is asked.
+struct Refined {
+    refined_at: Vec<Vec<f64>>,
+    exact: bool,
+}
+
+impl Objective for Refined {
+    type Error = Infallible;
+    fn evaluate(&mut self, x: &[f64]) -> Result<Option<Evaluation>, Infallible> {
+        Ok(neg_rosenbrock(x).map(|mut e| {
+            e.hessian = vec![-1.0, 0.0, 0.0, -1.0];
+            e
+        }))
+    }
+    fn refine(&mut self, x: &[f64], eval: &mut Evaluation) -> Result<(), Infallible> {
+        self.refined_at.push(x.to_vec());
+        if self.exact {
+            eval.hessian = neg_rosenbrock(x).unwrap().hessian;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn refine_replaces_the_model_hessian_at_the_start_and_accepted_points_only() {
+    let x0 = [-1.2, 1.0];
+    let mut exact = FnObjective(neg_rosenbrock);
+    let reference = maximize(&mut exact, &x0, &opts(1.0, 100.0), None).unwrap();
+    let mut obj = Refined {
+        refined_at: Vec::new(),
+        exact: true,
+    };
+    let res = maximize(&mut obj, &x0, &opts(1.0, 100.0), None).unwrap();
+    // the same path as with the exact Hessian from evaluate
+    assert_eq!(res.x, reference.x);
+    assert_eq!(res.iterations, reference.iterations);
+    // asked at the start and at every accepted, non-terminating trial, never at a rejected one
+    let accepted: Vec<Vec<f64>> = res
+        .path
+        .iter()
+        .filter(|it| it.accepted && !it.terminated)
+        .map(|it| it.x.clone())
+        .collect();
+    assert_eq!(obj.refined_at[0], x0.to_vec());
+    assert_eq!(&obj.refined_at[1..], &accepted[..]);
+    // without refinement the poor model costs many more iterations
+    let mut poor = Refined {
+        refined_at: Vec::new(),
+        exact: false,
+    };
+    let slow = maximize(&mut poor, &x0, &opts(1.0, 100.0), None).unwrap();
+    assert!(
+        slow.iterations > 2 * res.iterations,
+        "{} vs {}",
+        slow.iterations,
+        res.iterations
+    );
+}

@@ -44,12 +44,20 @@
 //! proposal construction (2(p + T) extra proposal builds per evaluation, no extra
 //! pass over the draws).  `grad l_b = sum_k v_k s_k` (`v_k` the normalised weights).
 //!
-//! **Hessian.**  For the trust-region model: Louis' identity at the draws,
-//! `sum_k v_k ∂²_theta log h(u_S,k) + sum_k v_k (p_k - p̄)(p_k - p̄)'`, with
-//! `∂²_theta log h` at fixed `u_S` from second posterior moments on the nodes
-//! (a consistent estimate of the Hessian, within a few per cent of that of l_b).
-//! The Hessian that is reported (vcov, MCSE sandwich) is the central difference of
-//! the gradient, computed by [`Objective::final_evaluation`](super::Objective::final_evaluation).
+//! **Hessian.**  [`evaluate`](crate::BlockIntegrator::evaluate) returns Louis' identity at the
+//! draws, `sum_k v_k ∂²_theta log h(u_S,k) + sum_k v_k (p_k - p̄)(p_k - p̄)'`, with
+//! `∂²_theta log h` at fixed `u_S` from second posterior moments on the nodes.  It is exactly
+//! the Hessian of a *fixed*-proposal importance estimate, and inherits that estimate's noise:
+//! where fixed effects are confounded with the separator's effects (item-level covariates of a
+//! crossed design) it is off by 25–150 % (of `sqrt(H_rr H_cc)`; measured on salamander, crossed
+//! 100 x 50 and a 300 x 24 VerbAgg-shaped design at 64–1,024 draws, issue 14), and the trust
+//! region took 27–67 iterations.  The fit therefore uses neither it for the trust-region model
+//! nor for the report: both are the forward difference of the analytic gradient
+//! ([`Objective::difference_hessian`](super::Objective::difference_hessian)) of the objective with
+//! the first 64 draws, which is within 0.2 % of the central difference at 4,096–16,384 draws on
+//! those designs (the proposal follows theta, so the function is accurate at few draws); see
+//! `fit::auto_m`.  [`Objective::final_evaluation`](super::Objective::final_evaluation) (central
+//! differences at the objective's own m) remains as the reference.
 //!
 //! **Monte Carlo error** (SPEC §12 f): for i.i.d. draws
 //! `V_b = sum_k v_k^2 (s_k - G_b)(s_k - G_b)'` with `G_b = sum_k v_k s_k`, and
