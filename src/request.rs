@@ -422,8 +422,10 @@ pub struct PreparedFit {
     pub request: DataRequest,
     /// The fit options, checked against the model.
     pub options: FitOptions,
-    /// Notes (dropped columns, capped thread count, rows dropped for missing values).
+    /// Notes about the data (dropped columns, rows dropped for missing values).
     pub notes: Vec<String>,
+    /// A note when the thread count was capped at [`crate::model::options::max_threads`].
+    pub threads_note: Option<String>,
 }
 
 impl FitRequest {
@@ -507,14 +509,14 @@ impl FitRequest {
                 design.dropped_rows, design.n_rows_read
             ));
         }
-        let (options, note) = self.fit_options(&model)?;
-        notes.extend(note);
+        let (options, threads_note) = self.fit_options(&model)?;
         Ok(PreparedFit {
             design,
             model,
             request,
             options,
             notes,
+            threads_note,
         })
     }
 }

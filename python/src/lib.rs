@@ -686,7 +686,8 @@ fn fit(
     .map_err(fit_error)?;
     fit.warnings
         .extend(mcla::model::design::design_warnings(&prepared.design));
-    let notes = prepared.notes.clone();
+    let mut notes = prepared.notes.clone();
+    notes.extend(prepared.threads_note.clone());
     Ok(Fitted {
         frame,
         fopts,

@@ -64,6 +64,9 @@ pub(crate) fn load(a: &ModelArgs, mc: &McArgs) -> Result<Loaded, CliError> {
     req.data_request()?;
     let frame = design::read_frame(&a.data, &fopts)?;
     let prepared = req.prepare(&frame)?;
+    if let Some(n) = &prepared.threads_note {
+        eprintln!("note: {n}");
+    }
     if mc.format == Format::Text {
         for n in &prepared.notes {
             eprintln!("note: {n}");
