@@ -61,7 +61,8 @@ fn salamander_json_matches_the_mle() {
         assert!(v.get(key).is_some(), "missing key {key}");
     }
     assert_eq!(v["converged"], true);
-    assert_eq!(v["m"], 1000);
+    // --m 1000 with the default Sobol' draws: whole prefixes of 16 x 2^j points
+    assert_eq!(v["m"], 1024);
     assert_eq!(v["m_auto"], false);
     assert_eq!(v["seed"], 1234);
     assert_eq!(v["sampler"], "adaptive");
@@ -135,7 +136,7 @@ fn salamander_text_report_has_the_tables() {
         "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1",
         "MCSE",
         "Effective sample size",
-        "m = 2000",
+        "m = 2048", // --m 2000 rounded up to whole Sobol' prefixes (16 x 2^7)
         "seed 1234",
         "1 thread,",
         "adaptive sampler",
