@@ -49,9 +49,9 @@ pub use fit::{
 };
 pub use infer::bootstrap::{
     bootstrap, bootstrap_lrt_replicates, bootstrap_replicates, power, power_replicates,
-    replicate_seed, summarise_bootstrap, summarise_lrt, summarise_power, Bootstrap,
-    BootstrapError, BootstrapLrt, BootstrapSummary, Fitted, LrtReplicate, ParameterBootstrap,
-    Power, PowerReplicate, PowerStudy, PowerSummary, PowerTest, Replicate,
+    replicate_seed, summarise_bootstrap, summarise_lrt, summarise_power, Bootstrap, BootstrapError,
+    BootstrapLrt, BootstrapSummary, Fitted, LrtReplicate, ParameterBootstrap, Power,
+    PowerReplicate, PowerStudy, PowerSummary, PowerTest, Replicate,
 };
 pub use integrate::fixed_sample::sampler::{BlockMixture, ImportanceSample};
 pub use integrate::fixed_sample::Mcla;

@@ -16,15 +16,15 @@
 //! assert!(parse_m("-5").unwrap_err().contains("must be at least 1"));
 //! ```
 
-use crate::model::design::{self, DataRequest, InputError, ModelInput};
-use crate::model::family::Family;
 use crate::fit::{Fit, Progress};
-use crate::model::Model;
-use crate::model::options::{AutoM, FitOptions, Sampler};
 use crate::infer::predict::Prediction;
 use crate::infer::profile::ProfileInterval;
-use crate::output::report::{self, ReportInfo};
 use crate::infer::wald::WaldTest;
+use crate::model::design::{self, DataRequest, InputError, ModelInput};
+use crate::model::family::Family;
+use crate::model::options::{AutoM, FitOptions, Sampler};
+use crate::model::Model;
+use crate::output::report::{self, ReportInfo};
 use mcla_formula::{DataFrame, Design, FrameOptions};
 use serde_json::{json, Value};
 
@@ -525,7 +525,9 @@ impl FitRequest {
 /// [`Model::data_constant`] (the log-likelihood shown includes it).
 pub fn progress_message(p: Progress, data_constant: f64) -> String {
     match p {
-        Progress::Pql => "PQL: starting values and the importance distribution's centre".to_string(),
+        Progress::Pql => {
+            "PQL: starting values and the importance distribution's centre".to_string()
+        }
         Progress::Sampling { total } => format!("drawing {total} importance samples"),
         Progress::Iteration { iteration, loglik } => {
             format!(
@@ -572,7 +574,11 @@ pub fn fit_json(fit: &Fit, info: &ReportInfo, r: &InferenceResults<'_>) -> Value
         o.insert("ranef".into(), to_json(&fit.ranef));
         o.insert(
             "confint_method".into(),
-            json!(if r.profile.is_some() { "profile" } else { "wald" }),
+            json!(if r.profile.is_some() {
+                "profile"
+            } else {
+                "wald"
+            }),
         );
         if let Some(pr) = r.profile {
             o.insert("profile_confint".into(), to_json(pr));

@@ -263,7 +263,10 @@ fn bootstrap_lrt_of_a_true_null_matches_the_chi_square() {
         3,
     )
     .unwrap_err();
-    assert!(err.to_string().contains("give the smaller model first"), "{err}");
+    assert!(
+        err.to_string().contains("give the smaller model first"),
+        "{err}"
+    );
 }
 
 /// A planned design: 30 groups of 8 bernoulli trials, intercept and a +-0.5 condition.
@@ -302,7 +305,10 @@ fn power_at_beta_zero_is_the_level_and_near_one_for_a_large_effect() {
     // the likelihood-ratio test agrees in a short run
     let lrt = power(&planned(2.0, PowerTest::Lrt), &options, 40, 8).unwrap();
     assert!(lrt.summary.power > 0.9);
-    assert!(lrt.replicates.iter().all(|r| r.statistic > 0.0 || !r.usable()));
+    assert!(lrt
+        .replicates
+        .iter()
+        .all(|r| r.statistic > 0.0 || !r.usable()));
 }
 
 #[test]
@@ -318,7 +324,10 @@ fn power_replicates_do_not_depend_on_grouping_and_bad_studies_are_refused() {
         ..study.clone()
     };
     let err = power(&bad, &options, 10, 1).unwrap_err().to_string();
-    assert!(err.contains("unknown fixed effect 'x9'") && err.contains("x1"), "{err}");
+    assert!(
+        err.contains("unknown fixed effect 'x9'") && err.contains("x1"),
+        "{err}"
+    );
     let bad = PowerStudy {
         nu: vec![-1.0],
         ..study.clone()

@@ -16,7 +16,13 @@ fn bootstrap_prints_its_table_and_writes_the_replicates() {
     };
     let out1 = temp_path("boot1.csv");
     let base = [
-        "bootstrap", "--data", &data, "--formula", "y ~ 0 + x1 + (1 | z1)", "--nsim", "30",
+        "bootstrap",
+        "--data",
+        &data,
+        "--formula",
+        "y ~ 0 + x1 + (1 | z1)",
+        "--nsim",
+        "30",
         "--quiet",
     ];
     let mut a1 = base.to_vec();
@@ -58,12 +64,28 @@ fn bootstrap_refuses_bad_input() {
         return;
     };
     let o = mcla(&[
-        "bootstrap", "--data", &data, "--formula", "y ~ 0 + x1 + (1 | z1)", "--nsim", "0",
+        "bootstrap",
+        "--data",
+        &data,
+        "--formula",
+        "y ~ 0 + x1 + (1 | z1)",
+        "--nsim",
+        "0",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("not a number of simulations"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a number of simulations"),
+        "{}",
+        stderr(&o)
+    );
     let o = mcla(&[
-        "bootstrap", "--data", &data, "--formula", "y ~ 0 + x9 + (1 | z1)", "--nsim", "5",
+        "bootstrap",
+        "--data",
+        &data,
+        "--formula",
+        "y ~ 0 + x9 + (1 | z1)",
+        "--nsim",
+        "5",
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("x9"), "{}", stderr(&o));
@@ -76,8 +98,19 @@ fn compare_with_a_bootstrap_lrt() {
     };
     let out = temp_path("lrt.csv");
     let o = mcla(&[
-        "compare", "--data", &data, "--model", "y ~ 0 + x1 + (1 | z1)", "--model",
-        "y ~ x1 + (1 | z1)", "--bootstrap", "40", "--bootstrap-out", &out, "--format", "json",
+        "compare",
+        "--data",
+        &data,
+        "--model",
+        "y ~ 0 + x1 + (1 | z1)",
+        "--model",
+        "y ~ x1 + (1 | z1)",
+        "--bootstrap",
+        "40",
+        "--bootstrap-out",
+        &out,
+        "--format",
+        "json",
         "--quiet",
     ]);
     let v = json(&o);
@@ -94,29 +127,67 @@ fn compare_with_a_bootstrap_lrt() {
     let chisq = v["anova"][1]["chisq"].as_f64().unwrap();
     assert!((t["lrt"].as_f64().unwrap() - chisq).abs() < 1e-9);
     let csv = std::fs::read_to_string(&out).unwrap();
-    assert!(csv.starts_with("large_model,replicate,loglik_small,loglik_large,lrt,converged,error\n"));
+    assert!(
+        csv.starts_with("large_model,replicate,loglik_small,loglik_large,lrt,converged,error\n")
+    );
     assert_eq!(csv.lines().count(), 41);
     // text
     let o = mcla(&[
-        "compare", "--data", &data, "--model", "y ~ 0 + x1 + (1 | z1)", "--model",
-        "y ~ x1 + (1 | z1)", "--bootstrap", "5", "--quiet",
+        "compare",
+        "--data",
+        &data,
+        "--model",
+        "y ~ 0 + x1 + (1 | z1)",
+        "--model",
+        "y ~ x1 + (1 | z1)",
+        "--bootstrap",
+        "5",
+        "--quiet",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("Parametric bootstrap: LRT"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("Parametric bootstrap: LRT"),
+        "{}",
+        stdout(&o)
+    );
     // a GLM cannot take part (yet): a clear error
     let o = mcla(&[
-        "compare", "--data", &data, "--model", "y ~ 0 + x1", "--model",
-        "y ~ 0 + x1 + (1 | z1)", "--bootstrap", "5", "--quiet",
+        "compare",
+        "--data",
+        &data,
+        "--model",
+        "y ~ 0 + x1",
+        "--model",
+        "y ~ 0 + x1 + (1 | z1)",
+        "--bootstrap",
+        "5",
+        "--quiet",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--bootstrap needs mixed models"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--bootstrap needs mixed models"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn power_of_a_crossed_design_and_of_a_design_file() {
     let o = mcla(&[
-        "power", "--crossed", "3,6,6", "--effect", "CrossW/W", "--nsim", "6", "--m", "300",
-        "--format", "json", "--quiet", "--threads", "2",
+        "power",
+        "--crossed",
+        "3,6,6",
+        "--effect",
+        "CrossW/W",
+        "--nsim",
+        "6",
+        "--m",
+        "300",
+        "--format",
+        "json",
+        "--quiet",
+        "--threads",
+        "2",
     ]);
     let v = json(&o);
     let p = &v["power"];
@@ -128,16 +199,38 @@ fn power_of_a_crossed_design_and_of_a_design_file() {
     // a design CSV without a response column; CSV replicates on stdout
     let mut rows = String::from("x,g\n");
     for i in 0..120 {
-        rows.push_str(&format!("{},{}\n", if i % 2 == 0 { -0.5 } else { 0.5 }, i / 8));
+        rows.push_str(&format!(
+            "{},{}\n",
+            if i % 2 == 0 { -0.5 } else { 0.5 },
+            i / 8
+        ));
     }
     let design = temp_csv("power_design", &rows);
     let args = [
-        "power", "--design", &design, "--formula", "y ~ x + (1 | g)", "--factor", "g", "--beta",
-        "0.2,1.5", "--nu", "0.5", "--effect", "x", "--nsim", "20", "--quiet",
+        "power",
+        "--design",
+        &design,
+        "--formula",
+        "y ~ x + (1 | g)",
+        "--factor",
+        "g",
+        "--beta",
+        "0.2,1.5",
+        "--nu",
+        "0.5",
+        "--effect",
+        "x",
+        "--nsim",
+        "20",
+        "--quiet",
     ];
     let o = mcla(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("Power for the Wald z test of x at alpha = 0.05"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("Power for the Wald z test of x at alpha = 0.05"),
+        "{}",
+        stdout(&o)
+    );
     let mut a = args.to_vec();
     a.extend(["--format", "csv"]);
     let csv = stdout(&mcla(&a));
@@ -149,10 +242,28 @@ fn power_of_a_crossed_design_and_of_a_design_file() {
     a[k] = "z";
     let o = mcla(&a);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown fixed effect 'z'"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown fixed effect 'z'"),
+        "{}",
+        stderr(&o)
+    );
     let o = mcla(&[
-        "power", "--design", &design, "--formula", "y ~ x + (1 | g)", "--factor", "g", "--beta",
-        "0.2", "--nu", "0.5", "--effect", "x", "--nsim", "5", "--quiet",
+        "power",
+        "--design",
+        &design,
+        "--formula",
+        "y ~ x + (1 | g)",
+        "--factor",
+        "g",
+        "--beta",
+        "0.2",
+        "--nu",
+        "0.5",
+        "--effect",
+        "x",
+        "--nsim",
+        "5",
+        "--quiet",
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("beta"), "{}", stderr(&o));

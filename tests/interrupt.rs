@@ -38,7 +38,10 @@ fn a_triggered_interrupt_stops_a_long_fit_within_a_second() {
         res.map(|f| f.theta)
     );
     let lag = returned.duration_since(pressed_at);
-    assert!(lag < Duration::from_secs(2), "stopped {lag:?} after the interrupt");
+    assert!(
+        lag < Duration::from_secs(2),
+        "stopped {lag:?} after the interrupt"
+    );
 }
 
 #[test]
@@ -50,8 +53,7 @@ fn an_untriggered_interrupt_gives_the_same_bits_as_a_plain_fit() {
         ..FitOptions::default()
     };
     let plain = fit(&model, &options).expect("fit");
-    let watched =
-        fit_interruptible(&model, &options, &mut |_| {}, &Interrupt::new()).expect("fit");
+    let watched = fit_interruptible(&model, &options, &mut |_| {}, &Interrupt::new()).expect("fit");
     assert_eq!(plain.theta, watched.theta);
     assert_eq!(plain.se, watched.se);
     assert_eq!(plain.mcse, watched.mcse);

@@ -301,7 +301,12 @@ pub(crate) struct BootstrapArgs {
 #[derive(Args, Debug)]
 pub(crate) struct PowerArgs {
     /// Design CSV of covariates and groups (a response column is not needed).
-    #[arg(long, value_name = "FILE", conflicts_with = "crossed", requires = "formula")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "crossed",
+        requires = "formula"
+    )]
     pub(crate) design: Option<PathBuf>,
     /// lme4-style model formula for --design, e.g. "y ~ x + (1 | subject) + (1 | item)".
     #[arg(long, value_name = "FORMULA", requires = "design")]

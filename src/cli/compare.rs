@@ -107,16 +107,31 @@ pub fn cmd_compare(a: CompareArgs) -> Result<(), CliError> {
                 )));
             };
             let bar = super::bootstrap::replicate_bar(nsim, a.mc.quiet, "bootstrap LRT refits");
-            let small = mcla::Fitted { model: ms, fit: fs, options: &options };
-            let large = mcla::Fitted { model: ml, fit: fl, options: &options };
+            let small = mcla::Fitted {
+                model: ms,
+                fit: fs,
+                options: &options,
+            };
+            let large = mcla::Fitted {
+                model: ml,
+                fit: fl,
+                options: &options,
+            };
             let reps = mcla::infer::bootstrap::bootstrap_lrt_replicates_with_progress(
-                small, large, 0..nsim, options.seed, &|d| bar.set_position(d as u64),
+                small,
+                large,
+                0..nsim,
+                options.seed,
+                &|d| bar.set_position(d as u64),
             )
             .map_err(|e| input(e.to_string()))?;
             bar.finish_and_clear();
             let df = summaries[w[1]].npar() - summaries[w[0]].npar();
             let t = mcla::summarise_lrt(mcla::infer::bootstrap::observed_lrt(fs, fl), df, &reps)
-                .map_err(|e| CliError { code: 1, error: anyhow::anyhow!("{e}") })?;
+                .map_err(|e| CliError {
+                    code: 1,
+                    error: anyhow::anyhow!("{e}"),
+                })?;
             if a.bootstrap_out.is_some() {
                 // one table for all pairs, the pair's larger model in the first column
                 let part = mcla::output::bootstrap::lrt_replicates_csv(&reps);

@@ -123,8 +123,18 @@ pub(crate) fn cmd_power(a: PowerArgs) -> Result<(), CliError> {
                 call_line(),
                 study.design.y.len(),
                 study.design.x_names.join(", "),
-                study.beta.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", "),
-                study.nu.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", ")
+                study
+                    .beta
+                    .iter()
+                    .map(|b| b.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                study
+                    .nu
+                    .iter()
+                    .map(|b| b.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             s.push_str(&power_text(&summary));
             if let Some(r) = reps.iter().find_map(|r| r.error.as_deref()) {

@@ -141,7 +141,14 @@ pub fn maximise(
     options: &FitOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Optimum, FitError> {
-    maximise_with(objective, None, theta0, options, progress, &Interrupt::new())
+    maximise_with(
+        objective,
+        None,
+        theta0,
+        options,
+        progress,
+        &Interrupt::new(),
+    )
 }
 
 /// [`maximise`], stopping with [`FitError::Interrupted`] once `interrupt` is triggered

@@ -243,12 +243,7 @@ fn refit(
 }
 
 /// Replace the response of `spec` by one simulated at `theta` with `seed` and build the model.
-fn simulated_model(
-    spec: &ModelSpec,
-    p: usize,
-    theta: &[f64],
-    seed: u64,
-) -> Result<Model, String> {
+fn simulated_model(spec: &ModelSpec, p: usize, theta: &[f64], seed: u64) -> Result<Model, String> {
     let (y, _) = simulate_response(spec, &theta[..p], &theta[p..], seed)
         .map_err(|e| format!("simulation failed: {e}"))?;
     let mut spec = spec.clone();
@@ -362,7 +357,13 @@ pub fn bootstrap_replicates_with_progress(
             Err(e) => Replicate::failed(r, format!("the refit failed: {e}")),
         }
     };
-    run_replicates(options.threads, indices, progress, &work, &Replicate::failed)
+    run_replicates(
+        options.threads,
+        indices,
+        progress,
+        &work,
+        &Replicate::failed,
+    )
 }
 
 /// The bootstrap distribution of one parameter.
@@ -561,8 +562,7 @@ impl LrtReplicate {
 
 fn check_nested(small: &Fitted, large: &Fitted) -> Result<(), BootstrapError> {
     let (s, l) = (small.model, large.model);
-    if s.n() != l.n() || s.y() != l.y() || s.family() != l.family() || s.trials() != l.trials()
-    {
+    if s.n() != l.n() || s.y() != l.y() || s.family() != l.family() || s.trials() != l.trials() {
         return Err(BootstrapError::NotNested(
             "they are not fitted to the same response (rows, values, family or trials differ)"
                 .into(),
@@ -887,11 +887,7 @@ pub fn power_replicates_with_progress(
         let (statistic, p_value, converged) = match study.test {
             PowerTest::Wald => {
                 let z = estimate / se;
-                (
-                    z,
-                    2.0 * crate::fit::vcov::normal_cdf(-z.abs()),
-                    f.converged,
-                )
+                (z, 2.0 * crate::fit::vcov::normal_cdf(-z.abs()), f.converged)
             }
             PowerTest::Lrt => {
                 let mut spec0 = reduced.clone();
@@ -1112,7 +1108,13 @@ mod tests {
     fn quantiles_follow_r_type_7() {
         // R: quantile(c(1, 2, 4, 8, 16), c(0.025, 0.25, 0.5, 0.9, 1)) = 1.1 2 4 12.8 16
         let v = [1.0, 2.0, 4.0, 8.0, 16.0];
-        for (p, q) in [(0.025, 1.1), (0.25, 2.0), (0.5, 4.0), (0.9, 12.8), (1.0, 16.0)] {
+        for (p, q) in [
+            (0.025, 1.1),
+            (0.25, 2.0),
+            (0.5, 4.0),
+            (0.9, 12.8),
+            (1.0, 16.0),
+        ] {
             assert!((quantile_sorted(&v, p) - q).abs() < 1e-12, "{p}");
         }
     }

@@ -162,8 +162,7 @@ pub fn power_text(s: &PowerSummary) -> String {
 
 /// Power replicates as CSV.
 pub fn power_replicates_csv(reps: &[PowerReplicate]) -> String {
-    let mut out =
-        String::from("replicate,estimate,se,statistic,p_value,reject,converged,error\n");
+    let mut out = String::from("replicate,estimate,se,statistic,p_value,reject,converged,error\n");
     for r in reps {
         out.push_str(&format!(
             "{},{},{},{},{},{},{},{}\n",

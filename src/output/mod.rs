@@ -2,6 +2,6 @@
 //! read them: [`report`] (R-like text, JSON) and [`tidy`] (CSV in broom.mixed's shape, text
 //! tables), [`bootstrap`] (bootstrap and power tables and their replicates as CSV).
 
+pub mod bootstrap;
 pub mod report;
 pub mod tidy;
-pub mod bootstrap;

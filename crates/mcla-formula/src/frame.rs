@@ -824,7 +824,8 @@ impl DataFrame {
                 }
                 // strings are always a factor, read as a quoted CSV column is
                 RawColumn::Text(values) => {
-                    let text: Vec<String> = values.into_iter().map(Option::unwrap_or_default).collect();
+                    let text: Vec<String> =
+                        values.into_iter().map(Option::unwrap_or_default).collect();
                     build_column(&name, &text, given, true, &na)?
                 }
                 RawColumn::Categorical(cat) => match given {
@@ -832,7 +833,10 @@ impl DataFrame {
                         let text: Vec<String> = cat
                             .codes
                             .iter()
-                            .map(|c| c.and_then(|k| cat.levels.get(k).cloned()).unwrap_or_default())
+                            .map(|c| {
+                                c.and_then(|k| cat.levels.get(k).cloned())
+                                    .unwrap_or_default()
+                            })
                             .collect();
                         build_column(&name, &text, given, forced, &[])?
                     }

@@ -234,11 +234,26 @@ fn raw_columns_read_like_the_csv_reader() {
     };
     let from_csv = DataFrame::from_reader(csv.as_bytes(), &opts).unwrap();
     let raw = vec![
-        ("y".to_string(), RawColumn::Numeric(vec![Some(1.0), Some(0.0), Some(1.0)])),
-        ("x".to_string(), RawColumn::Numeric(vec![Some(0.5), Some(1.5), Some(f64::NAN)])),
-        ("id".to_string(), RawColumn::Numeric(vec![Some(10.0), Some(2.0), Some(10.0)])),
-        ("g".to_string(), RawColumn::Text(vec![Some("b".into()), Some("a".into()), None])),
-        ("l".to_string(), RawColumn::Logical(vec![Some(true), Some(false), Some(true)])),
+        (
+            "y".to_string(),
+            RawColumn::Numeric(vec![Some(1.0), Some(0.0), Some(1.0)]),
+        ),
+        (
+            "x".to_string(),
+            RawColumn::Numeric(vec![Some(0.5), Some(1.5), Some(f64::NAN)]),
+        ),
+        (
+            "id".to_string(),
+            RawColumn::Numeric(vec![Some(10.0), Some(2.0), Some(10.0)]),
+        ),
+        (
+            "g".to_string(),
+            RawColumn::Text(vec![Some("b".into()), Some("a".into()), None]),
+        ),
+        (
+            "l".to_string(),
+            RawColumn::Logical(vec![Some(true), Some(false), Some(true)]),
+        ),
     ];
     let from_raw = DataFrame::from_raw_columns(raw, &opts).unwrap();
     assert_eq!(from_raw.columns(), from_csv.columns());
@@ -250,13 +265,22 @@ fn raw_columns_read_like_the_csv_reader() {
     // strings are read as a quoted CSV column: numbers sort numerically, other text by bytes
     let quoted = DataFrame::from_reader(
         "s,t\n\"10\",b\n\"2\",B\n".as_bytes(),
-        &FrameOptions { quoted_as_categorical: true, ..Default::default() },
+        &FrameOptions {
+            quoted_as_categorical: true,
+            ..Default::default()
+        },
     )
     .unwrap();
     let text = DataFrame::from_raw_columns(
         vec![
-            ("s".into(), RawColumn::Text(vec![Some("10".into()), Some("2".into())])),
-            ("t".into(), RawColumn::Text(vec![Some("b".into()), Some("B".into())])),
+            (
+                "s".into(),
+                RawColumn::Text(vec![Some("10".into()), Some("2".into())]),
+            ),
+            (
+                "t".into(),
+                RawColumn::Text(vec![Some("b".into()), Some("B".into())]),
+            ),
         ],
         &FrameOptions::default(),
     )
@@ -273,7 +297,8 @@ fn raw_columns_read_like_the_csv_reader() {
             codes: vec![Some(0), Some(1), None],
         })
     };
-    let f = DataFrame::from_raw_columns(vec![("c".into(), cat())], &FrameOptions::default()).unwrap();
+    let f =
+        DataFrame::from_raw_columns(vec![("c".into(), cat())], &FrameOptions::default()).unwrap();
     match &f.column("c").unwrap().data {
         ColumnData::Categorical(c) => {
             assert_eq!(c.levels, ["W", "R"]);
@@ -298,9 +323,15 @@ fn raw_columns_read_like_the_csv_reader() {
     let e = DataFrame::from_raw_columns(vec![("c".into(), cat())], &bad).unwrap_err();
     assert!(matches!(e, FrameError::UnknownColumn { .. }), "{e}");
     let e = DataFrame::from_raw_columns(
-        vec![("x".into(), RawColumn::Numeric(vec![Some(1.0), Some(f64::INFINITY)]))],
+        vec![(
+            "x".into(),
+            RawColumn::Numeric(vec![Some(1.0), Some(f64::INFINITY)]),
+        )],
         &FrameOptions::default(),
     )
     .unwrap_err();
-    assert!(matches!(e, FrameError::NonFiniteValue { row: 2, .. }), "{e}");
+    assert!(
+        matches!(e, FrameError::NonFiniteValue { row: 2, .. }),
+        "{e}"
+    );
 }
