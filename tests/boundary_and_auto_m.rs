@@ -116,7 +116,7 @@ fn a_boundary_variance_leaves_the_fixed_effect_ses_at_the_glm_values() {
     assert!(e.to_string().contains("boundary"), "{e}");
 }
 
-/// Automatic m at a target that m = 250 misses by far: the next stage goes to the maximum,
+/// Automatic m at a target that m = 256 misses by far: the next stage goes to the maximum,
 /// and the fit says so while it runs (a `Progress::LongStage` event) and in its warnings.
 #[test]
 fn automatic_m_announces_a_stage_that_jumps_to_its_maximum() {
@@ -126,8 +126,9 @@ fn automatic_m_announces_a_stage_that_jumps_to_its_maximum() {
     let model = common::reference_model(&shared, "salamander");
     let options = FitOptions {
         auto_m: Some(AutoM {
-            start: 250,
-            max: 1000,
+            // whole Sobol' prefixes (16 replicates x 2^j), as the default draws need
+            start: 256,
+            max: 1024,
             mcse_ratio: 1e-4,
             loglik_mcse: 0.01,
         }),
@@ -144,10 +145,10 @@ fn automatic_m_announces_a_stage_that_jumps_to_its_maximum() {
     assert_eq!(announced.len(), 1, "{announced:?}");
     let w = &announced[0];
     assert!(
-        w.contains("at m = 250") && w.contains("m = 1000 (its maximum)"),
+        w.contains("at m = 256") && w.contains("m = 1024 (its maximum)"),
         "{w}"
     );
     assert!(w.contains("should take about"), "{w}");
     assert!(f.warnings.contains(w), "{:?}", f.warnings);
-    assert_eq!(f.m, 1000);
+    assert_eq!(f.m, 1024);
 }

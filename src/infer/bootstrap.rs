@@ -134,8 +134,10 @@ pub fn refit_seed(replicate_seed: u64) -> u64 {
 /// the boundary starts its refits here).
 pub const START_VARIANCE_FLOOR: f64 = 1e-3;
 
-/// One bootstrap replicate: the refit of one simulated response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One bootstrap replicate: the refit of one simulated response.  Equality is bit for bit
+/// (a NaN standard error — a variance on the boundary — equals itself), which is what "the
+/// same replicates whatever the grouping" means.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Replicate {
     /// Replicate number `r` (its seed stream is [`replicate_seed`]`(seed, r)`).
     pub index: usize,
@@ -152,6 +154,22 @@ pub struct Replicate {
     pub converged: bool,
     /// Why the replicate has no refit (e.g. a simulated response that is constant).
     pub error: Option<String>,
+}
+
+/// The bits of a slice of floats.
+fn float_bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+impl PartialEq for Replicate {
+    fn eq(&self, other: &Self) -> bool {
+        self.index == other.index
+            && float_bits(&self.theta) == float_bits(&other.theta)
+            && float_bits(&self.se) == float_bits(&other.se)
+            && self.loglik.to_bits() == other.loglik.to_bits()
+            && self.converged == other.converged
+            && self.error == other.error
+    }
 }
 
 impl Replicate {

@@ -22,7 +22,7 @@ test_that("the result has class c('mcla', 'glmm') and R glmm's fields", {
   expect_identical(fit$z[[1]], stats::model.matrix(~ 0 + g, data = sim))
   expect_identical(fit$mod.mcml$z$g, fit$z[[1]][, , drop = FALSE])
   expect_identical(fit$family.glmm$family.glmm, "bernoulli.glmm")
-  expect_identical(fit$m, 2000)
+  expect_identical(fit$m, 2048) # m = 2000 asked, rounded up to whole Sobol' prefixes
   expect_identical(dim(fit$loglike.hessian), c(3L, 3L))
   expect_true(fit$trust.converged)
   expect_lt(max(abs(fit$loglike.gradient)), 1e-4)
