@@ -46,3 +46,21 @@ pub(crate) fn fit_options(mc: &McArgs) -> FitOptions {
     }
     options
 }
+
+/// `--crossed G,A,P`: the built-in crossed design of `simulate` and `power` (its sizes only;
+/// each command checks the family and the design itself).
+pub(crate) fn crossed_design(spec: &str) -> Result<mcla::CrossedDesign, CliError> {
+    let v: Vec<usize> = spec
+        .split(',')
+        .map(|t| t.trim().parse::<usize>().ok())
+        .collect::<Option<_>>()
+        .unwrap_or_default();
+    let [groups, animals, pairings] = v.as_slice() else {
+        return Err(input(format!("--crossed '{spec}' must be three whole numbers groups,animals,pairings, e.g. 6,10,6 (the salamander shape)")));
+    };
+    Ok(mcla::CrossedDesign {
+        groups: *groups,
+        animals: *animals,
+        pairings: *pairings,
+    })
+}

@@ -5,13 +5,13 @@
 use super::args::{Format, PowerArgs, EXAMPLE_BETA, EXAMPLE_NU};
 use super::bootstrap::{replicate_bar, write_file};
 use super::error::{input, io_error, CliError};
-use super::options::{fit_options, frame_options};
+use super::options::{crossed_design, fit_options, frame_options};
 use super::output::{call_line, print_out};
 use anyhow::Context;
 use mcla::infer::bootstrap::{power_replicates_with_progress, summarise_power};
 use mcla::model::design::{self, DataRequest, ModelInput};
 use mcla::output::bootstrap::{power_replicates_csv, power_text};
-use mcla::{CrossedDesign, Family, ModelSpec, PowerStudy};
+use mcla::{Family, ModelSpec, PowerStudy};
 
 /// The planned design as a [`ModelSpec`] (its response a placeholder) with the truth.
 fn planned(a: &PowerArgs, seed: u64) -> Result<(ModelSpec, Vec<f64>, Vec<f64>), CliError> {
@@ -51,22 +51,10 @@ fn planned(a: &PowerArgs, seed: u64) -> Result<(ModelSpec, Vec<f64>, Vec<f64>), 
         }
         (None, spec) => {
             let spec = spec.as_deref().unwrap_or("6,10,6");
-            let v: Vec<usize> = spec
-                .split(',')
-                .map(|t| t.trim().parse::<usize>().ok())
-                .collect::<Option<_>>()
-                .unwrap_or_default();
-            let [groups, animals, pairings] = v.as_slice() else {
-                return Err(input(format!("--crossed '{spec}' must be three whole numbers groups,animals,pairings, e.g. 6,10,6 (the salamander shape)")));
-            };
+            let d = crossed_design(spec)?;
             if a.family != Family::Bernoulli {
                 return Err(input("the built-in crossed design is bernoulli; use --design with your own CSV for other families".into()));
             }
-            let d = CrossedDesign {
-                groups: *groups,
-                animals: *animals,
-                pairings: *pairings,
-            };
             let spec = d.design().map_err(|e| input(format!("--crossed: {e}")))?;
             let beta = a.beta.clone().map(|b| b.0).unwrap_or(EXAMPLE_BETA.to_vec());
             let nu = a.nu.clone().map(|b| b.0).unwrap_or(EXAMPLE_NU.to_vec());

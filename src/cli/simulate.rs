@@ -2,11 +2,11 @@
 
 use super::args::{SimulateArgs, EXAMPLE_BETA, EXAMPLE_NU};
 use super::error::{input, CliError};
-use super::options::frame_options;
+use super::options::{crossed_design, frame_options};
 use super::output::print_out;
 use anyhow::Context;
 use mcla::model::design::{self, DataRequest, ModelInput};
-use mcla::{CrossedDesign, Family, InputError};
+use mcla::{Family, InputError};
 
 pub(crate) fn cmd_simulate(a: SimulateArgs) -> Result<(), CliError> {
     let csv = match &a.design {
@@ -49,22 +49,10 @@ pub(crate) fn cmd_simulate(a: SimulateArgs) -> Result<(), CliError> {
         }
         None => {
             let spec = a.crossed.as_deref().unwrap_or("6,10,6");
-            let v: Vec<usize> = spec
-                .split(',')
-                .map(|t| t.trim().parse::<usize>().ok())
-                .collect::<Option<_>>()
-                .unwrap_or_default();
-            let [groups, animals, pairings] = v.as_slice() else {
-                return Err(input(format!("--crossed '{spec}' must be three whole numbers groups,animals,pairings, e.g. 6,10,6 (the salamander shape)")));
-            };
+            let d = crossed_design(spec)?;
             if a.family != Family::Bernoulli {
                 return Err(input("the built-in crossed design simulates a bernoulli response (Mate); use --design with your own CSV for other families".into()));
             }
-            let d = CrossedDesign {
-                groups: *groups,
-                animals: *animals,
-                pairings: *pairings,
-            };
             let beta = a.beta.clone().map(|b| b.0).unwrap_or(EXAMPLE_BETA.to_vec());
             let nu = a.nu.clone().map(|b| b.0).unwrap_or(EXAMPLE_NU.to_vec());
             design::crossed_design_csv(&d, &beta, &nu, a.seed)?
