@@ -131,6 +131,7 @@ fn automatic_m_announces_a_stage_that_jumps_to_its_maximum() {
             max: 1024,
             mcse_ratio: 1e-4,
             loglik_mcse: 0.01,
+            ..AutoM::default()
         }),
         threads: Some(1),
         ..FitOptions::default()

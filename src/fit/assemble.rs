@@ -4,6 +4,7 @@
 use super::diagnostics::{self, Reviewed, Verdict, BOUNDARY_VARIANCE};
 use super::maximise::{Optimum, PathStep, Stage};
 use super::vcov::{self, CoefRow};
+use crate::integrate::BlockMethod;
 use crate::model::blocks::Blocks;
 use crate::model::options::{FitOptions, Sampler};
 use crate::model::Model;
@@ -22,6 +23,9 @@ pub struct BlockInfo {
     pub ess: f64,
     /// Draws of the block (0: integrated exactly, no Monte Carlo error).
     pub draws: usize,
+    /// How the block was integrated (`quadrature`, `nested_quadrature`,
+    /// `sampled_separator`, `importance_sample`).
+    pub method: BlockMethod,
 }
 
 impl BlockInfo {
@@ -109,6 +113,9 @@ pub struct Fit {
     pub threads: usize,
     /// Sampler.
     pub sampler: Sampler,
+    /// Gauss–Hermite nodes per integrated effect (the adaptive sampler's K; per level of a
+    /// nested block).
+    pub quadrature_nodes: usize,
     /// Whether samples were regenerated instead of stored.
     pub low_memory: bool,
     /// Family name.
@@ -228,6 +235,16 @@ impl Fit {
             .map(|b| b.ess)
             .fold(f64::INFINITY, f64::min)
     }
+
+    /// Smallest ESS as a fraction of the block's own draws over the sampled blocks (blocks get
+    /// their own m under automatic m's allocation); 1 when every block is exact.
+    pub fn min_ess_fraction(&self) -> f64 {
+        self.blocks
+            .iter()
+            .filter(|b| b.draws > 0)
+            .map(|b| b.ess / b.draws as f64)
+            .fold(1.0, f64::min)
+    }
 }
 
 /// Four significant digits, in scientific notation when small, for numbers in messages.
@@ -312,6 +329,7 @@ pub fn assemble(
             n: b.n(),
             ess: s.ess,
             draws: s.draws,
+            method: s.method,
         })
         .collect();
     if let Some(w) = ess_warning(&block_info, options) {
@@ -366,6 +384,7 @@ pub fn assemble(
         seed: options.seed,
         threads,
         sampler: options.sampler,
+        quadrature_nodes: options.quadrature_nodes,
         low_memory: options.low_memory,
         family: model.family().name().into(),
         link: model.family().link().into(),

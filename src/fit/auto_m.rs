@@ -196,13 +196,17 @@ pub(super) fn fit_adaptive(
     let settings = AdaptiveSettings {
         nodes: options.quadrature_nodes,
         draws: options.draws,
+        nested: options.nested_quadrature,
         ..AdaptiveSettings::default()
     };
     let t2 = Instant::now();
     // Sobol' draws come in whole prefixes of R 2^j points (integrate::standard_draws)
-    let mut m = settings
+    let m0 = settings
         .draws
         .round_m(options.auto_m.map_or(options.m, |a| a.start));
+    // draws per block: the same for all at the first stage, then allocated (allocate.rs)
+    let mut ms = vec![m0; blocks.blocks.len()];
+    let round = |m: usize| settings.draws.round_m(m);
     let avail = available_memory_bytes();
     let mut theta0 = st.theta.clone();
     let mut path = Vec::new();
@@ -211,11 +215,12 @@ pub(super) fn fit_adaptive(
     // same function at every stage): reused where the next one is asked for next to it (the
     // next stage's start) and reported when the optimum is next to it
     let last_model: Mutex<Option<(Vec<f64>, Vec<f64>)>> = Mutex::new(None);
-    let adaptive = |m: usize| -> Result<Objective<'_>, FitError> {
-        let mut o = Objective::adaptive(
+    let adaptive = |ms: &[usize]| -> Result<Objective<'_>, FitError> {
+        let rounded: Vec<usize> = ms.iter().map(|&m| round(m)).collect();
+        let mut o = Objective::adaptive_allocated(
             model,
             blocks,
-            settings.draws.round_m(m),
+            &rounded,
             options.seed,
             &st.centre.u_star,
             settings,
@@ -228,11 +233,14 @@ pub(super) fn fit_adaptive(
             return Err(FitError::Interrupted);
         }
         let ts = Instant::now();
-        let objective = adaptive(m)?;
+        let objective = adaptive(&ms)?;
+        // the most draws of any block (the m reported; the m asked for when none is sampled)
+        let m = objective
+            .draws()
+            .max(if objective.draws() == 0 { m0 } else { 0 });
         // per-draw results kept during an evaluation: a log weight and two score vectors per
         // draw, for every block with a separator (blocks are evaluated in parallel)
-        let needed =
-            8.0 * (1 + 2 * model.n_params()) as f64 * objective.sampled_parts() as f64 * m as f64;
+        let needed = 8.0 * (1 + 2 * model.n_params()) as f64 * objective.total_draws() as f64;
         if avail.is_some_and(|a| needed > 0.9 * a) || needed > 1e15 {
             return Err(FitError::AdaptiveTooLarge {
                 m,
@@ -241,12 +249,13 @@ pub(super) fn fit_adaptive(
             });
         }
         progress(Progress::Sampling {
-            total: m * blocks.blocks.len(),
+            total: objective.total_draws(),
         });
         let sampled = objective.draws() > 0;
         let fewer = |k: usize| -> Result<Option<Objective<'_>>, FitError> {
             Ok(if sampled && m > k {
-                Some(adaptive(k)?)
+                let few: Vec<usize> = ms.iter().map(|&mb| mb.min(k)).collect();
+                Some(adaptive(&few)?)
             } else {
                 None
             })
@@ -311,12 +320,29 @@ pub(super) fn fit_adaptive(
         // decide on the Hessian that is reported
         let mut growth = 1.0;
         let mut probe_fit = None;
+        let mut next_ms = ms.clone();
         let accept = match options.auto_m {
-            Some(auto) if m < auto.max && sampled => {
+            Some(auto) if sampled && stages.len() + 1 < MAX_STAGES => {
                 let probe = assemble(model, blocks, opt.clone(), options, 1, st);
                 growth = auto_growth(&probe, &auto);
+                if growth > 1.0 {
+                    next_ms = if auto.allocate {
+                        super::allocate::allocate(
+                            &probe,
+                            &opt.evaluation.blocks,
+                            blocks,
+                            &ms,
+                            &auto,
+                            &round,
+                        )
+                    } else {
+                        let next = round(next_m(m, growth, auto.max));
+                        vec![next; ms.len()]
+                    };
+                }
                 probe_fit = Some(probe);
-                growth <= 1.0
+                // stop when the targets are met or no block can get more draws
+                growth <= 1.0 || next_ms == ms
             }
             _ => true,
         };
@@ -342,8 +368,7 @@ pub(super) fn fit_adaptive(
             return Ok((opt, m, ranef));
         }
         theta0 = opt.theta.clone();
-        let max = options.auto_m.map_or(m, |a| a.max);
-        let next = settings.draws.round_m(next_m(m, growth, max));
+        let next = next_ms.iter().copied().max().unwrap_or(m);
         if let (Some(auto), Some(probe)) = (options.auto_m, &probe_fit) {
             let seconds = ts.elapsed().as_secs_f64();
             let forecast = stage_forecast(probe, &auto, m, next, growth, seconds);
@@ -352,9 +377,13 @@ pub(super) fn fit_adaptive(
                 warnings.push(w);
             }
         }
-        m = next;
+        ms = next_ms;
     }
 }
+
+/// Most stages of automatic m (each at least doubles some block's draws, so far more than a
+/// fit reaching its maximum m needs); the last is accepted as it is.
+const MAX_STAGES: usize = 16;
 
 /// The numbers of a stage for [`long_stage_warning`], from the stage's probe fit.
 fn stage_forecast(

@@ -4,11 +4,13 @@
 //! [`start`](crate::start::start) → [`Blocks`](crate::Blocks) → block integrators
 //! ([`crate::integrate`]) → [`maximise`] (R trust semantics, `mcla-trust`) → [`assemble`]
 //! inside a thread pool of the requested size ([`pipeline`]); with the SPEC §12 estimator,
-//! [`auto_m`] grows m until the Monte Carlo error meets its targets.  Gives a [`Fit`]:
+//! [`auto_m`] grows m until the Monte Carlo error meets its targets, giving each sampled block
+//! its own m where the error is ([`allocate`]).  Gives a [`Fit`]:
 //! estimates, the reported Hessian, `vcov` and SEs ([`vcov`]), MCSEs, ESS, and warnings from
 //! [`diagnostics`] (separation, stationarity), which check what the fit found, not how.
 //! Memory is checked before anything large is allocated ([`memory`]).
 
+pub mod allocate;
 pub mod assemble;
 pub mod auto_m;
 pub mod diagnostics;

@@ -302,6 +302,7 @@ pub fn with_fit_objective<R>(
         let settings = crate::integrate::adaptive::AdaptiveSettings {
             nodes: checked.quadrature_nodes,
             draws: checked.draws,
+            nested: checked.nested_quadrature,
             ..Default::default()
         };
         let objective = crate::integrate::Objective::adaptive(

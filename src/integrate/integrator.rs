@@ -48,6 +48,45 @@ pub struct BlockSummary {
     /// independent groups of draws otherwise, see
     /// [`standard_draws`](crate::integrate::standard_draws)).
     pub loglik_var: f64,
+    /// How the block was integrated.
+    pub method: BlockMethod,
+    /// The block's own `V_b` (row-major, its part of [`McEvaluation::mc_v`]); empty for a
+    /// block integrated exactly.  Automatic m allocates draws between blocks from it.
+    pub mc_v: Vec<f64>,
+}
+
+/// How a block's integral is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockMethod {
+    /// One effect: adaptive Gauss–Hermite quadrature, exact.
+    Quadrature,
+    /// Nested effects (a tree): nested adaptive Gauss–Hermite quadrature, exact
+    /// ([`nested`](crate::integrate::nested)).
+    NestedQuadrature,
+    /// SPEC §12: the separator sampled, the rest by conditional quadrature.
+    SampledSeparator,
+    /// R glmm's fixed importance sample (joint or factorised).
+    ImportanceSample,
+}
+
+impl BlockMethod {
+    /// Whether the method has no Monte Carlo error.
+    pub fn is_exact(self) -> bool {
+        matches!(
+            self,
+            BlockMethod::Quadrature | BlockMethod::NestedQuadrature
+        )
+    }
+    /// The name printed in reports (the JSON's spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockMethod::Quadrature => "quadrature",
+            BlockMethod::NestedQuadrature => "nested_quadrature",
+            BlockMethod::SampledSeparator => "sampled_separator",
+            BlockMethod::ImportanceSample => "importance_sample",
+        }
+    }
 }
 
 /// Replace the row-major `d x d` matrix `m` by `(m + m') / 2`.

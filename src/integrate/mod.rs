@@ -12,6 +12,8 @@
 //! * [`adaptive`] — the default, SPEC §12: separator sampled from a theta-adaptive Gaussian,
 //!   the conditionally independent rest by adaptive Gauss–Hermite quadrature; exact when the
 //!   separator is empty;
+//! * [`nested`] — blocks whose effects nest (a tree: site / brood / individual), exactly by
+//!   nested adaptive Gauss–Hermite quadrature;
 //! * [`fixed_sample`] — R glmm's fixed importance sample (`joint`, `factorised`);
 //! * [`separator`] (choice of integrated set and separator), [`conditional`] (the 1-D
 //!   conditional integrals), [`quadrature`] (Gauss–Hermite rules and the exact one-factor
@@ -28,12 +30,15 @@ pub mod conditional;
 pub mod fixed_sample;
 pub mod integrator;
 pub mod moments;
+pub mod nested;
 pub mod objective;
 pub mod quadrature;
 pub mod separator;
 pub mod sobol;
 pub mod standard_draws;
 
-pub use integrator::{symmetrise, BlockIntegrator, BlockSummary, IntegratorError, McEvaluation};
+pub use integrator::{
+    symmetrise, BlockIntegrator, BlockMethod, BlockSummary, IntegratorError, McEvaluation,
+};
 pub use moments::{BlockMoments, RanefRow};
 pub use objective::{FixedOnly, Objective};

@@ -12,10 +12,22 @@
 use super::adaptive::{AdaptiveBlock, AdaptiveSettings};
 use super::integrator::{symmetrise, BlockIntegrator, IntegratorError, McEvaluation};
 use super::moments::BlockMoments;
+use super::nested::{NestedBlock, Tree, NESTED_BUDGET};
 use crate::interrupt::Interrupt;
+use crate::model::blocks::Block;
 use crate::model::blocks::Blocks;
 use crate::model::Model;
 use rayon::prelude::*;
+
+/// The tree of `block`'s effects where nested quadrature integrates it: two or more effects
+/// that nest, at a [`Tree::cost`] within [`NESTED_BUDGET`] with `nodes` per level (a single
+/// effect is integrated exactly by the adaptive block's own quadrature).
+pub fn nested_tree(block: &Block, nodes: usize) -> Option<Tree> {
+    if block.q() < 2 {
+        return None;
+    }
+    Tree::of(block).filter(|t| t.cost(nodes) <= NESTED_BUDGET)
+}
 
 /// Observations that involve no random effect: their exact log density.
 #[derive(Debug, Clone)]
@@ -117,8 +129,9 @@ impl<'a> Objective<'a> {
         }
     }
 
-    /// The SPEC §12 objective: one [`AdaptiveBlock`] per block of `blocks` (factorised)
-    /// with `m` draws each, plus the observations without random effects.
+    /// The SPEC §12 objective: per block of `blocks` (factorised) a [`NestedBlock`] where
+    /// its effects nest (two or more, work within [`NESTED_BUDGET`], `settings.nested`), else
+    /// an [`AdaptiveBlock`] with `m` draws, plus the observations without random effects.
     pub fn adaptive(
         model: &'a Model,
         blocks: &Blocks,
@@ -127,10 +140,45 @@ impl<'a> Objective<'a> {
         u_start: &[f64],
         settings: AdaptiveSettings,
     ) -> Result<Objective<'a>, IntegratorError> {
+        let ms = vec![m; blocks.blocks.len()];
+        Objective::adaptive_allocated(model, blocks, &ms, seed, u_start, settings)
+    }
+
+    /// [`adaptive`](Objective::adaptive) with `ms[b]` draws for block `b` (automatic m's
+    /// allocation); block `b`'s draws are the first `ms[b]` of its own stream, whatever the
+    /// other blocks get.
+    pub fn adaptive_allocated(
+        model: &'a Model,
+        blocks: &Blocks,
+        ms: &[usize],
+        seed: u64,
+        u_start: &[f64],
+        settings: AdaptiveSettings,
+    ) -> Result<Objective<'a>, IntegratorError> {
         let mut parts: Vec<Box<dyn BlockIntegrator + 'a>> = Vec::new();
         for (b, block) in blocks.blocks.iter().enumerate() {
+            if let Some(tree) = settings
+                .nested
+                .then(|| nested_tree(block, settings.nodes))
+                .flatten()
+            {
+                parts.push(Box::new(NestedBlock::new(
+                    model,
+                    block,
+                    tree,
+                    settings.nodes,
+                    u_start,
+                )?));
+                continue;
+            }
             parts.push(Box::new(AdaptiveBlock::new(
-                model, block, b, m, seed, u_start, settings,
+                model,
+                block,
+                b,
+                ms.get(b).copied().unwrap_or(1),
+                seed,
+                u_start,
+                settings,
             )?));
         }
         if !blocks.fixed_only.is_empty() {
@@ -304,8 +352,14 @@ impl<'a> Objective<'a> {
         self.parts.iter().filter(|p| p.draws() > 0).count()
     }
 
-    /// Draws per block of the sampled parts (0 when everything is exact).
+    /// Draws per block of the sampled parts (the most of any block; 0 when everything is
+    /// exact).
     pub fn draws(&self) -> usize {
         self.parts.iter().map(|p| p.draws()).max().unwrap_or(0)
+    }
+
+    /// Draws of all sampled parts together.
+    pub fn total_draws(&self) -> usize {
+        self.parts.iter().map(|p| p.draws()).sum()
     }
 }

@@ -61,6 +61,10 @@ pub struct AutoM {
     pub mcse_ratio: f64,
     /// Target MCSE of the log-likelihood.
     pub loglik_mcse: f64,
+    /// After the first stage, give each sampled block its own m where its Monte Carlo error
+    /// is (Neyman allocation, see `fit::auto_m`); `false`: every block gets the same m.
+    #[serde(default = "nested_default")]
+    pub allocate: bool,
 }
 
 impl Default for AutoM {
@@ -70,6 +74,7 @@ impl Default for AutoM {
             max: 1 << 17,
             mcse_ratio: 0.02,
             loglik_mcse: 0.01,
+            allocate: true,
         }
     }
 }
@@ -90,6 +95,12 @@ pub struct FitOptions {
     /// i.i.d. normals (see [`standard_draws`](crate::integrate::standard_draws)).
     #[serde(default)]
     pub draws: crate::integrate::standard_draws::DrawScheme,
+    /// Integrate blocks whose effects nest (site / brood / individual) exactly by nested
+    /// quadrature ([`nested`](crate::integrate::nested)), when the work is within
+    /// [`NESTED_BUDGET`](crate::integrate::nested::NESTED_BUDGET); `false` samples them as
+    /// SPEC §12 does any other block (to compare the two).
+    #[serde(default = "nested_default")]
+    pub nested_quadrature: bool,
     /// Seed of every random stream.
     pub seed: u64,
     /// Mixture probabilities `p = (p1, p2, p3)` of the importance distribution.
@@ -115,6 +126,10 @@ pub struct FitOptions {
     pub low_memory: bool,
 }
 
+fn nested_default() -> bool {
+    true
+}
+
 impl Default for FitOptions {
     fn default() -> Self {
         FitOptions {
@@ -122,6 +137,7 @@ impl Default for FitOptions {
             auto_m: None,
             quadrature_nodes: 10,
             draws: crate::integrate::standard_draws::DrawScheme::default(),
+            nested_quadrature: true,
             seed: 1234,
             mixture: [1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0],
             zeta: 5.0,

@@ -18,6 +18,7 @@
 
 use crate::fit::vcov::{significance_stars, CoefRow};
 use crate::fit::Fit;
+use crate::integrate::BlockMethod;
 use serde_json::{json, Map, Value};
 
 /// What the report needs besides the fit.
@@ -291,6 +292,18 @@ fn coef_table(rows: &[CoefRow], truth: Option<&[f64]>, p_header: &str) -> String
     render_table(&headers, &body)
 }
 
+/// The sampled blocks' m: `4096`, or `1024-32768` where automatic m allocated the draws
+/// between blocks.
+fn m_range(fit: &Fit) -> String {
+    let drawn = fit.blocks.iter().filter(|b| b.draws > 0).map(|b| b.draws);
+    let (lo, hi) = drawn.fold((usize::MAX, 0), |(lo, hi), m| (lo.min(m), hi.max(m)));
+    if lo < hi {
+        format!("{lo}-{hi}")
+    } else {
+        fit.m.to_string()
+    }
+}
+
 fn median(v: &[f64]) -> f64 {
     let mut s: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
     if s.is_empty() {
@@ -365,23 +378,43 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
     // Monte Carlo section.
     let n_exact = fit.blocks.iter().filter(|b| b.is_exact()).count();
     let sampled = fit.blocks.len() - n_exact;
+    let n_nested = fit
+        .blocks
+        .iter()
+        .filter(|b| b.method == BlockMethod::NestedQuadrature)
+        .count();
+    let nested_note = if n_nested > 0 {
+        format!(
+            "; {n_nested} of them nested (tree-shaped), integrated level by level, K = {} nodes per level",
+            fit.quadrature_nodes
+        )
+    } else {
+        String::new()
+    };
     if sampled == 0 {
         o.push_str(&format!(
-            "\nMonte Carlo error: none. Every block ({}) is integrated exactly by adaptive Gauss-Hermite quadrature ({} sampler): MCSE 0.\n",
+            "\nMonte Carlo error: none. Every block ({}) is integrated exactly by adaptive Gauss-Hermite quadrature ({} sampler{nested_note}): MCSE 0.\n",
             fit.blocks.len(),
             fit.sampler.name()
         ));
     } else {
         o.push_str(&format!(
             "\nMonte Carlo error (m = {} per sampled block{}, seed {}, {} thread{}, {} sampler{}):\n",
-            fit.m,
-            if fit.m_auto { ", chosen automatically" } else { "" },
+            m_range(fit),
+            match (fit.m_auto, m_range(fit).contains('-')) {
+                (true, true) => ", chosen automatically and allocated where the error is",
+                (true, false) => ", chosen automatically",
+                _ => "",
+            },
             fit.seed,
             fit.threads,
             if fit.threads == 1 { "" } else { "s" },
             fit.sampler.name(),
             if n_exact > 0 {
-                format!("; {n_exact} of {} blocks integrated exactly", fit.blocks.len())
+                format!(
+                    "; {n_exact} of {} blocks integrated exactly{nested_note}",
+                    fit.blocks.len()
+                )
             } else {
                 String::new()
             }
@@ -662,6 +695,7 @@ pub fn json_report(fit: &Fit, info: &ReportInfo) -> Value {
     o.insert("seed".into(), json!(fit.seed));
     o.insert("threads".into(), json!(fit.threads));
     o.insert("sampler".into(), json!(fit.sampler.name()));
+    o.insert("quadrature_nodes".into(), json!(fit.quadrature_nodes));
     o.insert("low_memory".into(), json!(fit.low_memory));
     o.insert("start".into(), json!(fit.start_source));
     o.insert(
@@ -673,7 +707,7 @@ pub fn json_report(fit: &Fit, info: &ReportInfo) -> Value {
         Value::Array(
             fit.blocks
                 .iter()
-                .map(|b| json!({"q": b.q, "n": b.n, "draws": b.draws}))
+                .map(|b| json!({"q": b.q, "n": b.n, "draws": b.draws, "method": b.method.name()}))
                 .collect(),
         ),
     );

@@ -29,6 +29,9 @@ pub struct AdaptiveSettings {
     /// How the standard draws of the separator are made
     /// ([`standard_draws`](crate::integrate::standard_draws)).
     pub draws: DrawScheme,
+    /// Integrate blocks whose effects nest exactly by nested quadrature (within
+    /// [`NESTED_BUDGET`](crate::integrate::nested::NESTED_BUDGET)) instead of sampling them.
+    pub nested: bool,
 }
 
 impl Default for AdaptiveSettings {
@@ -38,6 +41,7 @@ impl Default for AdaptiveSettings {
             newton_steps: 3,
             proposal_step: 1e-4,
             draws: DrawScheme::default(),
+            nested: true,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! in parallel, reduced in a fixed order), and the [`BlockIntegrator`] implementation.
 
 use super::super::standard_draws;
-use super::super::{symmetrise, BlockIntegrator, BlockSummary, McEvaluation};
+use super::super::{symmetrise, BlockIntegrator, BlockMethod, BlockSummary, McEvaluation};
 use super::block::AdaptiveBlock;
 use super::block::ADAPTIVE_CHUNK;
 use super::scratch::{ChunkOut, Scratch};
@@ -30,6 +30,8 @@ impl AdaptiveBlock {
                 ess: f64::INFINITY,
                 draws: 0,
                 loglik_var: 0.0,
+                method: BlockMethod::Quadrature,
+                mc_v: Vec::new(),
             }],
             mc_v: vec![0.0; d * d],
         })
@@ -132,6 +134,8 @@ impl AdaptiveBlock {
                 ess: 1.0 / s2,
                 draws: self.m,
                 loglik_var,
+                method: BlockMethod::SampledSeparator,
+                mc_v: mc_v.clone(),
             }],
             mc_v,
         })

@@ -27,7 +27,7 @@
 use crate::integrate::fixed_sample::sampler::{
     BlockSample, ChunkDraws, GenScratch, ImportanceSample, CHUNK,
 };
-use crate::integrate::{BlockIntegrator, BlockMoments, BlockSummary, McEvaluation};
+use crate::integrate::{BlockIntegrator, BlockMethod, BlockMoments, BlockSummary, McEvaluation};
 use crate::model::blocks::{Block, Blocks};
 use crate::model::family::Family;
 use crate::model::Model;
@@ -332,8 +332,9 @@ impl<'a> Mcla<'a> {
                 recentre(&mut acc.q2, &mut acc.h2, acc.s2, &mean, &zero);
             }
             let s2n = acc.sum_w * acc.sum_w;
-            for (v, q) in mc_v.iter_mut().zip(&acc.q2) {
-                *v += q / s2n;
+            let block_v: Vec<f64> = acc.q2.iter().map(|q| q / s2n).collect();
+            for (v, q) in mc_v.iter_mut().zip(&block_v) {
+                *v += q;
             }
             summaries.push(BlockSummary {
                 log_max: acc.log_max,
@@ -345,6 +346,8 @@ impl<'a> Mcla<'a> {
                 // 1/ESS - 1/m, with the operations of the formula it replaced
                 loglik_var: (1.0 / (s2n / acc.s2) - 1.0 / self.sample.blocks[b].m() as f64)
                     .max(0.0),
+                method: BlockMethod::ImportanceSample,
+                mc_v: block_v,
             });
         }
         // Observations without random effects: exact.

@@ -1,0 +1,294 @@
+//! One evaluation of a nested block: the recursion over the tree from the leaves up (value,
+//! gradient and Hessian in theta), the conditional moments of the effects, and the
+//! [`BlockIntegrator`] implementation.
+
+use super::super::McEvaluation;
+use super::super::{symmetrise, BlockIntegrator, BlockMethod, BlockMoments, BlockSummary};
+use super::block::{Centre, NestedBlock};
+
+const LN_2PI: f64 = 1.837_877_066_409_345_3;
+
+/// Per-level buffers of the recursion (one set per level of the tree, reused by every node
+/// of the level): no allocation inside the recursion.
+struct Scratch {
+    k: usize,
+    d: usize,
+    /// The current path: `u` and `u - mode` of the node at each level.
+    u: Vec<f64>,
+    delta: Vec<f64>,
+    /// Per level and node point: log weight, subtree score, subtree `E[∂²] + Cov` so far.
+    la: Vec<f64>,
+    mu: Vec<f64>,
+    g: Vec<f64>,
+    /// Result of the node last finished at each level.
+    res_log: Vec<f64>,
+    res_m: Vec<f64>,
+    res_g: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(levels: usize, k: usize, d: usize) -> Scratch {
+        Scratch {
+            k,
+            d,
+            u: vec![0.0; levels],
+            delta: vec![0.0; levels],
+            la: vec![0.0; levels * k],
+            mu: vec![0.0; levels * k * d],
+            g: vec![0.0; levels * k * d * d],
+            res_log: vec![0.0; levels],
+            res_m: vec![0.0; levels * d],
+            res_g: vec![0.0; levels * d * d],
+        }
+    }
+}
+
+impl NestedBlock {
+    /// `u` and `u - mode` of node `v` at standard point `z`, given the path above it in `s`.
+    #[inline]
+    fn point(&self, v: usize, centre: &Centre, z: f64, delta: &[f64]) -> (f64, f64) {
+        let (off, lev) = (self.path_ptr[v], self.tree.level[v]);
+        let mut r = z;
+        for l in 0..lev {
+            r -= centre.chol[off + l] * delta[l];
+        }
+        let dv = r / centre.chol[off + lev];
+        (centre.u[v] + dv, dv)
+    }
+
+    /// Integrate node `v`'s subtree given the path above it (in `s`); the result goes to
+    /// `s.res_*[level(v)]`.  False where something is not finite.
+    fn node(&self, v: usize, theta: &[f64], xb: &[f64], centre: &Centre, s: &mut Scratch) -> bool {
+        let (p, d, k) = (self.p, s.d, s.k);
+        let lev = self.tree.level[v];
+        let fam = self.family;
+        let c = self.comp[v];
+        let nu = theta[p + c];
+        let ljj = centre.chol[self.path_ptr[v] + lev];
+        let own_const = std::f64::consts::SQRT_2.ln() - ljj.ln() - 0.5 * (LN_2PI + nu.ln());
+        for kk in 0..k {
+            let z = std::f64::consts::SQRT_2 * self.rule.x[kk];
+            let (u, dv) = self.point(v, centre, z, &s.delta);
+            s.u[lev] = u;
+            s.delta[lev] = dv;
+            let base = lev * k + kk;
+            let mu = base * d;
+            let gg = base * d * d;
+            let mut la = self.rule.log_w[kk] + own_const - u * u / (2.0 * nu);
+            s.mu[mu..mu + d].iter_mut().for_each(|a| *a = 0.0);
+            s.g[gg..gg + d * d].iter_mut().for_each(|a| *a = 0.0);
+            s.mu[mu + p + c] += u * u / (2.0 * nu * nu) - 0.5 / nu;
+            s.g[gg + (p + c) * d + p + c] += 0.5 / (nu * nu) - u * u / (nu * nu * nu);
+            for i in self.obs_ptr[v]..self.obs_ptr[v + 1] {
+                let mut eta = xb[i];
+                for e in self.z_ptr[i]..self.z_ptr[i + 1] {
+                    eta += self.z_val[e] * s.u[self.z_lev[e]];
+                }
+                let (wi, yi, nti) = (self.w[i], self.y[i], self.nt[i]);
+                la += wi * fam.log_density_kernel(yi, eta, nti);
+                let r = wi * (yi - fam.mean(eta, nti));
+                let wc = wi * fam.variance(eta, nti);
+                let xr = &self.x[i * p..(i + 1) * p];
+                for a in 0..p {
+                    if xr[a] == 0.0 {
+                        continue;
+                    }
+                    s.mu[mu + a] += xr[a] * r;
+                    let wa = wc * xr[a];
+                    for b in 0..p {
+                        s.g[gg + a * d + b] -= wa * xr[b];
+                    }
+                }
+            }
+            for &ch in self.tree.children(v) {
+                if !self.node(ch, theta, xb, centre, s) {
+                    return false;
+                }
+                let cl = lev + 1;
+                la += s.res_log[cl];
+                for j in 0..d {
+                    s.mu[mu + j] += s.res_m[cl * d + j];
+                }
+                for j in 0..d * d {
+                    s.g[gg + j] += s.res_g[cl * d * d + j];
+                }
+            }
+            if !la.is_finite() {
+                return false;
+            }
+            s.la[base] = la;
+        }
+        // combine the node's points
+        let las = &s.la[lev * k..(lev + 1) * k];
+        let a = las.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = las.iter().map(|l| (l - a).exp()).sum();
+        if !(sum > 0.0) || !a.is_finite() {
+            return false;
+        }
+        let log_i = a + sum.ln();
+        let (rm, rg) = (lev * d, lev * d * d);
+        s.res_m[rm..rm + d].iter_mut().for_each(|x| *x = 0.0);
+        s.res_g[rg..rg + d * d].iter_mut().for_each(|x| *x = 0.0);
+        for kk in 0..k {
+            let wk = (s.la[lev * k + kk] - log_i).exp();
+            let mu = (lev * k + kk) * d;
+            for j in 0..d {
+                s.res_m[rm + j] += wk * s.mu[mu + j];
+            }
+        }
+        for kk in 0..k {
+            let wk = (s.la[lev * k + kk] - log_i).exp();
+            let base = lev * k + kk;
+            let (mu, gg) = (base * d, base * d * d);
+            for r in 0..d {
+                let dr = s.mu[mu + r] - s.res_m[rm + r];
+                for cc in 0..=r {
+                    let dc = s.mu[mu + cc] - s.res_m[rm + cc];
+                    s.res_g[rg + r * d + cc] += wk * (s.g[gg + r * d + cc] + dr * dc);
+                }
+            }
+        }
+        for r in 0..d {
+            for cc in 0..r {
+                s.res_g[rg + cc * d + r] = s.res_g[rg + r * d + cc];
+            }
+        }
+        s.res_log[lev] = log_i;
+        true
+    }
+
+    /// Value (without the data constants), gradient and Hessian of the block's
+    /// log-likelihood at theta.
+    pub(super) fn evaluate_nested(&self, theta: &[f64]) -> Option<McEvaluation> {
+        let d = self.d;
+        let xb = self.x_beta(&theta[..self.p]);
+        let centre = self.centre(theta, &xb)?;
+        let mut s = Scratch::new(self.depth(), self.rule.len(), d);
+        if !self.node(0, theta, &xb, &centre, &mut s) {
+            return None;
+        }
+        let value = s.res_log[0];
+        let gradient = s.res_m[..d].to_vec();
+        let mut hessian = s.res_g[..d * d].to_vec();
+        symmetrise(&mut hessian, d);
+        if !value.is_finite() || gradient.iter().chain(&hessian).any(|v| !v.is_finite()) {
+            return None;
+        }
+        Some(McEvaluation {
+            value,
+            gradient: gradient.clone(),
+            hessian,
+            blocks: vec![BlockSummary {
+                log_max: value,
+                sum_w: 1.0,
+                value,
+                mean_gradient: gradient,
+                ess: f64::INFINITY,
+                draws: 0,
+                loglik_var: 0.0,
+                method: BlockMethod::NestedQuadrature,
+                mc_v: Vec::new(),
+            }],
+            mc_v: vec![0.0; d * d],
+        })
+    }
+
+    /// `(log integral, E[u_j - mode_j], E[(u_j - mode_j)^2])` of node `v`'s subtree (nodes `v..v + size[v]`)
+    /// given the path above it.  Allocates per call: used once per fit, for `ranef`.
+    fn node_moments(
+        &self,
+        v: usize,
+        theta: &[f64],
+        xb: &[f64],
+        centre: &Centre,
+        u_path: &mut Vec<f64>,
+        delta: &mut Vec<f64>,
+    ) -> Option<(f64, Vec<f64>, Vec<f64>)> {
+        let (p, lev, size) = (self.p, self.tree.level[v], self.tree.size[v]);
+        let fam = self.family;
+        let nu = theta[p + self.comp[v]];
+        let ljj = centre.chol[self.path_ptr[v] + lev];
+        let own_const = std::f64::consts::SQRT_2.ln() - ljj.ln() - 0.5 * (LN_2PI + nu.ln());
+        let k = self.rule.len();
+        let mut las = Vec::with_capacity(k);
+        let mut e1 = vec![vec![0.0; size]; k];
+        let mut e2 = vec![vec![0.0; size]; k];
+        for kk in 0..k {
+            let z = std::f64::consts::SQRT_2 * self.rule.x[kk];
+            let (u, dv) = self.point(v, centre, z, delta);
+            u_path[lev] = u;
+            delta[lev] = dv;
+            let mut la = self.rule.log_w[kk] + own_const - u * u / (2.0 * nu);
+            for i in self.obs_ptr[v]..self.obs_ptr[v + 1] {
+                let mut eta = xb[i];
+                for e in self.z_ptr[i]..self.z_ptr[i + 1] {
+                    eta += self.z_val[e] * u_path[self.z_lev[e]];
+                }
+                la += self.w[i] * fam.log_density_kernel(self.y[i], eta, self.nt[i]);
+            }
+            e1[kk][0] = dv;
+            e2[kk][0] = dv * dv;
+            for &ch in self.tree.children(v) {
+                let (l, m1, m2) = self.node_moments(ch, theta, xb, centre, u_path, delta)?;
+                la += l;
+                let off = ch - v;
+                e1[kk][off..off + m1.len()].copy_from_slice(&m1);
+                e2[kk][off..off + m2.len()].copy_from_slice(&m2);
+            }
+            las.push(la);
+        }
+        let a = las.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = las.iter().map(|l| (l - a).exp()).sum();
+        if !a.is_finite() || !(sum > 0.0) {
+            return None;
+        }
+        let log_i = a + sum.ln();
+        let (mut m1, mut m2) = (vec![0.0; size], vec![0.0; size]);
+        for kk in 0..k {
+            let wk = (las[kk] - log_i).exp();
+            for j in 0..size {
+                m1[j] += wk * e1[kk][j];
+                m2[j] += wk * e2[kk][j];
+            }
+        }
+        Some((log_i, m1, m2))
+    }
+}
+
+impl BlockIntegrator for NestedBlock {
+    fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
+        self.evaluate_nested(theta)
+    }
+    fn draws(&self) -> usize {
+        0
+    }
+    fn hessian_is_exact(&self) -> bool {
+        // E[∂²] + Cov over the nested rule: the Hessian of the integral
+        true
+    }
+    fn posterior_moments(&self, theta: &[f64]) -> Option<Vec<BlockMoments>> {
+        let xb = self.x_beta(&theta[..self.p]);
+        let centre = self.centre(theta, &xb)?;
+        let levels = self.depth();
+        let (_, m1, m2) = self.node_moments(
+            0,
+            theta,
+            &xb,
+            &centre,
+            &mut vec![0.0; levels],
+            &mut vec![0.0; levels],
+        )?;
+        let q = self.tree.len();
+        let mut out = BlockMoments {
+            mean: vec![0.0; q],
+            sd: vec![0.0; q],
+            mcse: vec![0.0; q],
+        };
+        for v in 0..q {
+            let e = self.tree.effect[v];
+            out.mean[e] = centre.u[v] + m1[v];
+            out.sd[e] = (m2[v] - m1[v] * m1[v]).max(0.0).sqrt();
+        }
+        Some(vec![out])
+    }
+}
