@@ -96,17 +96,8 @@ pub fn effect_observations(block: &Block) -> Vec<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Csr;
 
-    fn block(n: usize, q: usize, trip: &[(usize, usize, f64)]) -> Block {
-        Block {
-            effects: (0..q).collect(),
-            obs: (0..n).collect(),
-            z: Csr::from_triplets(n, q, trip).unwrap(),
-            component: vec![0; q],
-            q_per_component: vec![q],
-        }
-    }
+    use crate::model::blocks::test_block as block;
 
     #[test]
     fn nested_design_integrates_the_innermost_factor() {

@@ -182,3 +182,16 @@ impl UnionFind {
         }
     }
 }
+
+/// A block of `q` effects (one variance component) over `n` observations with local design
+/// `trip` (row, effect, value): for the tests of the modules that take blocks.
+#[cfg(test)]
+pub(crate) fn test_block(n: usize, q: usize, trip: &[(usize, usize, f64)]) -> Block {
+    Block {
+        effects: (0..q).collect(),
+        obs: (0..n).collect(),
+        z: Csr::from_triplets(n, q, trip).unwrap(),
+        component: vec![0; q],
+        q_per_component: vec![q],
+    }
+}

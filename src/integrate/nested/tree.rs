@@ -233,17 +233,8 @@ impl Builder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Csr;
 
-    fn block(n: usize, q: usize, trip: &[(usize, usize, f64)]) -> Block {
-        Block {
-            effects: (0..q).collect(),
-            obs: (0..n).collect(),
-            z: Csr::from_triplets(n, q, trip).unwrap(),
-            component: vec![0; q],
-            q_per_component: vec![q],
-        }
-    }
+    use crate::model::blocks::test_block as block;
 
     #[test]
     fn site_brood_individual_nests_in_three_levels() {
