@@ -122,11 +122,11 @@ pub fn allocate(
         let cap = (super::auto_m::MAX_STAGE_GROWTH * ms[b]).min(auto.max);
         let wb = want[b] * scale;
         let mb = if wb.is_finite() {
-            (wb.ceil() as usize).clamp(MIN_BLOCK_DRAWS.min(cap), cap.max(MIN_BLOCK_DRAWS.min(cap)))
+            (wb.ceil() as usize).clamp(MIN_BLOCK_DRAWS.min(cap), cap)
         } else {
             cap
         };
-        next[b] = round(mb).min(round(cap));
+        next[b] = round(mb);
     }
     next
 }

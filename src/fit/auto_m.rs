@@ -235,9 +235,10 @@ pub(super) fn fit_adaptive(
         let ts = Instant::now();
         let objective = adaptive(&ms)?;
         // the most draws of any block (the m reported; the m asked for when none is sampled)
-        let m = objective
-            .draws()
-            .max(if objective.draws() == 0 { m0 } else { 0 });
+        let m = match objective.draws() {
+            0 => m0,
+            most => most,
+        };
         // per-draw results kept during an evaluation: a log weight and two score vectors per
         // draw, for every block with a separator (blocks are evaluated in parallel)
         let needed = 8.0 * (1 + 2 * model.n_params()) as f64 * objective.total_draws() as f64;

@@ -206,16 +206,18 @@ fn fit_in_pool(
         .auto_m
         .filter(|_| options.sampler == Sampler::Adaptive)
     {
-        if !fit.is_exact() && !auto_targets_met(&fit, &auto) && m < auto.max {
-            fit.warnings.push(format!(
-                "automatic m stopped after its largest number of stages (the most draws of a block {m}) before every MCSE was below {} x its SE and the log-likelihood MCSE below {}: the Monte Carlo error is larger than targeted",
-                auto.mcse_ratio, auto.loglik_mcse
-            ));
-        } else if m >= auto.max && !auto_targets_met(&fit, &auto) {
-            fit.warnings.push(format!(
-                "automatic m stopped at its maximum ({m} draws per block) before every MCSE was below {} x its SE and the log-likelihood MCSE below {}: the Monte Carlo error is larger than targeted",
-                auto.mcse_ratio, auto.loglik_mcse
-            ));
+        if !auto_targets_met(&fit, &auto) {
+            if m >= auto.max {
+                fit.warnings.push(format!(
+                    "automatic m stopped at its maximum ({m} draws per block) before every MCSE was below {} x its SE and the log-likelihood MCSE below {}: the Monte Carlo error is larger than targeted",
+                    auto.mcse_ratio, auto.loglik_mcse
+                ));
+            } else if !fit.is_exact() {
+                fit.warnings.push(format!(
+                    "automatic m stopped after its largest number of stages (the most draws of a block {m}) before every MCSE was below {} x its SE and the log-likelihood MCSE below {}: the Monte Carlo error is larger than targeted",
+                    auto.mcse_ratio, auto.loglik_mcse
+                ));
+            }
         }
     }
     fit.ranef = ranef

@@ -55,7 +55,8 @@ pub struct BlockSummary {
     pub mc_v: Vec<f64>,
 }
 
-/// How a block's integral is computed.
+/// How a block's integral is computed (in JSON: `quadrature`, `nested_quadrature`,
+/// `sampled_separator`, `importance_sample`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BlockMethod {
@@ -68,25 +69,6 @@ pub enum BlockMethod {
     SampledSeparator,
     /// R glmm's fixed importance sample (joint or factorised).
     ImportanceSample,
-}
-
-impl BlockMethod {
-    /// Whether the method has no Monte Carlo error.
-    pub fn is_exact(self) -> bool {
-        matches!(
-            self,
-            BlockMethod::Quadrature | BlockMethod::NestedQuadrature
-        )
-    }
-    /// The name printed in reports (the JSON's spelling).
-    pub fn name(self) -> &'static str {
-        match self {
-            BlockMethod::Quadrature => "quadrature",
-            BlockMethod::NestedQuadrature => "nested_quadrature",
-            BlockMethod::SampledSeparator => "sampled_separator",
-            BlockMethod::ImportanceSample => "importance_sample",
-        }
-    }
 }
 
 /// Replace the row-major `d x d` matrix `m` by `(m + m') / 2`.

@@ -156,24 +156,32 @@ fn make_block(model: &Model, effects: Vec<usize>, obs: Vec<usize>) -> Block {
     }
 }
 
-struct UnionFind {
+/// Disjoint sets of `0..n` (path halving; the smaller index is the root, so the result is
+/// deterministic).  Also the tree test's (`integrate::nested::tree`).
+pub(crate) struct UnionFind {
     parent: Vec<usize>,
 }
 
 impl UnionFind {
-    fn new(n: usize) -> Self {
+    pub(crate) fn new(n: usize) -> Self {
         UnionFind {
             parent: (0..n).collect(),
         }
     }
-    fn find(&mut self, mut a: usize) -> usize {
+    /// Make each of `items` a set of its own again (the others are left as they are).
+    pub(crate) fn reset(&mut self, items: &[usize]) {
+        for &i in items {
+            self.parent[i] = i;
+        }
+    }
+    pub(crate) fn find(&mut self, mut a: usize) -> usize {
         while self.parent[a] != a {
             self.parent[a] = self.parent[self.parent[a]];
             a = self.parent[a];
         }
         a
     }
-    fn union(&mut self, a: usize, b: usize) {
+    pub(crate) fn union(&mut self, a: usize, b: usize) {
         let (ra, rb) = (self.find(a), self.find(b));
         if ra != rb {
             // keep the smaller index as root: deterministic

@@ -292,15 +292,15 @@ fn coef_table(rows: &[CoefRow], truth: Option<&[f64]>, p_header: &str) -> String
     render_table(&headers, &body)
 }
 
-/// The sampled blocks' m: `4096`, or `1024-32768` where automatic m allocated the draws
-/// between blocks.
-fn m_range(fit: &Fit) -> String {
+/// The sampled blocks' m — `4096`, or `1024-32768` where automatic m allocated the draws
+/// between blocks — and whether it did.
+fn m_range(fit: &Fit) -> (String, bool) {
     let drawn = fit.blocks.iter().filter(|b| b.draws > 0).map(|b| b.draws);
     let (lo, hi) = drawn.fold((usize::MAX, 0), |(lo, hi), m| (lo.min(m), hi.max(m)));
     if lo < hi {
-        format!("{lo}-{hi}")
+        (format!("{lo}-{hi}"), true)
     } else {
-        fit.m.to_string()
+        (fit.m.to_string(), false)
     }
 }
 
@@ -398,10 +398,11 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
             fit.sampler.name()
         ));
     } else {
+        let (m_text, allocated) = m_range(fit);
         o.push_str(&format!(
             "\nMonte Carlo error (m = {} per sampled block{}, seed {}, {} thread{}, {} sampler{}):\n",
-            m_range(fit),
-            match (fit.m_auto, m_range(fit).contains('-')) {
+            m_text,
+            match (fit.m_auto, allocated) {
                 (true, true) => ", chosen automatically and allocated where the error is",
                 (true, false) => ", chosen automatically",
                 _ => "",
@@ -707,7 +708,7 @@ pub fn json_report(fit: &Fit, info: &ReportInfo) -> Value {
         Value::Array(
             fit.blocks
                 .iter()
-                .map(|b| json!({"q": b.q, "n": b.n, "draws": b.draws, "method": b.method.name()}))
+                .map(|b| json!({"q": b.q, "n": b.n, "draws": b.draws, "method": b.method}))
                 .collect(),
         ),
     );

@@ -43,7 +43,33 @@ impl Scratch {
     }
 }
 
+/// `log sum_k exp(l_k)`, or `None` when it is not finite.
+fn log_sum_exp(l: &[f64]) -> Option<f64> {
+    let a = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let sum: f64 = l.iter().map(|x| (x - a).exp()).sum();
+    (a.is_finite() && sum > 0.0).then(|| a + sum.ln())
+}
+
 impl NestedBlock {
+    /// Node `v`'s constant part of every point's log weight at theta: the rule's scaling
+    /// `log(sqrt(2) / L_vv)` and the prior's `-log(2 pi nu) / 2`.
+    fn own_const(&self, v: usize, theta: &[f64], centre: &Centre) -> f64 {
+        let nu = theta[self.p + self.comp[v]];
+        let ljj = centre.chol[self.path_ptr[v] + self.tree.level[v]];
+        std::f64::consts::SQRT_2.ln() - ljj.ln() - 0.5 * (LN_2PI + nu.ln())
+    }
+
+    /// Linear predictor of local observation `i` given the effects on its path (`u_path`, by
+    /// level).
+    #[inline]
+    fn eta(&self, i: usize, xb: &[f64], u_path: &[f64]) -> f64 {
+        let mut eta = xb[i];
+        for e in self.z_ptr[i]..self.z_ptr[i + 1] {
+            eta += self.z_val[e] * u_path[self.z_lev[e]];
+        }
+        eta
+    }
+
     /// `u` and `u - mode` of node `v` at standard point `z`, given the path above it in `s`.
     #[inline]
     fn point(&self, v: usize, centre: &Centre, z: f64, delta: &[f64]) -> (f64, f64) {
@@ -64,8 +90,7 @@ impl NestedBlock {
         let fam = self.family;
         let c = self.comp[v];
         let nu = theta[p + c];
-        let ljj = centre.chol[self.path_ptr[v] + lev];
-        let own_const = std::f64::consts::SQRT_2.ln() - ljj.ln() - 0.5 * (LN_2PI + nu.ln());
+        let own_const = self.own_const(v, theta, centre);
         for kk in 0..k {
             let z = std::f64::consts::SQRT_2 * self.rule.x[kk];
             let (u, dv) = self.point(v, centre, z, &s.delta);
@@ -80,10 +105,7 @@ impl NestedBlock {
             s.mu[mu + p + c] += u * u / (2.0 * nu * nu) - 0.5 / nu;
             s.g[gg + (p + c) * d + p + c] += 0.5 / (nu * nu) - u * u / (nu * nu * nu);
             for i in self.obs_ptr[v]..self.obs_ptr[v + 1] {
-                let mut eta = xb[i];
-                for e in self.z_ptr[i]..self.z_ptr[i + 1] {
-                    eta += self.z_val[e] * s.u[self.z_lev[e]];
-                }
+                let eta = self.eta(i, xb, &s.u);
                 let (wi, yi, nti) = (self.w[i], self.y[i], self.nt[i]);
                 la += wi * fam.log_density_kernel(yi, eta, nti);
                 let r = wi * (yi - fam.mean(eta, nti));
@@ -119,13 +141,9 @@ impl NestedBlock {
             s.la[base] = la;
         }
         // combine the node's points
-        let las = &s.la[lev * k..(lev + 1) * k];
-        let a = las.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let sum: f64 = las.iter().map(|l| (l - a).exp()).sum();
-        if !(sum > 0.0) || !a.is_finite() {
+        let Some(log_i) = log_sum_exp(&s.la[lev * k..(lev + 1) * k]) else {
             return false;
-        }
-        let log_i = a + sum.ln();
+        };
         let (rm, rg) = (lev * d, lev * d * d);
         s.res_m[rm..rm + d].iter_mut().for_each(|x| *x = 0.0);
         s.res_g[rg..rg + d * d].iter_mut().for_each(|x| *x = 0.0);
@@ -207,8 +225,7 @@ impl NestedBlock {
         let (p, lev, size) = (self.p, self.tree.level[v], self.tree.size[v]);
         let fam = self.family;
         let nu = theta[p + self.comp[v]];
-        let ljj = centre.chol[self.path_ptr[v] + lev];
-        let own_const = std::f64::consts::SQRT_2.ln() - ljj.ln() - 0.5 * (LN_2PI + nu.ln());
+        let own_const = self.own_const(v, theta, centre);
         let k = self.rule.len();
         let mut las = Vec::with_capacity(k);
         let mut e1 = vec![vec![0.0; size]; k];
@@ -220,10 +237,7 @@ impl NestedBlock {
             delta[lev] = dv;
             let mut la = self.rule.log_w[kk] + own_const - u * u / (2.0 * nu);
             for i in self.obs_ptr[v]..self.obs_ptr[v + 1] {
-                let mut eta = xb[i];
-                for e in self.z_ptr[i]..self.z_ptr[i + 1] {
-                    eta += self.z_val[e] * u_path[self.z_lev[e]];
-                }
+                let eta = self.eta(i, xb, u_path);
                 la += self.w[i] * fam.log_density_kernel(self.y[i], eta, self.nt[i]);
             }
             e1[kk][0] = dv;
@@ -237,12 +251,7 @@ impl NestedBlock {
             }
             las.push(la);
         }
-        let a = las.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let sum: f64 = las.iter().map(|l| (l - a).exp()).sum();
-        if !a.is_finite() || !(sum > 0.0) {
-            return None;
-        }
-        let log_i = a + sum.ln();
+        let log_i = log_sum_exp(&las)?;
         let (mut m1, mut m2) = (vec![0.0; size], vec![0.0; size]);
         for kk in 0..k {
             let wk = (las[kk] - log_i).exp();

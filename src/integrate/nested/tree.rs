@@ -9,7 +9,7 @@
 //! factor give intercept → slope, and two crossed factors give no tree (no effect is
 //! involved in every observation of a subject × item block).
 
-use crate::model::blocks::Block;
+use crate::model::blocks::{Block, UnionFind};
 
 /// Deepest tree looked for (a tree deeper than this is far over any cost budget).
 const MAX_LEVELS: usize = 32;
@@ -77,6 +77,8 @@ impl Tree {
             },
             children: Vec::with_capacity(q),
             attached: Vec::with_capacity(q),
+            uf: UnionFind::new(q),
+            part_of_root: vec![usize::MAX; q],
         };
         let all_obs: Vec<usize> = (0..block.n()).collect();
         let all_effects: Vec<usize> = (0..q).collect();
@@ -146,6 +148,11 @@ struct Builder<'a> {
     tree: Tree,
     children: Vec<Vec<usize>>,
     attached: Vec<Vec<usize>>,
+    /// Scratch of every level (only the entries of the set being split are reset and used,
+    /// so the whole test is `O(q depth)`, not `O(q^2)`): the parts' union-find, and each
+    /// part's index by its root.
+    uf: UnionFind,
+    part_of_root: Vec<usize>,
 }
 
 impl Builder<'_> {
@@ -170,15 +177,8 @@ impl Builder<'_> {
         }
         self.removed[root] = true;
         // the rest, split into connected parts by the observations
-        let q = self.block.q();
-        let mut uf: Vec<usize> = (0..q).collect();
-        fn find(uf: &mut [usize], mut a: usize) -> usize {
-            while uf[a] != a {
-                uf[a] = uf[uf[a]];
-                a = uf[a];
-            }
-            a
-        }
+        let rest: Vec<usize> = effects.iter().copied().filter(|&e| e != root).collect();
+        self.uf.reset(&rest);
         let mut hangs = Vec::new();
         for &i in &obs {
             let (cols, _) = self.block.z.row(i);
@@ -190,10 +190,7 @@ impl Builder<'_> {
                 if first == usize::MAX {
                     first = c;
                 } else {
-                    let (a, b) = (find(&mut uf, first), find(&mut uf, c));
-                    if a != b {
-                        uf[a.max(b)] = a.min(b);
-                    }
+                    self.uf.union(first, c);
                 }
             }
             if first == usize::MAX {
@@ -202,23 +199,24 @@ impl Builder<'_> {
         }
         self.attached[v] = hangs;
         // parts in order of their smallest effect
-        let rest: Vec<usize> = effects.iter().copied().filter(|&e| e != root).collect();
-        let mut part_of_root = vec![usize::MAX; q];
         let mut parts: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
         for &e in &rest {
-            let r = find(&mut uf, e);
-            if part_of_root[r] == usize::MAX {
-                part_of_root[r] = parts.len();
+            let r = self.uf.find(e);
+            if self.part_of_root[r] == usize::MAX {
+                self.part_of_root[r] = parts.len();
                 parts.push((Vec::new(), Vec::new()));
             }
-            parts[part_of_root[r]].0.push(e);
+            parts[self.part_of_root[r]].0.push(e);
         }
         for &i in &obs {
             let (cols, _) = self.block.z.row(i);
             if let Some(&c) = cols.iter().find(|&&c| !self.removed[c]) {
-                let r = find(&mut uf, c);
-                parts[part_of_root[r]].1.push(i);
+                let r = self.uf.find(c);
+                parts[self.part_of_root[r]].1.push(i);
             }
+        }
+        for &e in &rest {
+            self.part_of_root[e] = usize::MAX;
         }
         for (pe, po) in parts {
             if !self.build(pe, po, v, level + 1) {
