@@ -66,6 +66,8 @@ fn salamander_json_matches_the_mle() {
     assert_eq!(v["m_auto"], false);
     assert_eq!(v["seed"], 1234);
     assert_eq!(v["sampler"], "adaptive");
+    assert_eq!(v["draws"], "sobol");
+    assert_eq!(v["draw_replicates"], 16);
     assert_eq!(v["n"], 360);
     assert_eq!(v["dropped_rows"], 0);
     let names: Vec<&str> = v["parameter_names"]
@@ -139,7 +141,7 @@ fn salamander_text_report_has_the_tables() {
         "m = 2048", // --m 2000 rounded up to whole Sobol' prefixes (16 x 2^7)
         "seed 1234",
         "1 thread,",
-        "adaptive sampler",
+        "adaptive sampler, scrambled Sobol' draws in 16 randomisations",
         "confidence intervals",
         "Log-likelihood:",
         "R glmm's value:",

@@ -17,19 +17,28 @@ def booth_hobert(shared):
     return mcla.glmm("y ~ 0 + x1", random="~ 0 + z1", varcomps_names=["z1"], data=df, seed=1)
 
 
-def test_bootstrap_se_of_x1_is_near_the_wald_se(booth_hobert):
-    """BoothHobert has one block (integrated exactly): 200 refits take seconds.  The bootstrap
-    SE of x1 is within 15 % of the Wald SE (the likelihood is near quadratic in beta)."""
+def test_bootstrap_distribution_of_x1_agrees_with_lme4_bootmer(booth_hobert):
+    """BoothHobert has one block (integrated exactly): 200 refits take a second.  The slope's
+    sampling distribution is skewed to the right (near-separation in some replicates), so its
+    bootstrap SD exceeds the Wald SE (1.342) instead of matching it: lme4's bootMer on the same
+    model (glmer nAGQ = 25, nsim = 200, set.seed(1); BENCHMARKS.md) gives SD 1.81 (ratio 1.35)
+    and quartiles 5.34, 6.13, 7.23, each with a Monte Carlo SD of about 0.15 at 200 replicates
+    (the ratio too).  The same checks as the engine's test (tests/bootstrap.rs)."""
     b = booth_hobert.bootstrap(200, seed=11)
     assert b.nsim == 200 and b.used >= 190
     se_boot, se_wald = b.se["x1"], booth_hobert.bse["x1"]
-    assert abs(se_boot / se_wald - 1) < 0.15, (se_boot, se_wald)
+    assert 1.0 <= se_boot / se_wald < 1.8, (se_boot, se_wald)
     assert b.table.loc["x1", "wald_se"] == se_wald
+    x1 = b.replicates["x1"][b.replicates["converged"]]
+    for q, lme4 in zip(np.quantile(x1, [0.25, 0.5, 0.75]), [5.34, 6.13, 7.23]):
+        assert abs(q - lme4) < 0.6, (q, lme4)
     ci = b.conf_int("percentile")
     assert ci.loc["x1", "lower"] < booth_hobert.params["x1"] < ci.loc["x1", "upper"]
     assert list(b.replicates.columns[:2]) == ["x1", "z1"] and len(b.replicates) == 200
-    # the variance component's bootstrap distribution reports its boundary share
-    assert 0 <= b.table.loc["z1", "boundary_share"] <= 1
+    # the variance component's bootstrap distribution has mass on the boundary (bootMer: its
+    # 2.5 % quantile is 0)
+    assert b.table.loc["z1", "boundary_share"] > 0.025
+    assert ci.loc["z1", "lower"] < 1e-4
 
 
 def test_replicates_are_bit_identical_however_they_are_run(booth_hobert):

@@ -451,6 +451,32 @@ pub(crate) fn parse_equal(s: &str) -> Result<Components, String> {
     mcla::request::parse_equal(s).map(Components)
 }
 
+
+/// A number of simulations: a whole number >= 1.
+pub(crate) fn parse_nsim(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v >= 1.0 && v.fract() == 0.0 && v <= 1e9 => Ok(v as usize),
+        _ => Err(format!(
+            "'{s}' is not a number of simulations; give a whole number from 1 to 1e9, e.g. 1000"
+        )),
+    }
+}
+
+fn parse_alpha(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err(format!(
+            "significance level '{s}' must be a number strictly between 0 and 1, e.g. 0.05"
+        )),
+    }
+}
+
+fn parse_power_test(s: &str) -> Result<mcla::PowerTest, String> {
+    mcla::PowerTest::parse(s).ok_or_else(|| {
+        format!("unknown test '{s}'; use wald (z test of the effect) or lrt (likelihood ratio)")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,29 +516,4 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
-}
-
-/// A number of simulations: a whole number >= 1.
-pub(crate) fn parse_nsim(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v >= 1.0 && v.fract() == 0.0 && v <= 1e9 => Ok(v as usize),
-        _ => Err(format!(
-            "'{s}' is not a number of simulations; give a whole number from 1 to 1e9, e.g. 1000"
-        )),
-    }
-}
-
-fn parse_alpha(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
-        _ => Err(format!(
-            "significance level '{s}' must be a number strictly between 0 and 1, e.g. 0.05"
-        )),
-    }
-}
-
-fn parse_power_test(s: &str) -> Result<mcla::PowerTest, String> {
-    mcla::PowerTest::parse(s).ok_or_else(|| {
-        format!("unknown test '{s}'; use wald (z test of the effect) or lrt (likelihood ratio)")
-    })
 }

@@ -113,6 +113,10 @@ pub struct Fit {
     pub threads: usize,
     /// Sampler.
     pub sampler: Sampler,
+    /// How the adaptive estimator's separator draws were made (its Monte Carlo error is
+    /// estimated accordingly: over the Sobol' randomisations, the antithetic pairs or the
+    /// draws); meaningful when a block was sampled by the adaptive sampler.
+    pub draws: crate::integrate::standard_draws::DrawScheme,
     /// Gauss–Hermite nodes per integrated effect (the adaptive sampler's K; per level of a
     /// nested block).
     pub quadrature_nodes: usize,
@@ -384,6 +388,7 @@ pub fn assemble(
         seed: options.seed,
         threads,
         sampler: options.sampler,
+        draws: options.draws,
         quadrature_nodes: options.quadrature_nodes,
         low_memory: options.low_memory,
         family: model.family().name().into(),

@@ -135,7 +135,7 @@ mod tests {
                 trip.push((i, (i * 3 + k * 2) % 7, 1.0 + k as f64));
             }
         }
-        trip.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        trip.sort_by_key(|a| (a.0, a.1));
         trip.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
         let b = block(20, 7, &trip);
         let s = Split::choose(&b, &[0; 7]);

@@ -105,6 +105,29 @@ impl DrawScheme {
         }
     }
 
+    /// What the report says of the draws: "scrambled Sobol' draws in 16 randomisations",
+    /// "antithetic draws", "plain (i.i.d.) draws".
+    pub fn describe(self) -> String {
+        match self {
+            DrawScheme::Plain => "plain (i.i.d.) draws".into(),
+            DrawScheme::Antithetic => "antithetic draws".into(),
+            DrawScheme::Sobol { replicates } => {
+                format!(
+                    "scrambled Sobol' draws in {} randomisations",
+                    replicates.max(2)
+                )
+            }
+        }
+    }
+
+    /// The number of independent randomisations (Sobol'), `None` for the other schemes.
+    pub fn replicates(self) -> Option<usize> {
+        match self {
+            DrawScheme::Sobol { replicates } => Some(replicates.max(2)),
+            _ => None,
+        }
+    }
+
     /// A short name (`sobol`, `antithetic`, `plain`).
     pub fn name(self) -> &'static str {
         match self {
@@ -180,11 +203,11 @@ impl StandardDraws {
                 }
             }
             DrawScheme::Antithetic => {
-                debug_assert!(start % 2 == 0, "antithetic chunks start on an even draw");
+                debug_assert!(start.is_multiple_of(2), "antithetic chunks start on an even draw");
                 let mut rng = self.rng(chunk);
                 for k in 0..len {
                     let row = k * ns;
-                    if (start + k) % 2 == 0 {
+                    if (start + k).is_multiple_of(2) {
                         for v in &mut out[row..row + ns] {
                             *v = StandardNormal.sample(&mut rng);
                         }

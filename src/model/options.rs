@@ -328,9 +328,8 @@ impl FitOptions {
                     a.start, a.max
                 )));
             }
-            if !(a.mcse_ratio > 0.0 && a.mcse_ratio.is_finite())
-                || !(a.loglik_mcse > 0.0 && a.loglik_mcse.is_finite())
-            {
+            let positive = |t: f64| t > 0.0 && t.is_finite();
+            if !(positive(a.mcse_ratio) && positive(a.loglik_mcse)) {
                 return Err(OptionsError::AutoM(format!(
                     "the targets must be positive numbers (MCSE/SE {}, log-likelihood MCSE {})",
                     a.mcse_ratio, a.loglik_mcse

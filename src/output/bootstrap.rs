@@ -14,7 +14,7 @@ fn sig(x: f64) -> String {
 /// The bootstrap table: estimate, Wald and bootstrap SE, bias, percentile and basic
 /// intervals per parameter, and the boundary share of each variance component.
 pub fn bootstrap_text(s: &BootstrapSummary) -> String {
-    let pct = |a: f64| format!("{}", format_signif(100.0 * a, 3));
+    let pct = |a: f64| format_signif(100.0 * a, 3).to_string();
     let lo = pct((1.0 - s.level) / 2.0);
     let hi = pct(1.0 - (1.0 - s.level) / 2.0);
     let (plo, phi, blo, bhi) = (

@@ -400,7 +400,7 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
     } else {
         let (m_text, allocated) = m_range(fit);
         o.push_str(&format!(
-            "\nMonte Carlo error (m = {} per sampled block{}, seed {}, {} thread{}, {} sampler{}):\n",
+            "\nMonte Carlo error (m = {} per sampled block{}, seed {}, {} thread{}, {} sampler{}{}):\n",
             m_text,
             match (fit.m_auto, allocated) {
                 (true, true) => ", chosen automatically and allocated where the error is",
@@ -411,6 +411,11 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
             fit.threads,
             if fit.threads == 1 { "" } else { "s" },
             fit.sampler.name(),
+            if fit.sampler == crate::Sampler::Adaptive {
+                format!(", {}", fit.draws.describe())
+            } else {
+                String::new()
+            },
             if n_exact > 0 {
                 format!(
                     "; {n_exact} of {} blocks integrated exactly{nested_note}",
@@ -697,6 +702,10 @@ pub fn json_report(fit: &Fit, info: &ReportInfo) -> Value {
     o.insert("threads".into(), json!(fit.threads));
     o.insert("sampler".into(), json!(fit.sampler.name()));
     o.insert("quadrature_nodes".into(), json!(fit.quadrature_nodes));
+    if fit.sampler == crate::Sampler::Adaptive {
+        o.insert("draws".into(), json!(fit.draws.name()));
+        o.insert("draw_replicates".into(), json!(fit.draws.replicates()));
+    }
     o.insert("low_memory".into(), json!(fit.low_memory));
     o.insert("start".into(), json!(fit.start_source));
     o.insert(

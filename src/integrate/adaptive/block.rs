@@ -24,7 +24,8 @@ pub struct AdaptiveSettings {
     pub nodes: usize,
     /// Newton steps of each per-draw 1-D mode (fixed, from a linear-response start).
     pub newton_steps: usize,
-    /// Relative step of the central differences of the proposal (times `max(|theta_j|, 0.01)`).
+    /// Relative step of the central differences of the proposal's derivatives
+    /// ([`difference_step`](crate::integrate::objective::difference_step)).
     pub proposal_step: f64,
     /// How the standard draws of the separator are made
     /// ([`standard_draws`](crate::integrate::standard_draws)).

@@ -39,10 +39,13 @@
 //! a_k = L^{-1} g_k,  b_k = L^{-T} z_k,
 //! ```
 //!
-//! because `d(L^{-T})/dtheta_j z_k = -L^{-T} dL_j' b_k`.  The proposal derivatives
-//! `dv*/dtheta` and `dL/dtheta` come from central differences of the deterministic
-//! proposal construction (2(p + T) extra proposal builds per evaluation, no extra
-//! pass over the draws).  `grad l_b = sum_k v_k s_k` (`v_k` the normalised weights).
+//! because `d(L^{-T})/dtheta_j z_k = -L^{-T} dL_j' b_k`.  The proposal derivatives come
+//! from the implicit function theorem (`g(theta, v*(theta)) = 0`, so `dv*/dtheta_j` is the
+//! direction along which central differences of `g` vanish) and the derivative of the
+//! Cholesky factor of the central difference of `H` along the mode's path: 2(p + T) Hessian
+//! and 4(p + T) gradient passes over the block's observations per evaluation, no mode
+//! re-solved and no extra pass over the draws.  `grad l_b = sum_k v_k s_k` (`v_k` the
+//! normalised weights).
 //!
 //! **Hessian.**  [`evaluate`](crate::BlockIntegrator::evaluate) returns Louis' identity at the
 //! draws, `sum_k v_k ∂²_theta log h(u_S,k) + sum_k v_k (p_k - p̄)(p_k - p̄)'`, with

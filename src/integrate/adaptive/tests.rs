@@ -32,6 +32,25 @@ fn crossed(family: Family, weighted: bool) -> Model {
     Model::new(spec).unwrap()
 }
 
+/// The three families on [`crossed`] (bernoulli unweighted, binomial and poisson weighted), each
+/// with its PQL start and a theta away from it (betas + 0.1, variances x 1.2).
+fn cases() -> Vec<(Family, Model, crate::PqlStart, Vec<f64>)> {
+    [
+        (Family::Bernoulli, false),
+        (Family::Binomial, true),
+        (Family::Poisson, true),
+    ]
+    .into_iter()
+    .map(|(family, weighted)| {
+        let model = crossed(family, weighted);
+        let start = crate::pql(&model).unwrap();
+        let mut theta: Vec<f64> = start.beta.iter().map(|b| b + 0.1).collect();
+        theta.extend(start.nu.iter().map(|v| v * 1.2));
+        (family, model, start, theta)
+    })
+    .collect()
+}
+
 fn close(what: &str, a: f64, b: f64, scale: f64) {
     assert!(
         (a - b).abs() <= 1e-12 * scale.max(1.0),
@@ -45,15 +64,7 @@ fn close(what: &str, a: f64, b: f64, scale: f64) {
 /// rounding, including a last group with fewer draws than lanes.
 #[test]
 fn lane_groups_match_the_per_draw_evaluation() {
-    for (family, weighted) in [
-        (Family::Bernoulli, false),
-        (Family::Binomial, true),
-        (Family::Poisson, true),
-    ] {
-        let model = crossed(family, weighted);
-        let start = crate::pql(&model).unwrap();
-        let mut theta: Vec<f64> = start.beta.iter().map(|b| b + 0.1).collect();
-        theta.extend(start.nu.iter().map(|v| v * 1.2));
+    for (family, model, start, theta) in cases() {
         let blocks = Blocks::new(&model, Sampler::Adaptive);
         let m = 2 * LANES + 5;
         let block = AdaptiveBlock::new(
@@ -257,5 +268,62 @@ fn per_draw_newton_steps_and_node_counts_against_the_precise_integrals() {
             eprintln!("{family:?}: K = {k} vs 2K: at the proposal mode {at_mode:.1e}, on the draws {on_draws:.1e}");
         }
         assert!(steps[2] < 1e-8, "{family:?}: 3 steps {:e}", steps[2]);
+    }
+}
+
+/// The proposal's derivatives (implicit function theorem for `v*`, the Cholesky derivative
+/// for `L`) against central differences of proposals re-solved to machine precision at
+/// `theta ± h e_j` (Richardson-extrapolated, steps 10x and 5x the derivatives' own), for every parameter and
+/// family.
+#[test]
+fn proposal_derivatives_match_re_solved_proposals() {
+    for (family, model, start, theta) in cases() {
+        let blocks = Blocks::new(&model, Sampler::Adaptive);
+        let block = AdaptiveBlock::new(
+            &model,
+            &blocks.blocks[0],
+            0,
+            64,
+            11,
+            &start.u_star,
+            AdaptiveSettings::default(),
+        )
+        .unwrap();
+        let (d, ns) = (block.d, block.n_s());
+        let mut s = Scratch::default();
+        let prop = block.proposal(&theta, None, &mut s).unwrap();
+        let derivs = block.derivs(&theta, &prop).unwrap();
+        for j in 0..d {
+            let h = 1e-3 * theta[j].abs().max(0.01);
+            let at = |sign: f64, s: &mut Scratch| {
+                let mut t = theta.clone();
+                t[j] += sign * h;
+                block.proposal(&t, None, s).unwrap()
+            };
+            // Richardson's extrapolation of two central differences (steps h and h/2): O(h^4)
+            let (p1, m1) = (at(1.0, &mut s), at(-1.0, &mut s));
+            let (p2, m2) = (at(0.5, &mut s), at(-0.5, &mut s));
+            let fd = |f: &dyn Fn(&super::proposal::Proposal) -> f64| {
+                let d1 = (f(&p1) - f(&m1)) / (2.0 * h);
+                let d2 = (f(&p2) - f(&m2)) / h;
+                (4.0 * d2 - d1) / 3.0
+            };
+            let worst = |a: &[f64], fd: &dyn Fn(usize) -> f64| {
+                let scale = (0..a.len()).map(fd).fold(1e-3f64, |m, v| m.max(v.abs()));
+                (0..a.len())
+                    .map(|k| (a[k] - fd(k)).abs() / scale)
+                    .fold(0.0f64, f64::max)
+            };
+            let ev = worst(&derivs.dv[j * ns..(j + 1) * ns], &|k| fd(&|p| p.v[k]));
+            let el = worst(&derivs.dl[j * ns * ns..(j + 1) * ns * ns], &|k| {
+                fd(&|p| p.l[k])
+            });
+            let fd_logdet = fd(&|p| p.logdet);
+            let ed = (derivs.dlogdet[j] - fd_logdet).abs() / fd_logdet.abs().max(1e-3);
+            assert!(
+                ev < 1e-8 && el < 1e-8 && ed < 1e-8,
+                "{family:?} parameter {j}: relative errors dv {ev:e}, dL {el:e}, dlogdet {ed:e}"
+            );
+        }
     }
 }
