@@ -5,10 +5,12 @@ and 2 threads, and on a Dask ``LocalCluster`` of 2 single-threaded worker proces
 distribution's overhead per replicate is the cluster's time less the 2-thread pool's, over
 nsim.  Every way of running gives the same replicates (checked here, as in the tests).
 
-    python python/benches/bench_bootstrap.py [NSIM_BOOTH_HOBERT] [NSIM_SALAMANDER] [CHUNK]
+    python python/benches/bench_bootstrap.py [--no-single-thread] [NSIM_BOOTH_HOBERT] [NSIM_SALAMANDER] [CHUNK]
 
 (defaults 1000, 1000 and 25 replicates per chunk; run from the repository root with
-``../shared`` beside it, after ``pip install ./python`` and ``pip install distributed``).
+``../shared`` beside it, after ``pip install ./python`` and ``pip install distributed``;
+``--no-single-thread`` skips the 1-thread runs, which are the engine's own path, timed by
+``cargo run --release --example bench_bootstrap``).
 """
 
 import sys
@@ -32,7 +34,8 @@ def models():
 
 
 def main():
-    args = [int(a) for a in sys.argv[1:]]
+    single = "--no-single-thread" not in sys.argv
+    args = [int(a) for a in sys.argv[1:] if not a.startswith("--")]
     nsims = {"BoothHobert": args[0] if args else 1000,
              "salamander": args[1] if len(args) > 1 else 1000}
     chunk = args[2] if len(args) > 2 else 25
@@ -51,9 +54,11 @@ def main():
         if nsim == 0:
             continue
         times, ref = {}, None
-        for how, kw in [("1 thread", {"threads": 1}), ("2 threads", {"threads": 2}),
-                        (f"LocalCluster, 2 workers, chunks of {chunk}",
-                         {"client": client, "chunk_size": chunk})]:
+        hows = [("1 thread", {"threads": 1})] if single else []
+        hows += [("2 threads", {"threads": 2}),
+                 (f"LocalCluster, 2 workers, chunks of {chunk}",
+                  {"client": client, "chunk_size": chunk})]
+        for how, kw in hows:
             t = time.perf_counter()
             b = fit.bootstrap(nsim, seed=2026, **kw)
             wall = time.perf_counter() - t
