@@ -451,7 +451,6 @@ pub(crate) fn parse_equal(s: &str) -> Result<Components, String> {
     mcla::request::parse_equal(s).map(Components)
 }
 
-
 /// A number of simulations: a whole number >= 1.
 pub(crate) fn parse_nsim(s: &str) -> Result<usize, String> {
     match s.trim().parse::<f64>() {

@@ -1,5 +1,7 @@
 //! The optimisation stage: the likelihood approximation as a trust-region objective,
-//! maximised with R trust semantics by `mcla-trust` (which knows no statistics).
+//! maximised with R trust semantics by `mcla-trust` (which knows no statistics).  A variance
+//! that ends below [`BOUNDARY_VARIANCE`](super::diagnostics::BOUNDARY_VARIANCE) is then held
+//! and the other parameters maximised again (the boundary MLE; see [`maximise_with`]).
 
 use super::error::FitError;
 use super::progress::Progress;
@@ -90,6 +92,50 @@ impl TrustAdapter<'_> {
         let e = self.objective.evaluate(x);
         self.evaluated.push((key, e.clone()));
         e
+    }
+}
+
+/// The trust-region objective over the free coordinates of theta, the others held at `base`'s
+/// values (variances on the boundary: see [`maximise_with`]).
+struct Held<'a, 'o> {
+    adapter: &'a mut TrustAdapter<'o>,
+    base: Vec<f64>,
+    free: Vec<usize>,
+}
+
+impl Held<'_, '_> {
+    fn full(&self, x: &[f64]) -> Vec<f64> {
+        let mut t = self.base.clone();
+        for (&j, &v) in self.free.iter().zip(x) {
+            t[j] = v;
+        }
+        t
+    }
+    fn reduce(&self, e: &Evaluation) -> Evaluation {
+        let d = self.base.len();
+        let g = self.free.iter().map(|&j| e.gradient[j]).collect();
+        let h = self
+            .free
+            .iter()
+            .flat_map(|&r| self.free.iter().map(move |&c| e.hessian[r * d + c]))
+            .collect();
+        Evaluation::new(e.value, g, h)
+    }
+}
+
+impl mcla_trust::Objective for Held<'_, '_> {
+    type Error = Stopped;
+    fn evaluate(&mut self, x: &[f64]) -> Result<Option<Evaluation>, Self::Error> {
+        let t = self.full(x);
+        Ok(self.adapter.evaluate(&t)?.map(|e| self.reduce(&e)))
+    }
+    fn refine(&mut self, x: &[f64], eval: &mut Evaluation) -> Result<(), Self::Error> {
+        let t = self.full(x);
+        if let Some(mut e) = self.adapter.evaluate(&t)? {
+            self.adapter.refine(&t, &mut e)?;
+            *eval = self.reduce(&e);
+        }
+        Ok(())
     }
 }
 
@@ -196,10 +242,10 @@ pub fn maximise_with(
         });
     }
     let mut path = Vec::new();
-    let mut observer = |it: &mcla_trust::Iteration| {
+    let mut record = |it: &mcla_trust::Iteration, theta: Vec<f64>| {
         path.push(PathStep {
             iteration: it.iteration,
-            theta: it.x.clone(),
+            theta,
             value: it.value,
             radius: it.radius,
             rho: it.rho,
@@ -210,10 +256,72 @@ pub fn maximise_with(
             loglik: it.value,
         });
     };
-    let res = maximize(&mut adapter, theta0, &topts, Some(&mut observer)).map_err(|e| match e {
+    let map_err = |e| match e {
         mcla_trust::TrustError::Objective(Stopped) => FitError::Interrupted,
         e => FitError::Optimiser(e.to_string()),
-    })?;
+    };
+    let mut res = maximize(
+        &mut adapter,
+        theta0,
+        &topts,
+        Some(&mut |it: &mcla_trust::Iteration| record(it, it.x.clone())),
+    )
+    .map_err(map_err)?;
+    let mut iterations = res.iterations;
+    // A variance heading to 0: trial steps past the boundary are infeasible (SPEC §5), so the
+    // radius shrinks until the steps keep it positive, and every other coordinate then moves by
+    // those tiny steps until the value's change falls below fterm, short of the maximum.  Hold
+    // such variances where they are and maximise over the rest (R trust semantics in both runs).
+    if let Some(p) = objective.n_fixed() {
+        let d = res.x.len();
+        let free: Vec<usize> = (0..d)
+            .filter(|&j| j < p || res.x[j] >= super::diagnostics::BOUNDARY_VARIANCE)
+            .collect();
+        // only after a stop on the value or the predicted change (the iteration limit stays a
+        // failure to converge), within the iterations left
+        let left = topts.iterlim.saturating_sub(iterations);
+        if free.len() < d && !free.is_empty() && res.converged && left > 0 {
+            let topts = TrustOptions {
+                iterlim: left,
+                ..topts.clone()
+            };
+            let before = res.evaluation.value;
+            let x0: Vec<f64> = free.iter().map(|&j| res.x[j]).collect();
+            let mut held = Held {
+                adapter: &mut adapter,
+                base: res.x.clone(),
+                free,
+            };
+            let full = |held: &Held<'_, '_>, x: &[f64]| held.full(x);
+            let base = held.base.clone();
+            let free_idx = held.free.clone();
+            let expand = move |x: &[f64]| {
+                let mut t = base.clone();
+                for (&j, &v) in free_idx.iter().zip(x) {
+                    t[j] = v;
+                }
+                t
+            };
+            let polished = maximize(
+                &mut held,
+                &x0,
+                &topts,
+                Some(&mut |it: &mcla_trust::Iteration| {
+                    let mut step = it.clone();
+                    step.iteration += iterations;
+                    record(&step, expand(&it.x))
+                }),
+            )
+            .map_err(map_err)?;
+            if polished.evaluation.value >= before {
+                let x = full(&held, &polished.x);
+                iterations += polished.iterations;
+                res.converged = polished.converged;
+                res.stop = polished.stop;
+                res.x = x;
+            }
+        }
+    }
     let evaluation = adapter
         .get(&res.x)
         .ok_or_else(|| FitError::Optimiser("the MCLA is not finite at the final point".into()))?;
@@ -222,7 +330,7 @@ pub fn maximise_with(
         evaluation,
         converged: res.converged,
         stop: res.stop,
-        iterations: res.iterations,
+        iterations,
         path,
         evaluations: adapter.evaluated.len(),
         model_hessians: adapter.refined,

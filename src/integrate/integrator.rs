@@ -109,4 +109,9 @@ pub trait BlockIntegrator: Send + Sync {
     fn watch(&mut self, interrupt: &Interrupt) {
         let _ = interrupt;
     }
+    /// The number of fixed effects when known (theta's later coordinates are variances, which
+    /// the optimiser may hold on the boundary: `fit::maximise`); `None` for a part of a model.
+    fn n_fixed(&self) -> Option<usize> {
+        None
+    }
 }

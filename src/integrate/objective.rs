@@ -86,6 +86,9 @@ impl BlockIntegrator for Objective<'_> {
     fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
         Objective::evaluate(self, theta)
     }
+    fn n_fixed(&self) -> Option<usize> {
+        Some(self.model.p())
+    }
     fn draws(&self) -> usize {
         Objective::draws(self)
     }

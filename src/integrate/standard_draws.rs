@@ -203,7 +203,10 @@ impl StandardDraws {
                 }
             }
             DrawScheme::Antithetic => {
-                debug_assert!(start.is_multiple_of(2), "antithetic chunks start on an even draw");
+                debug_assert!(
+                    start.is_multiple_of(2),
+                    "antithetic chunks start on an even draw"
+                );
                 let mut rng = self.rng(chunk);
                 for k in 0..len {
                     let row = k * ns;
