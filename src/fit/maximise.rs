@@ -8,7 +8,7 @@ use super::progress::Progress;
 use crate::integrate::{BlockIntegrator, McEvaluation};
 use crate::interrupt::Interrupt;
 use crate::model::options::FitOptions;
-use mcla_trust::{maximize, Evaluation, TrustOptions};
+use mcla_trust::{maximize, Evaluation, Subspace, TrustOptions};
 use serde::Serialize;
 
 /// One trust-region iteration, as recorded in the fit.
@@ -95,45 +95,24 @@ impl TrustAdapter<'_> {
     }
 }
 
-/// The trust-region objective over the free coordinates of theta, the others held at `base`'s
-/// values (variances on the boundary: see [`maximise_with`]).
+/// The trust-region objective over the free coordinates of theta, the others held
+/// (variances on the boundary: see [`maximise_with`]).
 struct Held<'a, 'o> {
     adapter: &'a mut TrustAdapter<'o>,
-    base: Vec<f64>,
-    free: Vec<usize>,
-}
-
-impl Held<'_, '_> {
-    fn full(&self, x: &[f64]) -> Vec<f64> {
-        let mut t = self.base.clone();
-        for (&j, &v) in self.free.iter().zip(x) {
-            t[j] = v;
-        }
-        t
-    }
-    fn reduce(&self, e: &Evaluation) -> Evaluation {
-        let d = self.base.len();
-        let g = self.free.iter().map(|&j| e.gradient[j]).collect();
-        let h = self
-            .free
-            .iter()
-            .flat_map(|&r| self.free.iter().map(move |&c| e.hessian[r * d + c]))
-            .collect();
-        Evaluation::new(e.value, g, h)
-    }
+    space: Subspace,
 }
 
 impl mcla_trust::Objective for Held<'_, '_> {
     type Error = Stopped;
     fn evaluate(&mut self, x: &[f64]) -> Result<Option<Evaluation>, Self::Error> {
-        let t = self.full(x);
-        Ok(self.adapter.evaluate(&t)?.map(|e| self.reduce(&e)))
+        let t = self.space.expand(x);
+        Ok(self.adapter.evaluate(&t)?.map(|e| self.space.restrict(&e)))
     }
     fn refine(&mut self, x: &[f64], eval: &mut Evaluation) -> Result<(), Self::Error> {
-        let t = self.full(x);
+        let t = self.space.expand(x);
         if let Some(mut e) = self.adapter.evaluate(&t)? {
             self.adapter.refine(&t, &mut e)?;
-            *eval = self.reduce(&e);
+            *eval = self.space.restrict(&e);
         }
         Ok(())
     }
@@ -242,9 +221,10 @@ pub fn maximise_with(
         });
     }
     let mut path = Vec::new();
-    let mut record = |it: &mcla_trust::Iteration, theta: Vec<f64>| {
+    // `offset`: iterations of an earlier run; `theta`: the whole point of `it.x`
+    let mut record = |it: &mcla_trust::Iteration, offset: usize, theta: Vec<f64>| {
         path.push(PathStep {
-            iteration: it.iteration,
+            iteration: offset + it.iteration,
             theta,
             value: it.value,
             radius: it.radius,
@@ -252,7 +232,7 @@ pub fn maximise_with(
             accepted: it.accepted,
         });
         progress(Progress::Iteration {
-            iteration: it.iteration,
+            iteration: offset + it.iteration,
             loglik: it.value,
         });
     };
@@ -264,7 +244,7 @@ pub fn maximise_with(
         &mut adapter,
         theta0,
         &topts,
-        Some(&mut |it: &mcla_trust::Iteration| record(it, it.x.clone())),
+        Some(&mut |it: &mcla_trust::Iteration| record(it, 0, it.x.clone())),
     )
     .map_err(map_err)?;
     let mut iterations = res.iterations;
@@ -286,39 +266,23 @@ pub fn maximise_with(
                 ..topts.clone()
             };
             let before = res.evaluation.value;
-            let x0: Vec<f64> = free.iter().map(|&j| res.x[j]).collect();
+            let space = Subspace::new(res.x.clone(), free);
             let mut held = Held {
                 adapter: &mut adapter,
-                base: res.x.clone(),
-                free,
-            };
-            let full = |held: &Held<'_, '_>, x: &[f64]| held.full(x);
-            let base = held.base.clone();
-            let free_idx = held.free.clone();
-            let expand = move |x: &[f64]| {
-                let mut t = base.clone();
-                for (&j, &v) in free_idx.iter().zip(x) {
-                    t[j] = v;
-                }
-                t
+                space: space.clone(),
             };
             let polished = maximize(
                 &mut held,
-                &x0,
+                &space.start(),
                 &topts,
-                Some(&mut |it: &mcla_trust::Iteration| {
-                    let mut step = it.clone();
-                    step.iteration += iterations;
-                    record(&step, expand(&it.x))
-                }),
+                Some(&mut |it: &mcla_trust::Iteration| record(it, iterations, space.expand(&it.x))),
             )
             .map_err(map_err)?;
             if polished.evaluation.value >= before {
-                let x = full(&held, &polished.x);
                 iterations += polished.iterations;
                 res.converged = polished.converged;
                 res.stop = polished.stop;
-                res.x = x;
+                res.x = space.expand(&polished.x);
             }
         }
     }

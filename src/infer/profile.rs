@@ -38,7 +38,7 @@ use crate::model::blocks::Blocks;
 use crate::model::options::{FitOptions, Sampler};
 use crate::model::Model;
 use crate::start::start;
-use mcla_trust::{maximize, Evaluation, Objective, TrustOptions};
+use mcla_trust::{maximize, Evaluation, Objective, Subspace, TrustOptions};
 use serde::Serialize;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
@@ -91,38 +91,14 @@ pub struct ProfileInterval {
 /// The objective with coordinate `j` fixed, over the others.
 struct Reduced<'f> {
     f: &'f mut dyn FnMut(&[f64]) -> Option<ObjectiveValue>,
-    j: usize,
-    c: f64,
-    d: usize,
-}
-
-impl Reduced<'_> {
-    fn full(&self, x: &[f64]) -> Vec<f64> {
-        let mut t = Vec::with_capacity(self.d);
-        t.extend_from_slice(&x[..self.j]);
-        t.push(self.c);
-        t.extend_from_slice(&x[self.j..]);
-        t
-    }
+    space: Subspace,
 }
 
 impl Objective for Reduced<'_> {
     type Error = std::convert::Infallible;
     fn evaluate(&mut self, x: &[f64]) -> Result<Option<Evaluation>, Self::Error> {
-        let t = self.full(x);
-        let Some((v, g, h)) = (self.f)(&t) else {
-            return Ok(None);
-        };
-        let (d, j) = (self.d, self.j);
-        let keep: Vec<usize> = (0..d).filter(|&k| k != j).collect();
-        let gr: Vec<f64> = keep.iter().map(|&k| g[k]).collect();
-        let mut hr = Vec::with_capacity(keep.len() * keep.len());
-        for &a in &keep {
-            for &b in &keep {
-                hr.push(h[a * d + b]);
-            }
-        }
-        Ok(Some(Evaluation::new(v, gr, hr)))
+        let t = self.space.expand(x);
+        Ok((self.f)(&t).map(|(v, g, h)| self.space.restrict(&Evaluation::new(v, g, h))))
     }
 }
 
@@ -135,7 +111,13 @@ fn profile_point(
     x0: &[f64],
     iterlim: usize,
 ) -> Option<(f64, Vec<f64>)> {
-    let mut obj = Reduced { f, j, c, d };
+    // the whole point: c at j, the others from x0 (replaced at every evaluation)
+    let mut base = x0.to_vec();
+    base.insert(j, c);
+    let mut obj = Reduced {
+        f,
+        space: Subspace::new(base, (0..d).filter(|&k| k != j).collect()),
+    };
     // the start must be inside the domain
     obj.evaluate(x0).ok().flatten()?;
     let opts = TrustOptions {

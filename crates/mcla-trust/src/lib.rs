@@ -77,9 +77,11 @@
 mod options;
 mod solver;
 pub mod subproblem;
+mod subspace;
 
 pub use options::{OptionsError, TrustOptions};
 pub use solver::{
     maximize, Evaluation, FnObjective, Iteration, Objective, StopReason, TrustError, TrustResult,
 };
 pub use subproblem::{StepKind, Subproblem, SubproblemError, SubproblemSolution};
+pub use subspace::Subspace;
