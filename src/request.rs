@@ -269,6 +269,9 @@ pub struct McSettings {
     pub target_loglik_mcse: f64,
     /// Gauss–Hermite nodes of the adaptive sampler's conditional integrals.
     pub nodes: usize,
+    /// Integrate the parts of sampled blocks that nest given the separator
+    /// ([`FitOptions::subtrees`]).
+    pub subtrees: bool,
     /// Seed.
     pub seed: u64,
     /// Worker threads (`None`: all cores).
@@ -288,6 +291,7 @@ impl Default for McSettings {
             target_mcse_ratio: a.mcse_ratio,
             target_loglik_mcse: a.loglik_mcse,
             nodes: FitOptions::default().quadrature_nodes,
+            subtrees: false,
             seed: FitOptions::default().seed,
             threads: None,
             sampler: Sampler::Adaptive,
@@ -323,6 +327,7 @@ impl McSettings {
             m,
             auto_m,
             quadrature_nodes: self.nodes,
+            subtrees: self.subtrees,
             seed: self.seed,
             threads,
             sampler: self.sampler,

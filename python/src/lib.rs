@@ -208,6 +208,7 @@ fn read_request(args: &Bound<'_, PyDict>) -> PyResult<(FitRequest, FrameOptions,
     if let Some(v) = a.parsed("seed", request::parse_seed)? {
         mc.seed = v;
     }
+    mc.subtrees = a.flag("subtrees")?;
     mc.threads = a.parsed("threads", request::parse_threads)?;
     if let Some(v) = a.parsed("sampler", request::parse_sampler)? {
         mc.sampler = v;

@@ -186,3 +186,22 @@ def test_profile_intervals_contain_the_estimate(salamander):
     lo, hi = ci.loc["F", "lower"], ci.loc["F", "upper"]
     assert lo < fit.params["F"] < hi
     assert "rofile" in ci.attrs["text"]
+
+
+def test_subtrees_option_equals_the_command_line(cli, tmp_path):
+    # subjects x items x 2 trials with a subject:item effect: subtrees=True integrates each
+    # subject and its cells given the sampled items, as the command line's --subtrees
+    rows = []
+    for r in range(8 * 5 * 2):
+        cell, s = r // 2, r // 10
+        i = cell % 5
+        rows.append(dict(y=int((r * 7 + s * 3 + i * 5) % 11 < 5 + s % 3), subj=f"s{s}",
+                         item=f"i{i}", cell=f"c{s}_{i}", cond=(cell % 2) - 0.5))
+    df = pd.DataFrame(rows)
+    path = tmp_path / "subtrees.csv"
+    df.to_csv(path, index=False)
+    formula = "y ~ cond + (1 | subj) + (1 | item) + (1 | cell)"
+    fit = mcla.glmer(formula, data=df, m=256, subtrees=True)
+    ref = cli_json(cli, ["--data", path, "--formula", formula, "--m", "256", "--subtrees"])
+    assert_same_json(fit.to_dict(), ref)
+    assert fit.to_dict()["block_sizes"][0]["method"] == "sampled_separator_subtrees"

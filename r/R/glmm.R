@@ -9,7 +9,8 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
                  weights = NULL, doPQL = TRUE, debug = FALSE, p1 = 1/3, p2 = 1/3, p3 = 1/3,
                  rmax = 1000, iterlim = 1000, par.init = NULL, zeta = 5, cluster = NULL,
                  seed = NULL, sampler = NULL, threads = NULL, low.memory = FALSE,
-                 target.mcse.ratio = NULL, target.loglik.mcse = NULL, nodes = NULL, ...) {
+                 target.mcse.ratio = NULL, target.loglik.mcse = NULL, nodes = NULL,
+                 subtrees = FALSE, ...) {
   call <- match.call()
   fail <- function(...) stop_mcla(paste0(...), call)
   if (...length()) {
@@ -18,7 +19,7 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
     nm[nm == ""] <- "(unnamed)"
     fail("unknown argument", if (length(nm) > 1) "s", ": ", paste(nm, collapse = ", "),
          ". glmm() takes R glmm's arguments plus seed, sampler, threads, low.memory, ",
-         "target.mcse.ratio, target.loglik.mcse and nodes; see ?glmm")
+         "target.mcse.ratio, target.loglik.mcse, nodes and subtrees; see ?glmm")
   }
 
   # --- lme4-style random-effect terms, (1 | g), split by the library's formula crate exactly as
@@ -79,6 +80,7 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
   check_flag(doPQL, "doPQL", fail)
   check_flag(debug, "debug", fail)
   check_flag(low.memory, "low.memory", fail)
+  check_flag(subtrees, "subtrees", fail)
 
   # --- the model frame: one set of complete rows for every variable the model uses ------------
   if (has_data && "." %in% all.vars(fixed)) fixed <- stats::formula(stats::terms(fixed, data = data))
@@ -274,7 +276,7 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
     sampler = sampler, low_memory = isTRUE(low.memory),
     target_mcse_ratio = if (!is.null(target.mcse.ratio)) as.double(target.mcse.ratio),
     target_loglik_mcse = if (!is.null(target.loglik.mcse)) as.double(target.loglik.mcse),
-    nodes = if (!is.null(nodes)) as.double(nodes),
+    nodes = if (!is.null(nodes)) as.double(nodes), subtrees = isTRUE(subtrees),
     # for the library's text report (summary())
     call = deparse(call), rows_read = as.double(nrow(mf) + length(na_action)),
     dropped_rows = as.double(length(na_action)))
@@ -323,7 +325,8 @@ glmm <- function(fixed, random, varcomps.names, data, family.glmm, m, varcomps.e
     se = named(f$se), mcse = named(f$mcse), vcov = mat(f$vcov), mcvcov = mat(f$mcvcov),
     z.values = named(f$z_values), p.values = named(f$p_values),
     ess = f$blocks$ess, blocks = data.frame(q = f$blocks$q, n = f$blocks$n, ess = f$blocks$ess,
-                                            draws = f$blocks$draws),
+                                            draws = f$blocks$draws, method = f$blocks$method,
+                                            stringsAsFactors = FALSE),
     loglik = f$loglik, loglik.mcse = f$loglik_mcse, iterations = f$iterations,
     start = list(source = f$start_source, theta = named(start_theta)),
     trust.path = list(theta = path_theta, value = f$path$value, radius = f$path$radius,
@@ -420,7 +423,7 @@ r_wording <- function(msg) {
   })
   flags <- c("--m auto" = "m = \"auto\"", "--target-mcse-ratio" = "target.mcse.ratio",
              "--target-loglik-mcse" = "target.loglik.mcse", "--nodes" = "nodes",
-             "--low-memory" = "low.memory = TRUE", "--no-pql" = "doPQL = FALSE",
+             "--low-memory" = "low.memory = TRUE", "--subtrees" = "subtrees = TRUE", "--no-pql" = "doPQL = FALSE",
              "--par-init" = "par.init", "--mixture" = "p1, p2, p3", "--zeta" = "zeta",
              "--rmax" = "rmax", "--iterlim" = "iterlim", "--threads" = "threads",
              "--sampler" = "sampler", "--weights" = "weights", "--varcomps-equal" = "varcomps.equal",

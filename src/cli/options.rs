@@ -25,6 +25,7 @@ pub(crate) fn mc_settings(mc: &McArgs) -> McSettings {
         target_mcse_ratio: mc.target_mcse_ratio,
         target_loglik_mcse: mc.target_loglik_mcse,
         nodes: mc.nodes,
+        subtrees: mc.subtrees,
         seed: mc.seed,
         threads: mc.threads,
         sampler: mc.sampler,

@@ -24,7 +24,7 @@ pub struct BlockInfo {
     /// Draws of the block (0: integrated exactly, no Monte Carlo error).
     pub draws: usize,
     /// How the block was integrated (`quadrature`, `nested_quadrature`,
-    /// `sampled_separator`, `importance_sample`).
+    /// `sampled_separator`, `sampled_separator_subtrees`, `importance_sample`).
     pub method: BlockMethod,
 }
 

@@ -197,6 +197,7 @@ pub(super) fn fit_adaptive(
         nodes: options.quadrature_nodes,
         draws: options.draws,
         nested: options.nested_quadrature,
+        subtrees: options.subtrees,
         ..AdaptiveSettings::default()
     };
     let t2 = Instant::now();

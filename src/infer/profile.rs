@@ -285,6 +285,7 @@ pub fn with_fit_objective<R>(
             nodes: checked.quadrature_nodes,
             draws: checked.draws,
             nested: checked.nested_quadrature,
+            subtrees: checked.subtrees,
             ..Default::default()
         };
         let objective = crate::integrate::Objective::adaptive(

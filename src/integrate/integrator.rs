@@ -56,7 +56,7 @@ pub struct BlockSummary {
 }
 
 /// How a block's integral is computed (in JSON: `quadrature`, `nested_quadrature`,
-/// `sampled_separator`, `importance_sample`).
+/// `sampled_separator`, `sampled_separator_subtrees`, `importance_sample`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BlockMethod {
@@ -67,8 +67,24 @@ pub enum BlockMethod {
     NestedQuadrature,
     /// SPEC §12: the separator sampled, the rest by conditional quadrature.
     SampledSeparator,
+    /// SPEC §12 with subtrees (`FitOptions::subtrees`): the separator sampled, the parts
+    /// that nest given it by the nested recursion, the rest by conditional quadrature.
+    SampledSeparatorSubtrees,
     /// R glmm's fixed importance sample (joint or factorised).
     ImportanceSample,
+}
+
+impl BlockMethod {
+    /// The method's name, as in JSON (`sampled_separator`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockMethod::Quadrature => "quadrature",
+            BlockMethod::NestedQuadrature => "nested_quadrature",
+            BlockMethod::SampledSeparator => "sampled_separator",
+            BlockMethod::SampledSeparatorSubtrees => "sampled_separator_subtrees",
+            BlockMethod::ImportanceSample => "importance_sample",
+        }
+    }
 }
 
 /// Replace the row-major `d x d` matrix `m` by `(m + m') / 2`.

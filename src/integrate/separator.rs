@@ -10,7 +10,17 @@
 //! I.  The rest is S.  S is empty for a block of one grouping factor (or of a
 //! single effect): the block is then integrated exactly.
 
-use crate::model::blocks::Block;
+use super::nested::Tree;
+use crate::model::blocks::{Block, UnionFind};
+use crate::model::Csr;
+
+/// Largest per-draw work ([`Tree::cost`], summed over a block's subtrees) of the subtrees
+/// integrated given a sampled separator ([`Split::with_subtrees`]): about 0.2 ms per draw.
+pub const SUBTREE_BUDGET: f64 = 3e5;
+
+/// Most random formulas in one block for which [`Split::with_subtrees`] tries every
+/// subset as the separator.
+const MAX_TERMS: usize = 8;
 
 /// The split of one block's effects (local indices into `Block::effects`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +29,10 @@ pub struct Split {
     pub integrated: Vec<usize>,
     /// Effects sampled (the separator), ascending.
     pub separator: Vec<usize>,
+    /// Sets of two or more effects that, given the separator, form a tree and are integrated
+    /// by nested quadrature ([`Split::with_subtrees`]); each ascending.  Empty from
+    /// [`Split::choose`].
+    pub subtrees: Vec<Vec<usize>>,
 }
 
 impl Split {
@@ -70,13 +84,165 @@ impl Split {
         Split {
             integrated: (0..q).filter(|&j| in_i[j]).collect(),
             separator: (0..q).filter(|&j| !in_i[j]).collect(),
+            subtrees: Vec::new(),
         }
+    }
+
+    /// [`choose`](Self::choose), or a split with subtrees where that samples at most half
+    /// as many effects: every proper subset of the block's random formulas is tried as the
+    /// separator S; given S, the other effects fall apart into connected parts (joined by
+    /// shared observations), each a single effect (integrated in 1-D) or a set that nests
+    /// ([`Tree::of`]: a subject and its subject × item cells once the items are sampled).
+    /// A subset qualifies when every part is one of those and the parts' summed tree work
+    /// at `nodes` points per level is within [`SUBTREE_BUDGET`]; the smallest separator
+    /// wins (then the least work).  Subsets are tried only for blocks of at most 8 formulas.
+    ///
+    /// ```
+    /// use mcla::integrate::separator::Split;
+    /// use mcla::model::blocks::Block;
+    /// use mcla::Csr;
+    /// // 4 subjects x 2 items, 2 trials per subject-item cell: effects 0-3 subjects,
+    /// // 4-5 items, 6-13 cells
+    /// let mut trip = Vec::new();
+    /// for r in 0..16 {
+    ///     let cell = r / 2;
+    ///     trip.extend([(r, cell / 2, 1.0), (r, 4 + cell % 2, 1.0), (r, 6 + cell, 1.0)]);
+    /// }
+    /// let block = Block { effects: (0..14).collect(), obs: (0..16).collect(),
+    ///     z: Csr::from_triplets(16, 14, &trip).unwrap(),
+    ///     component: [vec![0; 4], vec![1; 2], vec![2; 8]].concat(), q_per_component: vec![4, 2, 8] };
+    /// let term = block.component.clone();
+    /// assert_eq!(Split::choose(&block, &term).separator, (0..6).collect::<Vec<_>>());
+    /// let split = Split::with_subtrees(&block, &term, 10);
+    /// assert_eq!(split.separator, vec![4, 5]);         // the items are sampled
+    /// assert_eq!(split.subtrees[0], vec![0, 6, 7]);    // subject 0 and its two cells
+    /// assert_eq!(split.subtrees.len(), 4);
+    /// ```
+    pub fn with_subtrees(block: &Block, term: &[usize], nodes: usize) -> Split {
+        let greedy = Split::choose(block, term);
+        let n_terms = term.iter().copied().max().map_or(0, |t| t + 1);
+        if greedy.separator.is_empty() || !(2..=MAX_TERMS).contains(&n_terms) {
+            return greedy;
+        }
+        let mut best: Option<(usize, f64, Split)> = None;
+        for mask in 1..(1u32 << n_terms) - 1 {
+            let sep: Vec<usize> = (0..block.q())
+                .filter(|&j| mask & (1 << term[j]) != 0)
+                .collect();
+            if 2 * sep.len() > greedy.separator.len()
+                || best.as_ref().is_some_and(|b| sep.len() > b.0)
+            {
+                continue;
+            }
+            if let Some((cost, split)) = given_parts(block, &sep, nodes) {
+                let better = best.as_ref().is_none_or(|b| (sep.len(), cost) < (b.0, b.1));
+                if better && !split.subtrees.is_empty() {
+                    best = Some((sep.len(), cost, split));
+                }
+            }
+        }
+        best.map_or(greedy, |b| b.2)
     }
 
     /// Whether the block is integrated exactly (no separator, no Monte Carlo).
     pub fn is_exact(&self) -> bool {
         self.separator.is_empty()
     }
+}
+
+/// The parts of `block`'s effects outside `sep` given `sep`, and their summed tree work;
+/// `None` when a part does not nest or the work is over [`SUBTREE_BUDGET`].
+fn given_parts(block: &Block, sep: &[usize], nodes: usize) -> Option<(f64, Split)> {
+    let q = block.q();
+    let mut in_s = vec![false; q];
+    for &j in sep {
+        in_s[j] = true;
+    }
+    let mut uf = UnionFind::new(q);
+    for i in 0..block.n() {
+        let mut first = None;
+        for &j in block.z.row(i).0.iter().filter(|&&j| !in_s[j]) {
+            match first {
+                None => first = Some(j),
+                Some(f) => uf.union(f, j),
+            }
+        }
+    }
+    let mut parts: Vec<Vec<usize>> = Vec::new();
+    let mut part_of_root = vec![usize::MAX; q];
+    for j in (0..q).filter(|&j| !in_s[j]) {
+        let r = uf.find(j);
+        if part_of_root[r] == usize::MAX {
+            part_of_root[r] = parts.len();
+            parts.push(Vec::new());
+        }
+        parts[part_of_root[r]].push(j);
+    }
+    let obs_of = effect_observations(block);
+    let (mut integrated, mut subtrees, mut cost) = (Vec::new(), Vec::new(), 0.0);
+    for part in parts {
+        if part.len() == 1 {
+            integrated.push(part[0]);
+            continue;
+        }
+        let tree = Tree::of(&sub_block(block, &part, &obs_of, &in_s)?)?;
+        cost += tree.cost(nodes);
+        if cost > SUBTREE_BUDGET {
+            return None;
+        }
+        subtrees.push(part);
+    }
+    integrated.sort_unstable();
+    Some((
+        cost,
+        Split {
+            integrated,
+            separator: sep.to_vec(),
+            subtrees,
+        },
+    ))
+}
+
+/// The block of the effects `part` (local, ascending) and their observations, the columns
+/// of the sampled effects (`in_s`) left out; its `effects` and `obs` are `block`'s local
+/// indices.
+pub(crate) fn sub_block(
+    block: &Block,
+    part: &[usize],
+    obs_of: &[Vec<usize>],
+    in_s: &[bool],
+) -> Option<Block> {
+    let mut obs: Vec<usize> = part
+        .iter()
+        .flat_map(|&j| obs_of[j].iter().copied())
+        .collect();
+    obs.sort_unstable();
+    obs.dedup();
+    let mut col = vec![usize::MAX; block.q()];
+    for (k, &j) in part.iter().enumerate() {
+        col[j] = k;
+    }
+    let mut trip = Vec::new();
+    for (r, &li) in obs.iter().enumerate() {
+        let (cols, vals) = block.z.row(li);
+        for (&j, &v) in cols.iter().zip(vals) {
+            if !in_s[j] {
+                trip.push((r, col[j], v));
+            }
+        }
+    }
+    let n_comp = block.q_per_component.len();
+    let mut q_per_component = vec![0; n_comp];
+    for &j in part {
+        q_per_component[block.component[j]] += 1;
+    }
+    Some(Block {
+        effects: part.to_vec(),
+        z: Csr::from_triplets(obs.len(), part.len(), &trip).ok()?,
+        obs,
+        component: part.iter().map(|&j| block.component[j]).collect(),
+        q_per_component,
+    })
 }
 
 /// Local observations of each local effect of `block` (the transpose of its Z pattern).

@@ -101,6 +101,13 @@ pub struct FitOptions {
     /// SPEC §12 does any other block (to compare the two).
     #[serde(default = "nested_default")]
     pub nested_quadrature: bool,
+    /// In sampled blocks, integrate the parts that nest given the separator by the nested
+    /// recursion ([`Split::with_subtrees`](crate::integrate::separator::Split::with_subtrees):
+    /// subjects × items with repeated trials per cell samples only the items).  Off by
+    /// default: at K = 10 it costs K or more times the work per draw, which its smaller
+    /// Monte Carlo error repaid on none of the designs measured (BENCHMARKS.md, issue 17).
+    #[serde(default)]
+    pub subtrees: bool,
     /// Seed of every random stream.
     pub seed: u64,
     /// Mixture probabilities `p = (p1, p2, p3)` of the importance distribution.
@@ -138,6 +145,7 @@ impl Default for FitOptions {
             quadrature_nodes: 10,
             draws: crate::integrate::standard_draws::DrawScheme::default(),
             nested_quadrature: true,
+            subtrees: false,
             seed: 1234,
             mixture: [1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0],
             zeta: 5.0,

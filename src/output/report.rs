@@ -383,6 +383,19 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
         .iter()
         .filter(|b| b.method == BlockMethod::NestedQuadrature)
         .count();
+    let n_subtrees = fit
+        .blocks
+        .iter()
+        .filter(|b| b.method == BlockMethod::SampledSeparatorSubtrees)
+        .count();
+    let subtree_note = if n_subtrees > 0 {
+        format!(
+            "; in {n_subtrees} sampled block{} the parts that nest given the sampled effects are integrated level by level",
+            if n_subtrees == 1 { "" } else { "s" }
+        )
+    } else {
+        String::new()
+    };
     let nested_note = if n_nested > 0 {
         format!(
             "; {n_nested} of them nested (tree-shaped), integrated level by level, K = {} nodes per level",
@@ -400,7 +413,7 @@ pub fn text_report(fit: &Fit, info: &ReportInfo) -> String {
     } else {
         let (m_text, allocated) = m_range(fit);
         o.push_str(&format!(
-            "\nMonte Carlo error (m = {} per sampled block{}, seed {}, {} thread{}, {} sampler{}{}):\n",
+            "\nMonte Carlo error (m = {} per sampled block{}, seed {}, {} thread{}, {} sampler{}{}{subtree_note}):\n",
             m_text,
             match (fit.m_auto, allocated) {
                 (true, true) => ", chosen automatically and allocated where the error is",

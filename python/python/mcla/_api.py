@@ -80,6 +80,7 @@ def _options(kw):
         "rmax": _text(kw["rmax"]),
         "iterlim": _text(kw["iterlim"]),
         "low_memory": bool(kw["low_memory"]),
+        "subtrees": bool(kw.get("subtrees", False)),
         "level": _text(kw["level"]),
         "factor": _factors(kw["factor"]),
         "levels": _levels(kw["levels"]),
@@ -177,6 +178,7 @@ _COMMON_DEFAULTS = dict(
     rmax=1000,
     iterlim=1000,
     low_memory=False,
+    subtrees=False,
     level=0.95,
     factor=None,
     levels=None,
@@ -208,6 +210,7 @@ def glmm(
     rmax=1000,
     iterlim=1000,
     low_memory=False,
+    subtrees=False,
     level=0.95,
     factor=None,
     levels=None,
@@ -244,7 +247,7 @@ def glmm(
         Worker threads (default: all cores); never changes the result.
     sampler : {"adaptive", "factorised", "joint"}
         The likelihood approximation (see the README).
-    nodes, mixture, zeta, par_init, no_pql, rmax, iterlim, low_memory
+    nodes, mixture, zeta, par_init, no_pql, rmax, iterlim, low_memory, subtrees
         As the command line's ``--nodes``, ``--mixture``, ... (``mcla fit --help``).
     level : float
         Confidence level of the Wald intervals in ``summary()`` and ``to_dict()``.
@@ -276,7 +279,7 @@ def glmm(
         weights=weights, m=m, seed=seed, threads=threads, sampler=sampler, nodes=nodes,
         target_mcse_ratio=target_mcse_ratio, target_loglik_mcse=target_loglik_mcse,
         mixture=mixture, zeta=zeta, par_init=par_init, no_pql=no_pql, rmax=rmax,
-        iterlim=iterlim, low_memory=low_memory, level=level, factor=factor, levels=levels,
+        iterlim=iterlim, low_memory=low_memory, subtrees=subtrees, level=level, factor=factor, levels=levels,
         na_strings=na_strings, family=family,
     )
     args = _options(kw)
@@ -311,6 +314,7 @@ def glmer(
     rmax=1000,
     iterlim=1000,
     low_memory=False,
+    subtrees=False,
     level=0.95,
     factor=None,
     levels=None,
@@ -331,7 +335,7 @@ def glmer(
         weights=weights, m=m, seed=seed, threads=threads, sampler=sampler, nodes=nodes,
         target_mcse_ratio=target_mcse_ratio, target_loglik_mcse=target_loglik_mcse,
         mixture=mixture, zeta=zeta, par_init=par_init, no_pql=no_pql, rmax=rmax,
-        iterlim=iterlim, low_memory=low_memory, level=level, factor=factor, levels=levels,
+        iterlim=iterlim, low_memory=low_memory, subtrees=subtrees, level=level, factor=factor, levels=levels,
         na_strings=na_strings, family=family,
     )
     args = _options(kw)

@@ -165,3 +165,21 @@ test_that("unknown arguments are refused, cluster is accepted and ignored with a
   expect_message(f <- call_glmm(cluster = "a cluster"), "the 'cluster' argument is ignored")
   expect_identical(f$beta, call_glmm()$beta)
 })
+
+test_that("subtrees: TRUE integrates each subject and its cells given the sampled items", {
+  expect_glmm_error(call_glmm(subtrees = "yes"), "subtrees must be TRUE or FALSE")
+  # 8 subjects x 5 items x 2 trials with a subject:item effect (as tests/cli.rs)
+  r <- 0:79
+  cell <- r %/% 2; s <- r %/% 10; i <- cell %% 5
+  d <- data.frame(y = as.integer((r * 7 + s * 3 + i * 5) %% 11 < 5 + s %% 3),
+                  subj = factor(paste0("s", s)), item = factor(paste0("i", i)),
+                  cell = factor(paste0("c", s, "_", i)), cond = (cell %% 2) - 0.5)
+  with_t <- glmm(y ~ cond, list(~ 0 + subj, ~ 0 + item, ~ 0 + cell), c("subj", "item", "cell"),
+                 d, bernoulli.glmm, m = 256, subtrees = TRUE)
+  without <- glmm(y ~ cond, list(~ 0 + subj, ~ 0 + item, ~ 0 + cell), c("subj", "item", "cell"),
+                  d, bernoulli.glmm, m = 256)
+  expect_identical(with_t$blocks$method, "sampled_separator_subtrees")
+  expect_identical(without$blocks$method, "sampled_separator")
+  expect_lt(abs(with_t$loglik - without$loglik),
+            max(1e-3, 4 * sqrt(with_t$loglik.mcse^2 + without$loglik.mcse^2)))
+})

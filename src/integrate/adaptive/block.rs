@@ -5,6 +5,7 @@ use super::super::conditional::{EffectObs, Rule};
 use super::super::separator::Split;
 use super::super::standard_draws::{DrawScheme, StandardDraws};
 use super::super::IntegratorError;
+use super::subtree::{self, Subtree};
 use crate::interrupt::Interrupt;
 use crate::model::blocks::Block;
 use crate::model::family::Family;
@@ -33,6 +34,9 @@ pub struct AdaptiveSettings {
     /// Integrate blocks whose effects nest exactly by nested quadrature (within
     /// [`NESTED_BUDGET`](crate::integrate::nested::NESTED_BUDGET)) instead of sampling them.
     pub nested: bool,
+    /// In sampled blocks, integrate the parts that nest given the separator by the nested
+    /// recursion ([`Split::with_subtrees`]) instead of sampling their upper levels.
+    pub subtrees: bool,
 }
 
 impl Default for AdaptiveSettings {
@@ -43,6 +47,7 @@ impl Default for AdaptiveSettings {
             proposal_step: 1e-4,
             draws: DrawScheme::default(),
             nested: true,
+            subtrees: false,
         }
     }
 }
@@ -93,11 +98,14 @@ pub struct AdaptiveBlock {
     pub(super) max_nj: usize,
     /// Start of the separator-mode Newton iteration.
     pub(super) v_start: Vec<f64>,
-    /// Global effect index of each integrated / separator effect.
-    pub(super) i_effects: Vec<usize>,
+    /// Global effect index of each separator effect.
     pub(super) s_effects: Vec<usize>,
     /// The block's global effect indices (its local order).
     pub(super) block_effects: Vec<usize>,
+    /// Parts integrated by the nested recursion given the separator (issue 17).
+    pub(super) subtrees: Vec<Subtree>,
+    /// Global effect index of the 1-D integrated effects, then of the subtrees' nodes.
+    pub(super) integrated_effects: Vec<usize>,
     /// Stops the per-chunk work of an evaluation once triggered.
     pub(super) interrupt: Option<Interrupt>,
 }
@@ -120,11 +128,37 @@ impl AdaptiveBlock {
             .iter()
             .map(|&j| model.effect_term()[j])
             .collect();
-        let split = Split::choose(block, &term);
+        let greedy = || Split::choose(block, &term);
+        let mut split = if settings.subtrees {
+            Split::with_subtrees(block, &term, settings.nodes)
+        } else {
+            greedy()
+        };
+        let local_of = |split: &Split| {
+            let mut s_local = vec![usize::MAX; block.q()];
+            for (k, &j) in split.separator.iter().enumerate() {
+                s_local[j] = k;
+            }
+            s_local
+        };
+        let mut s_local = local_of(&split);
+        let subtrees = match subtree::build(model, block, &split, &s_local, settings.nodes, u_start)
+        {
+            Some(t) => t,
+            None => {
+                split = greedy();
+                s_local = local_of(&split);
+                Vec::new()
+            }
+        };
         let obs_of = super::super::separator::effect_observations(block);
-        let mut s_local = vec![usize::MAX; block.q()];
-        for (k, &j) in split.separator.iter().enumerate() {
-            s_local[j] = k;
+        let mut in_tree_obs = vec![false; block.n()];
+        for part in &split.subtrees {
+            for &j in part {
+                for &i in &obs_of[j] {
+                    in_tree_obs[i] = true;
+                }
+            }
         }
         let mut is_i = vec![false; block.q()];
         for &j in &split.integrated {
@@ -141,7 +175,8 @@ impl AdaptiveBlock {
         for &i in &order {
             in_i[i] = true;
         }
-        order.extend((0..block.n()).filter(|&i| !in_i[i]));
+        // the subtrees' observations are kept by their nested blocks
+        order.extend((0..block.n()).filter(|&i| !in_i[i] && !in_tree_obs[i]));
         let p = model.p();
         let (mut y, mut w, mut nt, mut x, mut zi) = (vec![], vec![], vec![], vec![], vec![]);
         let (mut s_ptr, mut s_idx, mut s_val) = (vec![0], vec![], vec![]);
@@ -252,7 +287,13 @@ impl AdaptiveBlock {
                 .iter()
                 .map(|&j| u_start.get(block.effects[j]).copied().unwrap_or(0.0))
                 .collect(),
-            i_effects: split.integrated.iter().map(|&j| block.effects[j]).collect(),
+            integrated_effects: split
+                .integrated
+                .iter()
+                .map(|&j| block.effects[j])
+                .chain(subtrees.iter().flat_map(|t| t.effects.iter().copied()))
+                .collect(),
+            subtrees,
             s_effects: split.separator.iter().map(|&j| block.effects[j]).collect(),
             block_effects: block.effects.clone(),
             interrupt: None,
@@ -272,13 +313,22 @@ impl AdaptiveBlock {
     pub fn separator_size(&self) -> usize {
         self.n_s()
     }
-    /// Number of effects integrated by quadrature.
+    /// Number of effects integrated by quadrature (one-dimensional and in subtrees).
     pub fn integrated_size(&self) -> usize {
-        self.n_i()
+        self.integrated_effects.len()
     }
-    /// Global indices of the integrated and the separator effects.
+    /// Number of subtrees integrated by the nested recursion given the separator.
+    pub fn subtree_count(&self) -> usize {
+        self.subtrees.len()
+    }
+    /// Global indices of the integrated (one-dimensional, then the subtrees') and the
+    /// separator effects.
     pub fn effects(&self) -> (&[usize], &[usize]) {
-        (&self.i_effects, &self.s_effects)
+        (&self.integrated_effects, &self.s_effects)
+    }
+    /// Length of the modes kept by the proposal: the 1-D effects', then the subtrees' nodes.
+    pub(super) fn n_modes(&self) -> usize {
+        self.integrated_effects.len()
     }
 
     pub(super) fn x_beta(&self, beta: &[f64]) -> Vec<f64> {

@@ -9,6 +9,7 @@ use super::block::{ADAPTIVE_CHUNK, LN_2PI};
 use super::lanes::group_dispatch;
 use super::proposal::{Proposal, ProposalDerivs};
 use super::scratch::{ChunkOut, LaneScratch, Scratch, ZERO};
+use super::subtree::Second;
 use crate::model::family::Family;
 
 impl AdaptiveBlock {
@@ -130,6 +131,34 @@ impl AdaptiveBlock {
             s.emu = emu;
         }
         s.o = o;
+        // the subtrees (only with a separator, hence a proposal)
+        if let Some(pr) = prop {
+            for st in &self.subtrees {
+                let t = st.touch.len();
+                let us = &s.us;
+                if !st.integrate(
+                    theta,
+                    |q| us[q],
+                    &pr.u_mode,
+                    Second::Theta,
+                    &mut s.ext,
+                    &mut s.tree,
+                ) {
+                    return f64::NAN;
+                }
+                let (li, m, g2) = s.tree.rec.root();
+                lw += li;
+                for a in 0..d {
+                    s.part[a] += m[t + a];
+                }
+                for b in 0..t {
+                    s.g[st.touch[b]] += m[b];
+                }
+                for (h, &x) in s.hk.iter_mut().zip(g2) {
+                    *h += x;
+                }
+            }
+        }
         lw
     }
 

@@ -134,7 +134,11 @@ impl AdaptiveBlock {
                 ess: 1.0 / s2,
                 draws: self.m,
                 loglik_var,
-                method: BlockMethod::SampledSeparator,
+                method: if self.subtrees.is_empty() {
+                    BlockMethod::SampledSeparator
+                } else {
+                    BlockMethod::SampledSeparatorSubtrees
+                },
                 mc_v: mc_v.clone(),
             }],
             mc_v,

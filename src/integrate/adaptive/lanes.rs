@@ -7,6 +7,7 @@ use super::block::AdaptiveBlock;
 use super::block::LN_2PI;
 use super::proposal::{Proposal, ProposalDerivs};
 use super::scratch::{LaneScratch, ZERO};
+use super::subtree::Second;
 
 impl AdaptiveBlock {
     /// One lane group of draws (standard draws in `ls.z`, `ls.zz`; lanes past the
@@ -213,6 +214,36 @@ impl AdaptiveBlock {
                     for k in 0..LANES {
                         h[k] -= da[k] * du[k];
                     }
+                }
+            }
+        }
+        // the subtrees, one draw at a time (issue 17)
+        for st in &self.subtrees {
+            let t = st.touch.len();
+            for k in 0..LANES {
+                let (us, modes) = (&ls.us, &prop.u_mode);
+                let ok = st.integrate(
+                    theta,
+                    |q| us[q][k],
+                    modes,
+                    Second::Theta,
+                    &mut ls.ext,
+                    &mut ls.tree,
+                );
+                if !ok {
+                    lw[k] = f64::NAN;
+                    continue;
+                }
+                let (li, m, g2) = ls.tree.rec.root();
+                lw[k] += li;
+                for a in 0..d {
+                    ls.part[a][k] += m[t + a];
+                }
+                for b in 0..t {
+                    ls.g[st.touch[b]][k] += m[b];
+                }
+                for (h, &x) in ls.hk.iter_mut().zip(g2) {
+                    h[k] += x;
                 }
             }
         }

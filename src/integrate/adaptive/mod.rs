@@ -30,6 +30,16 @@
 //! separator (one grouping factor, a single effect) needs no draws: `l_b = log h`
 //! exactly, with Monte Carlo error 0.
 //!
+//! **Subtrees** (issue 17, [`AdaptiveSettings::subtrees`]): the integrated set may also hold
+//! parts that nest given `u_S` ([`Split::with_subtrees`]: subjects × items × trials samples
+//! only the items, each subject and its cells a tree).  A subtree's factor `A_T(u_S)` is the
+//! nested rule of [`nested`](super::nested) given `u_S` (the touched separator columns become
+//! fixed-effect columns with coefficients `u_S`), its joint mode found per draw from the mode at
+//! `v*`; its gradient in `u_S`, partial scores and `∂²_theta` come from the same recursion's
+//! posterior moments, and it adds `E_T[Z'WZ] - Cov_T[s]` to the proposal's `H`.  It costs K or
+//! more times a 1-D effect's work per draw; measured on 30 x 20 x 3 (BENCHMARKS.md) the smaller
+//! Monte Carlo error did not repay that, so it is off by default.
+//!
 //! **Derivatives.**  With `p_k = ∂_theta log h(u_S,k)` at fixed `u_S` (beta part
 //! `sum_i w_i x_i (y_i - E[mu_i])`, nu part from `E_j[u_j^2]` and `u_S'u_S`) and
 //! `g_k = ∇_{u_S} log h(u_S,k)`, the per-draw total derivative is
@@ -88,6 +98,7 @@ mod lanes;
 mod moments;
 mod proposal;
 mod scratch;
+mod subtree;
 #[cfg(test)]
 mod tests;
 

@@ -1,5 +1,6 @@
 //! Posterior moments of the block's effects given y at theta (for `ranef`):
-//! Rao–Blackwellised over the draws, the integrated effects from their node moments.
+//! Rao–Blackwellised over the draws, the integrated effects (1-D and subtrees) from their
+//! node moments.
 
 use super::super::conditional;
 use super::block::{AdaptiveBlock, ADAPTIVE_CHUNK, LN_2PI};
@@ -29,7 +30,7 @@ impl AdaptiveBlock {
         };
         let draws = if ns > 0 { self.m } else { 1 };
         // per draw: log weight, then (mean, second moment) of every effect (I then S)
-        let q = ni + ns;
+        let q = self.n_modes() + ns;
         let mut lw = Vec::with_capacity(draws);
         let mut m1 = Vec::with_capacity(draws * q);
         let mut m2 = Vec::with_capacity(draws * q);
@@ -107,6 +108,15 @@ impl AdaptiveBlock {
                     m1.push(e1);
                     m2.push(e2);
                 }
+                if let Some(pr) = &prop {
+                    for st in &self.subtrees {
+                        let us = &s.us;
+                        logw +=
+                            st.moments(theta, |q| us[q], &pr.u_mode, &mut s.ext, &mut s.tree)?;
+                        m1.extend_from_slice(&s.tree.m1);
+                        m2.extend_from_slice(&s.tree.m2);
+                    }
+                }
                 for k in 0..ns {
                     m1.push(s.us[k]);
                     m2.push(s.us[k] * s.us[k]);
@@ -139,7 +149,7 @@ impl AdaptiveBlock {
         }
         // local order of the block
         let global: Vec<usize> = self
-            .i_effects
+            .integrated_effects
             .iter()
             .chain(&self.s_effects)
             .copied()

@@ -5,6 +5,7 @@
 use super::super::conditional;
 use super::block::{AdaptiveBlock, LN_2PI};
 use super::scratch::Scratch;
+use super::subtree::Second;
 use rayon::prelude::*;
 
 /// The proposal at one theta.
@@ -14,7 +15,8 @@ pub(super) struct Proposal {
     /// Lower Cholesky factor of the negative Hessian at `v`, row-major.
     pub(super) l: Vec<f64>,
     pub(super) logdet: f64,
-    /// Modes and curvatures of the integrated effects at `v`.
+    /// Modes of the integrated effects at `v` (the 1-D effects', then the subtrees'
+    /// nodes) and the 1-D effects' curvatures.
     pub(super) u_mode: Vec<f64>,
     pub(super) tau2: Vec<f64>,
     /// Offsets at `v`.
@@ -39,7 +41,7 @@ impl AdaptiveBlock {
     pub(super) fn marginal(
         &self,
         xb: &[f64],
-        nu: &[f64],
+        theta: &[f64],
         v: &[f64],
         u_mode: &mut [f64],
         tau2: &mut [f64],
@@ -47,6 +49,7 @@ impl AdaptiveBlock {
         s: &mut Scratch,
     ) -> (f64, Vec<f64>, Vec<f64>) {
         let ns = self.n_s();
+        let nu = &theta[self.p..];
         let mut f = 0.0;
         let mut g = vec![0.0; ns];
         let mut h = if hess { vec![0.0; ns * ns] } else { Vec::new() };
@@ -154,6 +157,28 @@ impl AdaptiveBlock {
             s.evar = evar;
         }
         s.o = o;
+        // the subtrees: log A_T(v), its gradient and (negative) curvature in the touched u_S
+        let second = if hess { Second::Separator } else { Second::No };
+        for st in &self.subtrees {
+            if !st.integrate(theta, |k| v[k], u_mode, second, &mut s.ext, &mut s.tree) {
+                return (f64::NAN, g, h);
+            }
+            let t = st.touch.len();
+            let (li, m, g2) = s.tree.rec.root();
+            f += li;
+            for a in 0..t {
+                g[st.touch[a]] += m[a];
+            }
+            if hess {
+                for a in 0..t {
+                    for b in 0..t {
+                        h[st.touch[a] * ns + st.touch[b]] -= g2[a * t + b];
+                    }
+                }
+            }
+            let n_nodes = st.tree.n_nodes();
+            u_mode[st.mode_at..st.mode_at + n_nodes].copy_from_slice(s.tree.mode());
+        }
         (f, g, h)
     }
 
@@ -165,16 +190,15 @@ impl AdaptiveBlock {
         s: &mut Scratch,
     ) -> Option<Proposal> {
         let (p, ns) = (self.p, self.n_s());
-        let nu = &theta[p..];
         let xb = self.x_beta(&theta[..p]);
         let mut v = warm.map_or_else(|| self.v_start.clone(), |w| w.v.clone());
-        let mut u_mode = warm.map_or_else(|| vec![0.0; self.n_i()], |w| w.u_mode.clone());
+        let mut u_mode = warm.map_or_else(|| self.initial_modes(), |w| w.u_mode.clone());
         let mut tau2 = vec![0.0; self.n_i()];
         let mut finishing = false;
         let mut l = vec![0.0; ns * ns];
         let mut converged = false;
         for _ in 0..100 {
-            let (f, g, h) = self.marginal(&xb, nu, &v, &mut u_mode, &mut tau2, true, s);
+            let (f, g, h) = self.marginal(&xb, theta, &v, &mut u_mode, &mut tau2, true, s);
             if !f.is_finite() {
                 return None;
             }
@@ -195,7 +219,7 @@ impl AdaptiveBlock {
                     let trial: Vec<f64> = v.iter().zip(&step).map(|(a, b)| a + t * b).collect();
                     let mut um = u_mode.clone();
                     let mut t2 = tau2.clone();
-                    let (ft, _, _) = self.marginal(&xb, nu, &trial, &mut um, &mut t2, false, s);
+                    let (ft, _, _) = self.marginal(&xb, theta, &trial, &mut um, &mut t2, false, s);
                     if ft.is_finite() && ft >= f - 1e-12 * f.abs() {
                         break;
                     }
@@ -207,7 +231,7 @@ impl AdaptiveBlock {
             }
             if t == 1.0 && smax <= 1e-9 * (1.0 + vmax) {
                 // quadratic convergence: one more full step lands on the fixed point
-                let (_, g2, _) = self.marginal(&xb, nu, &v, &mut u_mode, &mut tau2, false, s);
+                let (_, g2, _) = self.marginal(&xb, theta, &v, &mut u_mode, &mut tau2, false, s);
                 let step2 = chol_solve(&l, ns, &g2);
                 for (a, b) in v.iter_mut().zip(&step2) {
                     *a += b;
@@ -244,6 +268,16 @@ impl AdaptiveBlock {
         })
     }
 
+    /// Start of the modes of the integrated effects: 0 for the 1-D effects (found from there
+    /// to machine precision), the subtrees' start values.
+    pub(super) fn initial_modes(&self) -> Vec<f64> {
+        let mut m = vec![0.0; self.n_i()];
+        for st in &self.subtrees {
+            m.extend_from_slice(st.tree.start());
+        }
+        m
+    }
+
     /// Steps of the central differences of the proposal's derivatives.
     pub(super) fn fd_step(&self, theta: &[f64], j: usize) -> f64 {
         super::super::objective::difference_step(self.settings.proposal_step, theta, self.p, j)
@@ -269,7 +303,7 @@ impl AdaptiveBlock {
                 let v: Vec<f64> = (0..ns).map(|a| centre.v[a] + h * dv[j * ns + a]).collect();
                 let xb = self.x_beta(&t[..p]);
                 let (mut um, mut t2) = (centre.u_mode.clone(), centre.tau2.clone());
-                let (f, g, hm) = self.marginal(&xb, &t[p..], &v, &mut um, &mut t2, hess, s);
+                let (f, g, hm) = self.marginal(&xb, &t, &v, &mut um, &mut t2, hess, s);
                 f.is_finite().then_some((g, hm))
             })
             .collect()

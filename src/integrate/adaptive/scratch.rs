@@ -2,6 +2,7 @@
 //! reused for every later chunk: no per-draw allocation).
 
 use super::super::conditional::{Lane, LaneNodes, Nodes, LANES};
+use super::super::nested::GivenScratch;
 
 /// Per-chunk results.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +34,9 @@ pub(super) struct Scratch {
     pub(super) hloc: Vec<f64>,
     pub(super) hs: Vec<f64>,
     pub(super) lanes: LaneScratch,
+    /// A subtree's coordinates and recursion buffers.
+    pub(super) ext: Vec<f64>,
+    pub(super) tree: GivenScratch,
 }
 
 pub(super) const ZERO: Lane = [0.0; LANES];
@@ -60,4 +64,7 @@ pub(super) struct LaneScratch {
     /// Beta-score deviations of the nodes (node-major, per active column).
     pub(super) delta: Vec<Lane>,
     pub(super) nodes: LaneNodes,
+    /// A subtree's coordinates and recursion buffers (one draw at a time).
+    pub(super) ext: Vec<f64>,
+    pub(super) tree: GivenScratch,
 }

@@ -32,6 +32,49 @@ fn crossed(family: Family, weighted: bool) -> Model {
     Model::new(spec).unwrap()
 }
 
+/// Subjects x items with `reps` trials per cell and random subject, item and cell effects
+/// (issue 17: given the sampled items, each subject and its cells form a subtree).
+pub(super) fn crossed_nested(
+    family: Family,
+    (ns, ni, reps): (usize, usize, usize),
+    seed: u64,
+) -> Model {
+    use crate::{Csr, ModelSpec, RandomBlock};
+    let n = ns * ni * reps;
+    let (mut zs, mut zi, mut zc) = (vec![], vec![], vec![]);
+    for r in 0..n {
+        let cell = r / reps;
+        zs.push((r, cell / ni, 1.0));
+        zi.push((r, cell % ni, 1.0));
+        zc.push((r, cell, 1.0));
+    }
+    let mut x = vec![1.0; n];
+    x.extend((0..n).map(|r| if (r / reps) % 2 == 0 { -0.5 } else { 0.5 }));
+    let block = |names: String, q: usize, t: &[(usize, usize, f64)]| RandomBlock {
+        names: (0..q).map(|k| format!("{names}{k}")).collect(),
+        z: Csr::from_triplets(n, q, t).unwrap(),
+    };
+    let mut spec = ModelSpec {
+        y: vec![0.0; n],
+        trials: None,
+        x,
+        x_names: vec!["(Intercept)".into(), "cond".into()],
+        random: vec![
+            block("S".into(), ns, &zs),
+            block("I".into(), ni, &zi),
+            block("C".into(), ns * ni, &zc),
+        ],
+        varcomps_equal: None,
+        varcomps_names: vec!["S".into(), "I".into(), "SI".into()],
+        family,
+        weights: None,
+    };
+    spec.y = crate::simulate_response(&spec, &[-0.3, 0.6], &[0.8, 0.4, 0.3], seed)
+        .unwrap()
+        .0;
+    Model::new(spec).unwrap()
+}
+
 /// The three families on [`crossed`] (bernoulli unweighted, binomial and poisson weighted), each
 /// with its PQL start and a theta away from it (betas + 0.1, variances x 1.2).
 fn cases() -> Vec<(Family, Model, crate::PqlStart, Vec<f64>)> {
@@ -41,8 +84,15 @@ fn cases() -> Vec<(Family, Model, crate::PqlStart, Vec<f64>)> {
         (Family::Poisson, true),
     ]
     .into_iter()
-    .map(|(family, weighted)| {
-        let model = crossed(family, weighted);
+    .map(|(family, weighted)| crossed(family, weighted))
+    // and a design whose integrated set holds subtrees (subjects and their cells)
+    .chain([
+        // (seeds whose PQL variances are all away from 0)
+        crossed_nested(Family::Bernoulli, (6, 4, 3), 1),
+        crossed_nested(Family::Poisson, (5, 3, 2), 5),
+    ])
+    .map(|model| {
+        let family = model.family();
         let start = crate::pql(&model).unwrap();
         let mut theta: Vec<f64> = start.beta.iter().map(|b| b + 0.1).collect();
         theta.extend(start.nu.iter().map(|v| v * 1.2));
@@ -77,11 +127,14 @@ fn lane_groups_match_the_per_draw_evaluation() {
             // plain draws: m is not rounded, the last lane group is partial
             AdaptiveSettings {
                 draws: crate::integrate::standard_draws::DrawScheme::Plain,
+                subtrees: true,
                 ..AdaptiveSettings::default()
             },
         )
         .unwrap();
-        assert!(block.n_s() > 0 && block.n_i() > 0);
+        assert!(block.n_s() > 0 && (block.n_i() > 0 || block.subtree_count() > 0));
+        // the subjects x items x trials designs have subtrees (subjects and their cells)
+        assert_eq!(block.subtree_count() > 0, model.n_varcomps() == 3);
         let (d, ns) = (block.d, block.n_s());
         let mut s = Scratch::default();
         let prop = block.proposal(&theta, None, &mut s).unwrap();
@@ -286,7 +339,10 @@ fn proposal_derivatives_match_re_solved_proposals() {
             64,
             11,
             &start.u_star,
-            AdaptiveSettings::default(),
+            AdaptiveSettings {
+                subtrees: true,
+                ..AdaptiveSettings::default()
+            },
         )
         .unwrap();
         let (d, ns) = (block.d, block.n_s());
@@ -323,6 +379,146 @@ fn proposal_derivatives_match_re_solved_proposals() {
             assert!(
                 ev < 1e-8 && el < 1e-8 && ed < 1e-8,
                 "{family:?} parameter {j}: relative errors dv {ev:e}, dL {el:e}, dlogdet {ed:e}"
+            );
+        }
+    }
+}
+
+/// Subtrees given the separator (issue 17): on subjects x items x 3 trials the items are
+/// sampled and each subject with its cells is a subtree; at a draw, the subtrees' log
+/// integral's derivatives (the partial scores in theta, the gradient in `u_S`, `∂²_theta`)
+/// agree with central differences of the per-draw value, the proposal's gradient and
+/// curvature in `u_S` with those of the marginal, and the block's gradient (the total
+/// derivative at fixed standard draws) with central differences of its value.  The
+/// derivatives are those of the integral, the values the K-point rule's: they agree to the
+/// rule's error, negligible at K = 20.
+#[test]
+fn subtree_derivatives_match_central_differences() {
+    for model in [
+        crossed_nested(Family::Bernoulli, (6, 4, 3), 1),
+        crossed_nested(Family::Poisson, (5, 3, 2), 5),
+    ] {
+        let fam = model.family();
+        let start = crate::pql(&model).unwrap();
+        let mut theta: Vec<f64> = start.beta.iter().map(|b| b + 0.1).collect();
+        theta.extend(start.nu.iter().map(|v| v * 1.2));
+        let blocks = Blocks::new(&model, Sampler::Adaptive);
+        let block = AdaptiveBlock::new(
+            &model,
+            &blocks.blocks[0],
+            0,
+            64,
+            11,
+            &start.u_star,
+            // K = 20: the rule's error (6e-6 relative in a variance's score at K = 10) is
+            // below the differences' tolerance
+            AdaptiveSettings {
+                nodes: 20,
+                subtrees: true,
+                ..AdaptiveSettings::default()
+            },
+        )
+        .unwrap();
+        let (ns, nsub) = (block.n_s(), block.subtree_count());
+        // subjects x (1 + items) effects outside the sampled items
+        assert_eq!(
+            (model.q() - ns),
+            nsub * (1 + ns),
+            "{fam:?}: the items are sampled"
+        );
+        assert!(
+            nsub > 0 && block.n_i() == 0,
+            "{fam:?}: every subject is a subtree"
+        );
+        let d = block.d;
+        let mut s = Scratch::default();
+        let prop = block.proposal(&theta, None, &mut s).unwrap();
+        let rel = |a: f64, b: f64, scale: f64| (a - b).abs() / scale.max(1.0);
+        // one draw: u_S = v* + 0.3 * (1, -1, ...)
+        let us: Vec<f64> = (0..ns)
+            .map(|k| prop.v[k] + if k % 2 == 0 { 0.3 } else { -0.3 })
+            .collect();
+        let value = |t: &[f64], u: &[f64], r: &mut Scratch| {
+            r.us = u.to_vec();
+            let xb = block.x_beta(&t[..block.p]);
+            block.draw_terms(t, &xb, Some(&prop), r)
+        };
+        let mut r = Scratch::default();
+        value(&theta, &us, &mut r);
+        let (part, g, hk) = (r.part.clone(), r.g.clone(), r.hk.clone());
+        for j in 0..d {
+            let h = 1e-5 * theta[j].abs().max(0.1);
+            let (mut tp, mut tm) = (theta.clone(), theta.clone());
+            tp[j] += h;
+            tm[j] -= h;
+            let fd = (value(&tp, &us, &mut r) - value(&tm, &us, &mut r)) / (2.0 * h);
+            assert!(
+                rel(part[j], fd, fd.abs()) < 1e-6,
+                "{fam:?} part {j}: {} vs {fd}",
+                part[j]
+            );
+            value(&tp, &us, &mut r);
+            let pp = r.part.clone();
+            value(&tm, &us, &mut r);
+            for c in 0..d {
+                let fd2 = (pp[c] - r.part[c]) / (2.0 * h);
+                assert!(
+                    rel(hk[j * d + c], fd2, fd2.abs()) < 1e-5,
+                    "{fam:?} hk {j},{c}: {} vs {fd2}",
+                    hk[j * d + c]
+                );
+            }
+        }
+        for k in 0..ns {
+            let h = 1e-5;
+            let (mut up, mut um) = (us.clone(), us.clone());
+            up[k] += h;
+            um[k] -= h;
+            let fd = (value(&theta, &up, &mut r) - value(&theta, &um, &mut r)) / (2.0 * h);
+            assert!(
+                rel(g[k], fd, fd.abs()) < 1e-6,
+                "{fam:?} g {k}: {} vs {fd}",
+                g[k]
+            );
+        }
+        // the marginal's gradient and curvature in u_S at the proposal's centre
+        let xb = block.x_beta(&theta[..block.p]);
+        let marg = |v: &[f64], s: &mut Scratch| {
+            let (mut um, mut t2) = (prop.u_mode.clone(), prop.tau2.clone());
+            block.marginal(&xb, &theta, v, &mut um, &mut t2, true, s)
+        };
+        let (_, g0, h0) = marg(&us, &mut s);
+        for k in 0..ns {
+            let h = 1e-5;
+            let (mut up, mut um) = (us.clone(), us.clone());
+            up[k] += h;
+            um[k] -= h;
+            let ((fp, gp, _), (fm, gm, _)) = (marg(&up, &mut s), marg(&um, &mut s));
+            let fd = (fp - fm) / (2.0 * h);
+            assert!(rel(g0[k], fd, fd.abs()) < 1e-6, "{fam:?} marginal g {k}");
+            for c in 0..ns {
+                let fd2 = -(gp[c] - gm[c]) / (2.0 * h);
+                assert!(
+                    rel(h0[k * ns + c], fd2, fd2.abs()) < 1e-5,
+                    "{fam:?} marginal H {k},{c}: {} vs {fd2}",
+                    h0[k * ns + c]
+                );
+            }
+        }
+        // the block's gradient: the total derivative at fixed standard draws
+        use crate::integrate::BlockIntegrator;
+        let e = block.evaluate(&theta).unwrap();
+        for j in 0..d {
+            let h = 1e-5 * theta[j].abs().max(0.1);
+            let (mut tp, mut tm) = (theta.clone(), theta.clone());
+            tp[j] += h;
+            tm[j] -= h;
+            let fd = (block.evaluate(&tp).unwrap().value - block.evaluate(&tm).unwrap().value)
+                / (2.0 * h);
+            assert!(
+                rel(e.gradient[j], fd, fd.abs()) < 1e-6,
+                "{fam:?} gradient {j}: {} vs {fd}",
+                e.gradient[j]
             );
         }
     }

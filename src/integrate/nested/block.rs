@@ -38,11 +38,29 @@ pub struct NestedBlock {
     pub(super) z_val: Vec<f64>,
     /// Start of the joint-mode Newton iteration, per node.
     pub(super) u_start: Vec<f64>,
+    /// Non-zero entries of each observation's row of X (`xnz_ptr[i]..xnz_ptr[i + 1]`).
+    pub(super) xnz_ptr: Vec<usize>,
+    pub(super) xnz_col: Vec<usize>,
+    pub(super) xnz_val: Vec<f64>,
+    /// Coordinates (of `(X columns, nu)`) on which each node's subtree depends, ascending
+    /// (`act_ptr[v]..act_ptr[v + 1]` of `act`): its observations' non-zero columns and its
+    /// nodes' variance components.  The recursion touches only these.
+    pub(super) act_ptr: Vec<usize>,
+    pub(super) act: Vec<usize>,
+}
+
+/// Buffers of the joint-mode iteration, and its result.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CentreScratch {
+    pub(super) centre: Centre,
+    g: Vec<f64>,
+    trial: Vec<f64>,
+    step: Vec<f64>,
 }
 
 /// The joint mode of a nested block's effects at one theta and the Cholesky factor of the
 /// negative Hessian there, per node on the path layout of [`NestedBlock`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Centre {
     /// Mode, per node.
     pub(super) u: Vec<f64>,
@@ -97,7 +115,7 @@ impl NestedBlock {
             }
             obs_ptr.push(y.len());
         }
-        Ok(NestedBlock {
+        let mut nb = NestedBlock {
             family: model.family(),
             p,
             d: model.n_params(),
@@ -120,7 +138,51 @@ impl NestedBlock {
             z_ptr,
             z_lev,
             z_val,
-        })
+            xnz_ptr: Vec::new(),
+            xnz_col: Vec::new(),
+            xnz_val: Vec::new(),
+            act_ptr: Vec::new(),
+            act: Vec::new(),
+        };
+        nb.index_active();
+        Ok(nb)
+    }
+
+    /// The sparse rows of X and each subtree's coordinates, from `x`, `p` and the tree.
+    pub(super) fn index_active(&mut self) {
+        let (p, n) = (self.p, self.y.len());
+        (self.xnz_ptr, self.xnz_col, self.xnz_val) = (vec![0], Vec::new(), Vec::new());
+        for i in 0..n {
+            for (a, &v) in self.x[i * p..(i + 1) * p].iter().enumerate() {
+                if v != 0.0 {
+                    self.xnz_col.push(a);
+                    self.xnz_val.push(v);
+                }
+            }
+            self.xnz_ptr.push(self.xnz_col.len());
+        }
+        // subtrees are the pre-order ranges v..v + size[v]
+        let nn = self.tree.len();
+        (self.act_ptr, self.act) = (vec![0], Vec::new());
+        let mut mark = vec![false; self.d];
+        for v in 0..nn {
+            mark.iter_mut().for_each(|m| *m = false);
+            for w in v..v + self.tree.size[v] {
+                mark[p + self.comp[w]] = true;
+                let obs = self.obs_ptr[w]..self.obs_ptr[w + 1];
+                for &a in &self.xnz_col[self.xnz_ptr[obs.start]..self.xnz_ptr[obs.end]] {
+                    mark[a] = true;
+                }
+            }
+            self.act.extend((0..self.d).filter(|&j| mark[j]));
+            self.act_ptr.push(self.act.len());
+        }
+    }
+
+    /// Coordinates of node `v`'s subtree.
+    #[inline]
+    pub(super) fn active(&self, v: usize) -> &[usize] {
+        &self.act[self.act_ptr[v]..self.act_ptr[v + 1]]
     }
 
     /// Number of tree levels.
@@ -253,26 +315,48 @@ impl NestedBlock {
     /// The joint mode of the effects at theta (safeguarded Newton from the start values;
     /// the log density is strictly concave) and the Cholesky factor there.
     pub(super) fn centre(&self, theta: &[f64], xb: &[f64]) -> Option<Centre> {
-        let nu = &theta[self.p..];
+        let mut cs = CentreScratch::default();
+        self.centre_into(&theta[self.p..], xb, &self.u_start, &mut cs)
+            .then_some(cs.centre)
+    }
+
+    /// [`centre`](Self::centre) from `start` into `cs.centre` (the buffers reused); false
+    /// where the Newton iteration fails.
+    pub(super) fn centre_into(
+        &self,
+        nu: &[f64],
+        xb: &[f64],
+        start: &[f64],
+        cs: &mut CentreScratch,
+    ) -> bool {
         let nn = self.tree.len();
-        let mut u = self.u_start.clone();
-        let mut g = vec![0.0; nn];
-        let mut h = vec![0.0; self.path.len()];
-        let mut trial = vec![0.0; nn];
-        let mut value = self.log_joint(nu, xb, &u, Some((&mut g, &mut h)));
+        let CentreScratch {
+            centre: Centre { u, chol: h },
+            g,
+            trial,
+            step,
+        } = cs;
+        u.clear();
+        u.extend_from_slice(&start[..nn]);
+        for (v, len) in [(&mut *g, nn), (&mut *h, self.path.len()), (&mut *trial, nn)] {
+            v.clear();
+            v.resize(len, 0.0);
+        }
+        let mut value = self.log_joint(nu, xb, u, Some((g, h)));
         for _ in 0..200 {
-            if !value.is_finite() || !self.factor(&mut h) {
-                return None;
+            if !value.is_finite() || !self.factor(h) {
+                return false;
             }
-            let mut step = g.clone();
-            self.solve(&h, &mut step);
+            step.clear();
+            step.extend_from_slice(g);
+            self.solve(h, step);
             let mut t = 1.0;
             let mut moved = false;
             while t > 1e-12 {
                 for v in 0..nn {
                     trial[v] = u[v] + t * step[v];
                 }
-                let tv = self.log_joint(nu, xb, &trial, None);
+                let tv = self.log_joint(nu, xb, trial, None);
                 if tv >= value - 1e-12 * value.abs().max(1.0) {
                     moved = true;
                     break;
@@ -281,19 +365,16 @@ impl NestedBlock {
             }
             let small = step
                 .iter()
-                .zip(&u)
+                .zip(u.iter())
                 .all(|(s, x)| (t * s).abs() <= 1e-11 * (1.0 + x.abs()));
             if moved {
-                std::mem::swap(&mut u, &mut trial);
+                std::mem::swap(u, trial);
             }
-            value = self.log_joint(nu, xb, &u, Some((&mut g, &mut h)));
+            value = self.log_joint(nu, xb, u, Some((g, h)));
             if small || !moved {
                 break;
             }
         }
-        if !value.is_finite() || !self.factor(&mut h) {
-            return None;
-        }
-        Some(Centre { u, chol: h })
+        value.is_finite() && self.factor(h)
     }
 }

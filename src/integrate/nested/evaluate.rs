@@ -9,10 +9,14 @@ use super::block::{Centre, NestedBlock};
 const LN_2PI: f64 = 1.837_877_066_409_345_3;
 
 /// Per-level buffers of the recursion (one set per level of the tree, reused by every node
-/// of the level): no allocation inside the recursion.
-struct Scratch {
+/// of the level): no allocation inside the recursion.  First moments are kept for all `d`
+/// coordinates, second moments (`E[∂²] + Cov`) for the `d2` coordinates `lo..lo + d2` only.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
     k: usize,
     d: usize,
+    lo: usize,
+    d2: usize,
     /// The current path: `u` and `u - mode` of the node at each level.
     u: Vec<f64>,
     delta: Vec<f64>,
@@ -24,21 +28,83 @@ struct Scratch {
     res_log: Vec<f64>,
     res_m: Vec<f64>,
     res_g: Vec<f64>,
+    /// Per node, its active coordinates within `lo..lo + d2`, as offsets from `lo`
+    /// (`a2_ptr[v]..a2_ptr[v + 1]` of `a2`).
+    a2_ptr: Vec<usize>,
+    a2: Vec<usize>,
 }
 
 impl Scratch {
     fn new(levels: usize, k: usize, d: usize) -> Scratch {
-        Scratch {
-            k,
-            d,
-            u: vec![0.0; levels],
-            delta: vec![0.0; levels],
-            la: vec![0.0; levels * k],
-            mu: vec![0.0; levels * k * d],
-            g: vec![0.0; levels * k * d * d],
-            res_log: vec![0.0; levels],
-            res_m: vec![0.0; levels * d],
-            res_g: vec![0.0; levels * d * d],
+        let mut s = Scratch::default();
+        s.size(levels, k, d, 0..d);
+        s
+    }
+
+    /// Each node's active coordinates within the second-moment range.
+    pub(super) fn index_second(&mut self, nb: &NestedBlock) {
+        let (lo, hi) = (self.lo, self.lo + self.d2);
+        self.a2_ptr.clear();
+        self.a2.clear();
+        self.a2_ptr.push(0);
+        for v in 0..nb.tree.len() {
+            self.a2.extend(
+                nb.active(v)
+                    .iter()
+                    .filter(|&&j| j >= lo && j < hi)
+                    .map(|&j| j - lo),
+            );
+            self.a2_ptr.push(self.a2.len());
+        }
+    }
+
+    /// Size the buffers for `levels` levels, `k` points, `d` coordinates and second moments
+    /// over `second` (reusing the allocations).
+    pub(super) fn size(
+        &mut self,
+        levels: usize,
+        k: usize,
+        d: usize,
+        second: std::ops::Range<usize>,
+    ) {
+        let d2 = second.len();
+        (self.k, self.d, self.lo, self.d2) = (k, d, second.start, d2);
+        for (v, len) in [
+            (&mut self.u, levels),
+            (&mut self.delta, levels),
+            (&mut self.la, levels * k),
+            (&mut self.mu, levels * k * d),
+            (&mut self.g, levels * k * d2 * d2),
+            (&mut self.res_log, levels),
+            (&mut self.res_m, levels * d),
+            (&mut self.res_g, levels * d2 * d2),
+        ] {
+            v.clear();
+            v.resize(len, 0.0);
+        }
+    }
+
+    /// The root's log integral, first moments (`d`) and second moments (`d2 x d2`) after
+    /// a recursion.
+    pub(crate) fn root(&self) -> (f64, &[f64], &[f64]) {
+        (
+            self.res_log[0],
+            &self.res_m[..self.d],
+            &self.res_g[..self.d2 * self.d2],
+        )
+    }
+}
+
+/// Zero the entries `act` of the first moments `m` and `a2 x a2` of the `d2 x d2` second
+/// moments `g` (the only ones a node reads).
+#[inline]
+fn clear_active(m: &mut [f64], act: &[usize], g: &mut [f64], a2: &[usize], d2: usize) {
+    for &j in act {
+        m[j] = 0.0;
+    }
+    for &r in a2 {
+        for &c in a2 {
+            g[r * d2 + c] = 0.0;
         }
     }
 }
@@ -84,13 +150,25 @@ impl NestedBlock {
 
     /// Integrate node `v`'s subtree given the path above it (in `s`); the result goes to
     /// `s.res_*[level(v)]`.  False where something is not finite.
-    fn node(&self, v: usize, theta: &[f64], xb: &[f64], centre: &Centre, s: &mut Scratch) -> bool {
+    pub(super) fn node(
+        &self,
+        v: usize,
+        theta: &[f64],
+        xb: &[f64],
+        centre: &Centre,
+        s: &mut Scratch,
+    ) -> bool {
         let (p, d, k) = (self.p, s.d, s.k);
+        let (lo, d2) = (s.lo, s.d2);
+        let hi = lo + d2;
         let lev = self.tree.level[v];
         let fam = self.family;
         let c = self.comp[v];
         let nu = theta[p + c];
         let own_const = self.own_const(v, theta, centre);
+        let nu_in = (lo..hi).contains(&(p + c));
+        let act = self.active(v);
+        let (a2s, a2e) = (s.a2_ptr[v], s.a2_ptr[v + 1]);
         for kk in 0..k {
             let z = std::f64::consts::SQRT_2 * self.rule.x[kk];
             let (u, dv) = self.point(v, centre, z, &s.delta);
@@ -98,27 +176,34 @@ impl NestedBlock {
             s.delta[lev] = dv;
             let base = lev * k + kk;
             let mu = base * d;
-            let gg = base * d * d;
+            let gg = base * d2 * d2;
             let mut la = self.rule.log_w[kk] + own_const - u * u / (2.0 * nu);
-            s.mu[mu..mu + d].iter_mut().for_each(|a| *a = 0.0);
-            s.g[gg..gg + d * d].iter_mut().for_each(|a| *a = 0.0);
+            clear_active(&mut s.mu[mu..], act, &mut s.g[gg..], &s.a2[a2s..a2e], d2);
             s.mu[mu + p + c] += u * u / (2.0 * nu * nu) - 0.5 / nu;
-            s.g[gg + (p + c) * d + p + c] += 0.5 / (nu * nu) - u * u / (nu * nu * nu);
+            if nu_in {
+                let e = p + c - lo;
+                s.g[gg + e * d2 + e] += 0.5 / (nu * nu) - u * u / (nu * nu * nu);
+            }
             for i in self.obs_ptr[v]..self.obs_ptr[v + 1] {
                 let eta = self.eta(i, xb, &s.u);
                 let (wi, yi, nti) = (self.w[i], self.y[i], self.nt[i]);
-                la += wi * fam.log_density_kernel(yi, eta, nti);
-                let r = wi * (yi - fam.mean(eta, nti));
-                let wc = wi * fam.variance(eta, nti);
-                let xr = &self.x[i * p..(i + 1) * p];
-                for a in 0..p {
-                    if xr[a] == 0.0 {
+                let (ll, mean, var) = super::super::conditional::obs_terms(fam, yi, nti, eta);
+                la += wi * ll;
+                let r = wi * (yi - mean);
+                let wc = wi * var;
+                let xr = self.xnz_ptr[i]..self.xnz_ptr[i + 1];
+                for e in xr.clone() {
+                    let (a, xa) = (self.xnz_col[e], self.xnz_val[e]);
+                    s.mu[mu + a] += xa * r;
+                    if a < lo || a >= hi {
                         continue;
                     }
-                    s.mu[mu + a] += xr[a] * r;
-                    let wa = wc * xr[a];
-                    for b in 0..p {
-                        s.g[gg + a * d + b] -= wa * xr[b];
+                    let wa = wc * xa;
+                    for e2 in xr.clone() {
+                        let b = self.xnz_col[e2];
+                        if b >= lo && b < hi {
+                            s.g[gg + (a - lo) * d2 + b - lo] -= wa * self.xnz_val[e2];
+                        }
                     }
                 }
             }
@@ -128,11 +213,17 @@ impl NestedBlock {
                 }
                 let cl = lev + 1;
                 la += s.res_log[cl];
-                for j in 0..d {
+                for &j in self.active(ch) {
                     s.mu[mu + j] += s.res_m[cl * d + j];
                 }
-                for j in 0..d * d {
-                    s.g[gg + j] += s.res_g[cl * d * d + j];
+                let (c2s, c2e) = (s.a2_ptr[ch], s.a2_ptr[ch + 1]);
+                let cg = cl * d2 * d2;
+                for x in c2s..c2e {
+                    let r = s.a2[x] * d2;
+                    for y in c2s..c2e {
+                        let e = r + s.a2[y];
+                        s.g[gg + e] += s.res_g[cg + e];
+                    }
                 }
             }
             if !la.is_finite() {
@@ -144,31 +235,40 @@ impl NestedBlock {
         let Some(log_i) = log_sum_exp(&s.la[lev * k..(lev + 1) * k]) else {
             return false;
         };
-        let (rm, rg) = (lev * d, lev * d * d);
-        s.res_m[rm..rm + d].iter_mut().for_each(|x| *x = 0.0);
-        s.res_g[rg..rg + d * d].iter_mut().for_each(|x| *x = 0.0);
+        let (rm, rg) = (lev * d, lev * d2 * d2);
+        clear_active(
+            &mut s.res_m[rm..],
+            act,
+            &mut s.res_g[rg..],
+            &s.a2[a2s..a2e],
+            d2,
+        );
         for kk in 0..k {
             let wk = (s.la[lev * k + kk] - log_i).exp();
             let mu = (lev * k + kk) * d;
-            for j in 0..d {
+            for &j in act {
                 s.res_m[rm + j] += wk * s.mu[mu + j];
             }
         }
         for kk in 0..k {
             let wk = (s.la[lev * k + kk] - log_i).exp();
             let base = lev * k + kk;
-            let (mu, gg) = (base * d, base * d * d);
-            for r in 0..d {
-                let dr = s.mu[mu + r] - s.res_m[rm + r];
-                for cc in 0..=r {
-                    let dc = s.mu[mu + cc] - s.res_m[rm + cc];
-                    s.res_g[rg + r * d + cc] += wk * (s.g[gg + r * d + cc] + dr * dc);
+            let (mu, gg) = (base * d, base * d2 * d2);
+            for x in a2s..a2e {
+                let r = s.a2[x];
+                let dr = s.mu[mu + lo + r] - s.res_m[rm + lo + r];
+                for y in a2s..=x {
+                    let cc = s.a2[y];
+                    let dc = s.mu[mu + lo + cc] - s.res_m[rm + lo + cc];
+                    s.res_g[rg + r * d2 + cc] += wk * (s.g[gg + r * d2 + cc] + dr * dc);
                 }
             }
         }
-        for r in 0..d {
-            for cc in 0..r {
-                s.res_g[rg + cc * d + r] = s.res_g[rg + r * d + cc];
+        for x in a2s..a2e {
+            let r = s.a2[x];
+            for y in a2s..x {
+                let cc = s.a2[y];
+                s.res_g[rg + cc * d2 + r] = s.res_g[rg + r * d2 + cc];
             }
         }
         s.res_log[lev] = log_i;
@@ -182,6 +282,7 @@ impl NestedBlock {
         let xb = self.x_beta(&theta[..self.p]);
         let centre = self.centre(theta, &xb)?;
         let mut s = Scratch::new(self.depth(), self.rule.len(), d);
+        s.index_second(self);
         if !self.node(0, theta, &xb, &centre, &mut s) {
             return None;
         }
@@ -213,7 +314,7 @@ impl NestedBlock {
 
     /// `(log integral, E[u_j - mode_j], E[(u_j - mode_j)^2])` of node `v`'s subtree (nodes `v..v + size[v]`)
     /// given the path above it.  Allocates per call: used once per fit, for `ranef`.
-    fn node_moments(
+    pub(super) fn node_moments(
         &self,
         v: usize,
         theta: &[f64],

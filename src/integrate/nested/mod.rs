@@ -31,11 +31,13 @@
 
 mod block;
 mod evaluate;
+mod given;
 #[cfg(test)]
 mod tests;
 mod tree;
 
 pub use block::NestedBlock;
+pub(crate) use given::GivenScratch;
 pub use tree::Tree;
 
 /// Largest [`Tree::cost`] of a block integrated by nested quadrature (per evaluation: about

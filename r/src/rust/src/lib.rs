@@ -217,6 +217,9 @@ fn read_options(opts: &ListSexp) -> Result<FitOptions, Failure> {
     if let Some(l) = flag(opts, "low_memory")? {
         o.low_memory = l;
     }
+    if let Some(l) = flag(opts, "subtrees")? {
+        o.subtrees = l;
+    }
     if let Some(k) = scalar(opts, "nodes")? {
         o.quadrature_nodes = as_usize(k, "nodes")?;
     }
@@ -591,6 +594,10 @@ fn encode_fit(fit: &Fit, eta: &[f64], mu: &[f64], effect_names: &[String], repor
         &fit.blocks.iter().map(|b| b.n as f64).collect::<Vec<_>>(),
     );
     blocks.reals("ess", &fit.blocks.iter().map(|b| b.ess).collect::<Vec<_>>());
+    blocks.strings(
+        "method",
+        &fit.blocks.iter().map(|b| b.method.name()).collect::<Vec<_>>(),
+    );
     blocks.reals(
         "draws",
         &fit.blocks
