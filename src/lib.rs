@@ -48,10 +48,13 @@ pub use fit::{
     Optimum, Progress,
 };
 pub use infer::bootstrap::{
-    bootstrap, bootstrap_lrt_replicates, bootstrap_replicates, power, power_replicates,
-    replicate_seed, summarise_bootstrap, summarise_lrt, summarise_power, Bootstrap, BootstrapError,
-    BootstrapLrt, BootstrapSummary, Fitted, LrtReplicate, ParameterBootstrap, Power,
-    PowerReplicate, PowerStudy, PowerSummary, PowerTest, Replicate,
+    bootstrap, bootstrap_lrt_replicates, bootstrap_replicates, replicate_seed, summarise_bootstrap,
+    summarise_lrt, Bootstrap, BootstrapError, BootstrapLrt, BootstrapSummary, Fitted, LrtReplicate,
+    ParameterBootstrap, Replicate,
+};
+pub use infer::power::{
+    power, power_replicates, summarise_power, Power, PowerReplicate, PowerStudy, PowerSummary,
+    PowerTest,
 };
 pub use integrate::fixed_sample::sampler::{BlockMixture, ImportanceSample};
 pub use integrate::fixed_sample::Mcla;

@@ -4,7 +4,8 @@
 
 mod common;
 
-use mcla::infer::bootstrap::{clopper_pearson, quantile_sorted};
+use mcla::infer::bootstrap::quantile_sorted;
+use mcla::infer::power::clopper_pearson;
 use mcla::{
     bootstrap_lrt_replicates, bootstrap_replicates, fit, power, power_replicates,
     summarise_bootstrap, summarise_lrt, BootstrapError, Family, Fit, FitOptions, Fitted, Model,

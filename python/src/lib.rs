@@ -791,7 +791,7 @@ fn summarise_lrt(small: Bound<'_, Fitted>, large: Bound<'_, Fitted>, replicates:
 /// replaced), the model, the true parameters and the test.
 #[pyclass(module = "mcla._mcla", frozen)]
 struct PowerStudy {
-    study: mcla::infer::bootstrap::PowerStudy,
+    study: mcla::infer::power::PowerStudy,
     options: FitOptions,
     notes: Vec<String>,
 }
@@ -814,7 +814,7 @@ impl PowerStudy {
         let study = &self.study;
         let r = run_detached(py, progress.as_ref(), move |stop_flag, say| {
             in_slices(start..stop, slice, "power", stop_flag, say, |range, tick| {
-                mcla::infer::bootstrap::power_replicates_with_progress(
+                mcla::infer::power::power_replicates_with_progress(
                     study, &options, range, seed, tick,
                 )
             })
@@ -828,9 +828,9 @@ impl PowerStudy {
 
     /// The power and its Clopper-Pearson interval at `level` from replicates: JSON.
     fn summarise(&self, replicates: &str, level: f64) -> PyResult<String> {
-        let reps: Vec<mcla::infer::bootstrap::PowerReplicate> =
+        let reps: Vec<mcla::infer::power::PowerReplicate> =
             serde_json::from_str(replicates).map_err(internal)?;
-        let summary = mcla::infer::bootstrap::summarise_power(&self.study, &reps, level)
+        let summary = mcla::infer::power::summarise_power(&self.study, &reps, level)
             .map_err(bootstrap_error)?;
         to_json_string(&summary)
     }
@@ -874,10 +874,10 @@ fn power_study(
             design.dropped_rows, design.n_rows_read
         ));
     }
-    let test = mcla::infer::bootstrap::PowerTest::parse(test).ok_or_else(|| {
+    let test = mcla::infer::power::PowerTest::parse(test).ok_or_else(|| {
         input_error(format!("invalid value '{test}' for test: use wald (z test) or lrt (likelihood-ratio test)"))
     })?;
-    let study = mcla::infer::bootstrap::PowerStudy {
+    let study = mcla::infer::power::PowerStudy {
         design: spec,
         beta,
         nu,

@@ -8,7 +8,7 @@ use super::error::{input, io_error, CliError};
 use super::options::{crossed_design, fit_options, frame_options};
 use super::output::{call_line, print_out};
 use anyhow::Context;
-use mcla::infer::bootstrap::{power_replicates_with_progress, summarise_power};
+use mcla::infer::power::{power_replicates_with_progress, summarise_power};
 use mcla::model::design::{self, DataRequest, ModelInput};
 use mcla::output::bootstrap::{power_replicates_csv, power_text};
 use mcla::{Family, ModelSpec, PowerStudy};

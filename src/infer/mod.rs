@@ -5,11 +5,12 @@
 //! [`profile`] (profile-likelihood intervals), [`compare`] (likelihood-ratio tests with the
 //! boundary correction, against a mixed model or a [`glm`]), [`ranef`] (exact one-factor
 //! random-effect predictions by quadrature), [`bootstrap`] (parametric bootstrap, bootstrap
-//! likelihood-ratio test, power by simulation).  SPEC §7.
+//! likelihood-ratio test), [`power`] (power by simulation, on the bootstrap's replicates).  SPEC §7.
 
 pub mod bootstrap;
 pub mod compare;
 pub mod glm;
+pub mod power;
 pub mod predict;
 pub mod profile;
 pub mod ranef;

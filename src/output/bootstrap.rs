@@ -1,9 +1,8 @@
 //! The parametric bootstrap and power studies as text tables and their replicates as CSV
 //! (one row per replicate, numbers in full precision as R reads them: `Inf`, `NaN`, `NA`).
 
-use crate::infer::bootstrap::{
-    BootstrapLrt, BootstrapSummary, LrtReplicate, PowerReplicate, PowerSummary, Replicate,
-};
+use crate::infer::bootstrap::{BootstrapLrt, BootstrapSummary, LrtReplicate, Replicate};
+use crate::infer::power::{PowerReplicate, PowerSummary};
 use crate::output::report::{format_pvalue, format_signif, render_table};
 use crate::output::tidy::{csv_field, csv_num};
 
@@ -139,7 +138,7 @@ pub fn lrt_replicates_csv(reps: &[LrtReplicate]) -> String {
 pub fn power_text(s: &PowerSummary) -> String {
     format!(
         "Power for the {} test of {} at alpha = {}: {} % ({} %, {} %) ({} of {} simulations rejected; {} level Clopper-Pearson interval)\n{}",
-        if s.test == crate::infer::bootstrap::PowerTest::Wald { "Wald z" } else { "likelihood-ratio" },
+        if s.test == crate::infer::power::PowerTest::Wald { "Wald z" } else { "likelihood-ratio" },
         s.parameter,
         s.alpha,
         format_signif(100.0 * s.power, 4),
