@@ -78,7 +78,17 @@ fn check_gradient(model: &Model, m: usize, what: &str, draws: DrawScheme, hessia
     let d = theta.len();
     let hscale = ev.hessian.iter().fold(1.0f64, |a, h| a.max(h.abs()));
     for j in 0..d {
-        let col = fd_gradient(&|t| obj.evaluate(t).unwrap().gradient[j], &theta, 3e-4);
+        // Richardson's extrapolation of two central differences (steps 3e-4 and 1.5e-4): O(h^4)
+        let g = |t: &[f64]| obj.evaluate(t).unwrap().gradient[j];
+        let (c1, c2) = (
+            fd_gradient(&g, &theta, 3e-4),
+            fd_gradient(&g, &theta, 1.5e-4),
+        );
+        let col: Vec<f64> = c1
+            .iter()
+            .zip(&c2)
+            .map(|(a, b)| (4.0 * b - a) / 3.0)
+            .collect();
         for r in 0..d {
             let err = (ev.hessian[j * d + r] - col[r]).abs() / hscale;
             assert!(
@@ -92,7 +102,12 @@ fn check_gradient(model: &Model, m: usize, what: &str, draws: DrawScheme, hessia
     // the trust-region model (Louis' identity) is close to the reported Hessian in the beta
     // block.  (Not for the variance of a sampled separator: there Louis' identity is the small
     // difference of two Monte Carlo terms of size n_S / (2 nu^2) and is noisy when nu is small —
-    // the reason the reported Hessian is the difference of the gradient.)
+    // the reason the reported Hessian is the difference of the gradient.)  Checked on the
+    // plain draws: at m = 64 of the Sobol' draws it is 27 % off for the binomial case, the
+    // noise of a Monte Carlo estimate the fit does not use.
+    if draws != DrawScheme::Plain {
+        return;
+    }
     let model_h = obj.evaluate(&theta).unwrap().hessian;
     for j in 0..model.p() {
         let (a, b) = (model_h[j * d + j], ev.hessian[j * d + j]);
@@ -113,11 +128,12 @@ fn gradient_and_hessian_match_finite_differences_with_a_separator() {
         let model = common::simulated_model(family, 2, 11, weighted);
         let what = format!("crossed {family:?} weighted {weighted}");
         // the derivatives do not depend on how the fixed draws were made: gradient and
-        // Hessian with plain draws (the Hessian tolerance below was set on them), the
-        // gradient with the default Sobol' draws (their Hessian check measured 2.8e-5 of
-        // the largest entry against the 1e-5 tolerance, bernoulli, m = 64: see issue 14)
+        // Hessian with plain and with the default Sobol' draws (the Hessian against
+        // Richardson-extrapolated differences of the gradient: with one central difference
+        // of step 3e-4 its truncation error was 2.8e-5 of the largest entry on the Sobol'
+        // draws, above the 1e-5 tolerance)
         check_gradient(&model, 64, &what, DrawScheme::Plain, true);
-        check_gradient(&model, 64, &what, DrawScheme::default(), false);
+        check_gradient(&model, 64, &what, DrawScheme::default(), true);
     }
 }
 
