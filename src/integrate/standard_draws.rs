@@ -72,7 +72,9 @@ impl Default for DrawScheme {
 impl DrawScheme {
     /// The number of draws actually used for a requested `m`: Sobol' rounds up to
     /// `R 2^j` (each replicate a Sobol' prefix of length `2^j`), antithetic to an even
-    /// number, plain keeps `m`.
+    /// number, plain keeps `m`.  (Any multiple of `R` would keep the draws persistent and the
+    /// replicate MCSE honest, but a prefix that is not a power of two loses the balance the
+    /// variance reduction rests on, and rounding down would give fewer draws than asked.)
     pub fn round_m(self, m: usize) -> usize {
         let m = m.max(1);
         match self {
