@@ -11,7 +11,7 @@
 //! single effect): the block is then integrated exactly.
 
 use super::nested::Tree;
-use crate::model::blocks::{Block, UnionFind};
+use crate::model::blocks::{connected_parts, Block};
 use crate::model::Csr;
 
 /// Largest per-draw work ([`Tree::cost`], summed over a block's subtrees) of the subtrees
@@ -158,26 +158,7 @@ fn given_parts(block: &Block, sep: &[usize], nodes: usize) -> Option<(f64, Split
     for &j in sep {
         in_s[j] = true;
     }
-    let mut uf = UnionFind::new(q);
-    for i in 0..block.n() {
-        let mut first = None;
-        for &j in block.z.row(i).0.iter().filter(|&&j| !in_s[j]) {
-            match first {
-                None => first = Some(j),
-                Some(f) => uf.union(f, j),
-            }
-        }
-    }
-    let mut parts: Vec<Vec<usize>> = Vec::new();
-    let mut part_of_root = vec![usize::MAX; q];
-    for j in (0..q).filter(|&j| !in_s[j]) {
-        let r = uf.find(j);
-        if part_of_root[r] == usize::MAX {
-            part_of_root[r] = parts.len();
-            parts.push(Vec::new());
-        }
-        parts[part_of_root[r]].push(j);
-    }
+    let (parts, _) = connected_parts(q, (0..block.n()).map(|i| block.z.row(i).0), |j| !in_s[j]);
     let obs_of = effect_observations(block);
     let (mut integrated, mut subtrees, mut cost) = (Vec::new(), Vec::new(), 0.0);
     for part in parts {

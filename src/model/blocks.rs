@@ -78,30 +78,15 @@ impl Blocks {
                 }
             }
             Sampler::Factorised | Sampler::Adaptive => {
-                let mut uf = UnionFind::new(q);
-                for i in 0..n {
-                    let (cols, _) = z.row(i);
-                    for w in cols.windows(2) {
-                        uf.union(w[0], w[1]);
-                    }
-                }
-                // Component ids in order of smallest effect index.
-                let mut comp_of_root = vec![usize::MAX; q];
-                let mut effects_of: Vec<Vec<usize>> = Vec::new();
-                for j in 0..q {
-                    let r = uf.find(j);
-                    if comp_of_root[r] == usize::MAX {
-                        comp_of_root[r] = effects_of.len();
-                        effects_of.push(Vec::new());
-                    }
-                    effects_of[comp_of_root[r]].push(j);
-                }
+                // components in order of smallest effect index
+                let (effects_of, part_of) =
+                    connected_parts(q, (0..n).map(|i| z.row(i).0), |_| true);
                 let mut obs_of: Vec<Vec<usize>> = vec![Vec::new(); effects_of.len()];
                 let mut fixed_only = Vec::new();
                 for i in 0..n {
                     let (cols, _) = z.row(i);
                     match cols.first() {
-                        Some(&j) => obs_of[comp_of_root[uf.find(j)]].push(i),
+                        Some(&j) => obs_of[part_of[j]].push(i),
                         None => fixed_only.push(i),
                     }
                 }
@@ -114,6 +99,40 @@ impl Blocks {
             }
         }
     }
+}
+
+/// The connected parts of the effects `0..q` that `keep` selects, two joined when a row (the
+/// effects one observation involves) holds both: parts in order of their smallest effect,
+/// each ascending, and the part of each effect (`usize::MAX` where not kept).  The blocks
+/// (every effect kept) and the parts of a block given its sampled effects
+/// (`integrate::separator`).
+pub(crate) fn connected_parts<'r>(
+    q: usize,
+    rows: impl Iterator<Item = &'r [usize]>,
+    keep: impl Fn(usize) -> bool,
+) -> (Vec<Vec<usize>>, Vec<usize>) {
+    let mut uf = UnionFind::new(q);
+    for row in rows {
+        let mut kept = row.iter().copied().filter(|&j| keep(j));
+        if let Some(first) = kept.next() {
+            for j in kept {
+                uf.union(first, j);
+            }
+        }
+    }
+    let mut part_of = vec![usize::MAX; q];
+    let mut part_of_root = vec![usize::MAX; q];
+    let mut parts: Vec<Vec<usize>> = Vec::new();
+    for j in (0..q).filter(|&j| keep(j)) {
+        let r = uf.find(j);
+        if part_of_root[r] == usize::MAX {
+            part_of_root[r] = parts.len();
+            parts.push(Vec::new());
+        }
+        part_of[j] = part_of_root[r];
+        parts[part_of_root[r]].push(j);
+    }
+    (parts, part_of)
 }
 
 fn make_block(model: &Model, effects: Vec<usize>, obs: Vec<usize>) -> Block {

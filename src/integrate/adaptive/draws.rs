@@ -134,27 +134,25 @@ impl AdaptiveBlock {
         // the subtrees (only with a separator, hence a proposal)
         if let Some(pr) = prop {
             for st in &self.subtrees {
-                let t = st.touch.len();
                 let us = &s.us;
-                if !st.integrate(
+                let Some(r) = st.integrate(
                     theta,
                     |q| us[q],
                     &pr.u_mode,
                     Second::Theta,
                     &mut s.ext,
                     &mut s.tree,
-                ) {
+                ) else {
                     return f64::NAN;
+                };
+                lw += r.log;
+                for (p, &x) in s.part.iter_mut().zip(r.theta_score) {
+                    *p += x;
                 }
-                let (li, m, g2) = s.tree.rec.root();
-                lw += li;
-                for a in 0..d {
-                    s.part[a] += m[t + a];
+                for (&k, &x) in st.touch.iter().zip(r.us_score) {
+                    s.g[k] += x;
                 }
-                for b in 0..t {
-                    s.g[st.touch[b]] += m[b];
-                }
-                for (h, &x) in s.hk.iter_mut().zip(g2) {
+                for (h, &x) in s.hk.iter_mut().zip(r.second) {
                     *h += x;
                 }
             }

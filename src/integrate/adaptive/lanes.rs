@@ -219,30 +219,27 @@ impl AdaptiveBlock {
         }
         // the subtrees, one draw at a time (issue 17)
         for st in &self.subtrees {
-            let t = st.touch.len();
             for k in 0..LANES {
                 let (us, modes) = (&ls.us, &prop.u_mode);
-                let ok = st.integrate(
+                let Some(r) = st.integrate(
                     theta,
                     |q| us[q][k],
                     modes,
                     Second::Theta,
                     &mut ls.ext,
                     &mut ls.tree,
-                );
-                if !ok {
+                ) else {
                     lw[k] = f64::NAN;
                     continue;
+                };
+                lw[k] += r.log;
+                for (p, &x) in ls.part.iter_mut().zip(r.theta_score) {
+                    p[k] += x;
                 }
-                let (li, m, g2) = ls.tree.rec.root();
-                lw[k] += li;
-                for a in 0..d {
-                    ls.part[a][k] += m[t + a];
+                for (&q, &x) in st.touch.iter().zip(r.us_score) {
+                    ls.g[q][k] += x;
                 }
-                for b in 0..t {
-                    ls.g[st.touch[b]][k] += m[b];
-                }
-                for (h, &x) in ls.hk.iter_mut().zip(g2) {
+                for (h, &x) in ls.hk.iter_mut().zip(r.second) {
                     h[k] += x;
                 }
             }

@@ -160,19 +160,19 @@ impl AdaptiveBlock {
         // the subtrees: log A_T(v), its gradient and (negative) curvature in the touched u_S
         let second = if hess { Second::Separator } else { Second::No };
         for st in &self.subtrees {
-            if !st.integrate(theta, |k| v[k], u_mode, second, &mut s.ext, &mut s.tree) {
+            let Some(r) = st.integrate(theta, |k| v[k], u_mode, second, &mut s.ext, &mut s.tree)
+            else {
                 return (f64::NAN, g, h);
+            };
+            f += r.log;
+            for (&a, &x) in st.touch.iter().zip(r.us_score) {
+                g[a] += x;
             }
             let t = st.touch.len();
-            let (li, m, g2) = s.tree.rec.root();
-            f += li;
-            for a in 0..t {
-                g[st.touch[a]] += m[a];
-            }
-            if hess {
-                for a in 0..t {
-                    for b in 0..t {
-                        h[st.touch[a] * ns + st.touch[b]] -= g2[a * t + b];
+            if hess && t > 0 {
+                for (&a, row) in st.touch.iter().zip(r.second.chunks_exact(t)) {
+                    for (&b, &x) in st.touch.iter().zip(row) {
+                        h[a * ns + b] -= x;
                     }
                 }
             }

@@ -93,30 +93,58 @@ pub(super) enum Second {
     No,
 }
 
+/// A subtree's log integral given `u_S` and its derivatives, split out of the recursion's
+/// coordinates `(u_S touched, beta, nu)`.
+pub(super) struct GivenTerms<'a> {
+    pub(super) log: f64,
+    /// Scores in the touched separator effects (positions [`Subtree::touch`]).
+    pub(super) us_score: &'a [f64],
+    /// Partial scores in theta = (beta, nu).
+    pub(super) theta_score: &'a [f64],
+    /// Second moments (`E[∂²] + Cov`) over the coordinates [`Second`] asked for, row-major.
+    pub(super) second: &'a [f64],
+}
+
 impl Subtree {
+    /// The subtree's coordinates `(u_S touched, theta)` into `ext`.
+    fn coordinates(&self, theta: &[f64], us: impl Fn(usize) -> f64, ext: &mut Vec<f64>) {
+        ext.clear();
+        ext.extend(self.touch.iter().map(|&k| us(k)));
+        ext.extend_from_slice(theta);
+    }
+
     /// Integrate the subtree given the separator effects `us(k)` (position `k`) at theta,
-    /// its joint mode started from `modes[mode_at..]`; second moments as `second` says.  Results in `gs.rec.root()`:
-    /// coordinates `(u_S touched, beta, nu)`.
-    pub(super) fn integrate(
+    /// its joint mode started from `modes[mode_at..]`, with the second moments `second`;
+    /// `None` where something is not finite.
+    pub(super) fn integrate<'g>(
         &self,
         theta: &[f64],
         us: impl Fn(usize) -> f64,
         modes: &[f64],
         second: Second,
         ext: &mut Vec<f64>,
-        gs: &mut GivenScratch,
-    ) -> bool {
+        gs: &'g mut GivenScratch,
+    ) -> Option<GivenTerms<'g>> {
         let t = self.touch.len();
-        ext.clear();
-        ext.extend(self.touch.iter().map(|&k| us(k)));
-        ext.extend_from_slice(theta);
-        let second = match second {
+        self.coordinates(theta, us, ext);
+        let range = match second {
             Second::Theta => t..t + theta.len(),
             Second::Separator => 0..t,
             Second::No => 0..0,
         };
-        self.tree
-            .integrate_given(ext, &modes[self.mode_at..], second, gs)
+        if !self
+            .tree
+            .integrate_given(ext, &modes[self.mode_at..], range, gs)
+        {
+            return None;
+        }
+        let (log, m, second) = gs.rec.root();
+        Some(GivenTerms {
+            log,
+            us_score: &m[..t],
+            theta_score: &m[t..],
+            second,
+        })
     }
 
     /// Posterior moments of the subtree's nodes given `us` into `gs.m1`, `gs.m2` (node
@@ -129,9 +157,7 @@ impl Subtree {
         ext: &mut Vec<f64>,
         gs: &mut GivenScratch,
     ) -> Option<f64> {
-        ext.clear();
-        ext.extend(self.touch.iter().map(|&k| us(k)));
-        ext.extend_from_slice(theta);
+        self.coordinates(theta, us, ext);
         self.tree.moments_given(ext, &modes[self.mode_at..], gs)
     }
 }

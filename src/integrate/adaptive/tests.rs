@@ -75,8 +75,8 @@ pub(super) fn crossed_nested(
     Model::new(spec).unwrap()
 }
 
-/// The three families on [`crossed`] (bernoulli unweighted, binomial and poisson weighted), each
-/// with its PQL start and a theta away from it (betas + 0.1, variances x 1.2).
+/// The three families on [`crossed`] (bernoulli unweighted, binomial and poisson weighted) and
+/// the [`subtree_models`], each [`at_start`].
 fn cases() -> Vec<(Family, Model, crate::PqlStart, Vec<f64>)> {
     [
         (Family::Bernoulli, false),
@@ -85,20 +85,27 @@ fn cases() -> Vec<(Family, Model, crate::PqlStart, Vec<f64>)> {
     ]
     .into_iter()
     .map(|(family, weighted)| crossed(family, weighted))
-    // and a design whose integrated set holds subtrees (subjects and their cells)
-    .chain([
-        // (seeds whose PQL variances are all away from 0)
+    // and designs whose integrated set holds subtrees (subjects and their cells)
+    .chain(subtree_models())
+    .map(at_start)
+    .collect()
+}
+
+/// Two subjects x items x trials designs (seeds whose PQL variances are all away from 0).
+fn subtree_models() -> [Model; 2] {
+    [
         crossed_nested(Family::Bernoulli, (6, 4, 3), 1),
         crossed_nested(Family::Poisson, (5, 3, 2), 5),
-    ])
-    .map(|model| {
-        let family = model.family();
-        let start = crate::pql(&model).unwrap();
-        let mut theta: Vec<f64> = start.beta.iter().map(|b| b + 0.1).collect();
-        theta.extend(start.nu.iter().map(|v| v * 1.2));
-        (family, model, start, theta)
-    })
-    .collect()
+    ]
+}
+
+/// `model` with its PQL start and a theta away from it (betas + 0.1, variances x 1.2).
+fn at_start(model: Model) -> (Family, Model, crate::PqlStart, Vec<f64>) {
+    let family = model.family();
+    let start = crate::pql(&model).unwrap();
+    let mut theta: Vec<f64> = start.beta.iter().map(|b| b + 0.1).collect();
+    theta.extend(start.nu.iter().map(|v| v * 1.2));
+    (family, model, start, theta)
 }
 
 fn close(what: &str, a: f64, b: f64, scale: f64) {
@@ -394,14 +401,7 @@ fn proposal_derivatives_match_re_solved_proposals() {
 /// rule's error, negligible at K = 20.
 #[test]
 fn subtree_derivatives_match_central_differences() {
-    for model in [
-        crossed_nested(Family::Bernoulli, (6, 4, 3), 1),
-        crossed_nested(Family::Poisson, (5, 3, 2), 5),
-    ] {
-        let fam = model.family();
-        let start = crate::pql(&model).unwrap();
-        let mut theta: Vec<f64> = start.beta.iter().map(|b| b + 0.1).collect();
-        theta.extend(start.nu.iter().map(|v| v * 1.2));
+    for (fam, model, start, theta) in subtree_models().into_iter().map(at_start) {
         let blocks = Blocks::new(&model, Sampler::Adaptive);
         let block = AdaptiveBlock::new(
             &model,

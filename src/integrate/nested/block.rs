@@ -201,11 +201,20 @@ impl NestedBlock {
 
     /// `x_i' beta` of every local observation.
     pub(super) fn x_beta(&self, beta: &[f64]) -> Vec<f64> {
-        self.x
-            .chunks_exact(self.p.max(1))
-            .take(self.y.len())
-            .map(|r| r.iter().zip(beta).map(|(a, b)| a * b).sum())
-            .collect()
+        let mut out = Vec::with_capacity(self.y.len());
+        self.x_beta_into(beta, &mut out);
+        out
+    }
+
+    /// [`x_beta`](Self::x_beta) into `out` (its allocation reused).
+    pub(super) fn x_beta_into(&self, beta: &[f64], out: &mut Vec<f64>) {
+        out.clear();
+        out.extend(
+            self.x
+                .chunks_exact(self.p.max(1))
+                .take(self.y.len())
+                .map(|r| r.iter().zip(beta).map(|(a, b)| a * b).sum::<f64>()),
+        );
     }
 
     /// The joint log density `sum_i w_i log f(y_i | eta_i) - sum_v u_v^2 / (2 nu_v)` at `u`,

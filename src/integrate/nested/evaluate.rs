@@ -4,7 +4,7 @@
 
 use super::super::McEvaluation;
 use super::super::{symmetrise, BlockIntegrator, BlockMethod, BlockMoments, BlockSummary};
-use super::block::{Centre, NestedBlock};
+use super::block::{Centre, CentreScratch, NestedBlock};
 
 const LN_2PI: f64 = 1.837_877_066_409_345_3;
 
@@ -35,40 +35,13 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
-    fn new(levels: usize, k: usize, d: usize) -> Scratch {
-        let mut s = Scratch::default();
-        s.size(levels, k, d, 0..d);
-        s
-    }
-
-    /// Each node's active coordinates within the second-moment range.
-    pub(super) fn index_second(&mut self, nb: &NestedBlock) {
-        let (lo, hi) = (self.lo, self.lo + self.d2);
-        self.a2_ptr.clear();
-        self.a2.clear();
-        self.a2_ptr.push(0);
-        for v in 0..nb.tree.len() {
-            self.a2.extend(
-                nb.active(v)
-                    .iter()
-                    .filter(|&&j| j >= lo && j < hi)
-                    .map(|&j| j - lo),
-            );
-            self.a2_ptr.push(self.a2.len());
-        }
-    }
-
-    /// Size the buffers for `levels` levels, `k` points, `d` coordinates and second moments
-    /// over `second` (reusing the allocations).
-    pub(super) fn size(
-        &mut self,
-        levels: usize,
-        k: usize,
-        d: usize,
-        second: std::ops::Range<usize>,
-    ) {
-        let d2 = second.len();
-        (self.k, self.d, self.lo, self.d2) = (k, d, second.start, d2);
+    /// Size the buffers for `nb` (its levels, points and coordinates) with second moments
+    /// over the coordinates `second`, reusing the allocations, and index each node's active
+    /// coordinates within that range.
+    pub(super) fn prepare(&mut self, nb: &NestedBlock, second: std::ops::Range<usize>) {
+        let (levels, k, d) = (nb.depth(), nb.rule.len(), nb.d);
+        let (lo, d2) = (second.start, second.len());
+        (self.k, self.d, self.lo, self.d2) = (k, d, lo, d2);
         for (v, len) in [
             (&mut self.u, levels),
             (&mut self.delta, levels),
@@ -81,6 +54,18 @@ impl Scratch {
         ] {
             v.clear();
             v.resize(len, 0.0);
+        }
+        self.a2_ptr.clear();
+        self.a2.clear();
+        self.a2_ptr.push(0);
+        for v in 0..nb.tree.len() {
+            self.a2.extend(
+                nb.active(v)
+                    .iter()
+                    .filter(|&&j| second.contains(&j))
+                    .map(|&j| j - lo),
+            );
+            self.a2_ptr.push(self.a2.len());
         }
     }
 
@@ -281,8 +266,8 @@ impl NestedBlock {
         let d = self.d;
         let xb = self.x_beta(&theta[..self.p]);
         let centre = self.centre(theta, &xb)?;
-        let mut s = Scratch::new(self.depth(), self.rule.len(), d);
-        s.index_second(self);
+        let mut s = Scratch::default();
+        s.prepare(self, 0..d);
         if !self.node(0, theta, &xb, &centre, &mut s) {
             return None;
         }
@@ -365,6 +350,32 @@ impl NestedBlock {
     }
 }
 
+impl NestedBlock {
+    /// The joint mode at theta (from `start`, into `cs`) and the moments about it of every
+    /// node, `(log integral, E[u_v - mode_v], E[(u_v - mode_v)^2])`, with `x'beta` into `xb`.
+    pub(super) fn centred_moments(
+        &self,
+        theta: &[f64],
+        start: &[f64],
+        xb: &mut Vec<f64>,
+        cs: &mut CentreScratch,
+    ) -> Option<(f64, Vec<f64>, Vec<f64>)> {
+        self.x_beta_into(&theta[..self.p], xb);
+        if !self.centre_into(&theta[self.p..], xb, start, cs) {
+            return None;
+        }
+        let levels = self.depth();
+        self.node_moments(
+            0,
+            theta,
+            xb,
+            &cs.centre,
+            &mut vec![0.0; levels],
+            &mut vec![0.0; levels],
+        )
+    }
+}
+
 impl BlockIntegrator for NestedBlock {
     fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
         self.evaluate_nested(theta)
@@ -377,17 +388,9 @@ impl BlockIntegrator for NestedBlock {
         true
     }
     fn posterior_moments(&self, theta: &[f64]) -> Option<Vec<BlockMoments>> {
-        let xb = self.x_beta(&theta[..self.p]);
-        let centre = self.centre(theta, &xb)?;
-        let levels = self.depth();
-        let (_, m1, m2) = self.node_moments(
-            0,
-            theta,
-            &xb,
-            &centre,
-            &mut vec![0.0; levels],
-            &mut vec![0.0; levels],
-        )?;
+        let mut cs = CentreScratch::default();
+        let (_, m1, m2) = self.centred_moments(theta, &self.u_start, &mut Vec::new(), &mut cs)?;
+        let centre = &cs.centre;
         let q = self.tree.len();
         let mut out = BlockMoments {
             mean: vec![0.0; q],

@@ -62,17 +62,6 @@ impl NestedBlock {
         self.index_active();
     }
 
-    fn x_beta_into(&self, coef: &[f64], out: &mut Vec<f64>) {
-        out.clear();
-        let p = self.p;
-        out.extend(
-            self.x
-                .chunks_exact(p.max(1))
-                .take(self.y.len())
-                .map(|r| r.iter().zip(coef).map(|(a, b)| a * b).sum::<f64>()),
-        );
-    }
-
     /// Integrate the tree at `theta` (its own coordinates: the prepended coefficients, beta,
     /// nu), the joint mode started from `start`; second moments over the coordinates
     /// `second`.  The log integral and moments are in `gs.rec.root()`, the mode in
@@ -91,8 +80,7 @@ impl NestedBlock {
         if !self.centre_into(&theta[self.p..], xb, start, centre) {
             return false;
         }
-        rec.size(self.depth(), self.rule.len(), self.d, second);
-        rec.index_second(self);
+        rec.prepare(self, second);
         self.node(0, theta, xb, &centre.centre, rec) && rec.root().0.is_finite()
     }
 
@@ -104,20 +92,8 @@ impl NestedBlock {
         start: &[f64],
         gs: &mut GivenScratch,
     ) -> Option<f64> {
-        self.x_beta_into(&theta[..self.p], &mut gs.xb);
-        if !self.centre_into(&theta[self.p..], &gs.xb, start, &mut gs.centre) {
-            return None;
-        }
-        let levels = self.depth();
+        let (log_i, e1, e2) = self.centred_moments(theta, start, &mut gs.xb, &mut gs.centre)?;
         let c = &gs.centre.centre;
-        let (log_i, e1, e2) = self.node_moments(
-            0,
-            theta,
-            &gs.xb,
-            c,
-            &mut vec![0.0; levels],
-            &mut vec![0.0; levels],
-        )?;
         gs.m1.clear();
         gs.m2.clear();
         for v in 0..self.tree.len() {
