@@ -362,7 +362,7 @@ pub(super) fn fit_adaptive(
             opt.stages = stages;
             timings.optimisation = t2.elapsed().as_secs_f64() - timings.mcse;
             // E[u | y], SD[u | y] (and their MCSE) from at most RANEF_DRAWS draws: a
-            // sequential pass that costs about two evaluations at the same m
+            // pass in lane groups and parallel chunks that costs about one evaluation at m
             let ranef = match fewer(RANEF_DRAWS)? {
                 Some(o) => o.posterior_moments(&opt.theta),
                 None => objective.posterior_moments(&opt.theta),

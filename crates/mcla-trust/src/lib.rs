@@ -34,6 +34,14 @@
 //!
 //! `converged` means the termination test held before `iterlim` iterations.
 //!
+//! One addition to R's tests, off by default: with
+//! [`TrustOptions::newton_decrement`] the iteration also stops, between steps 2 and 3, when the
+//! step is the unconstrained Newton step and `|ptry|` is below that tolerance, without
+//! evaluating the trial ([`StopReason::NewtonDecrement`]; the current point is the answer).  For
+//! an objective whose evaluations are expensive and whose value is itself only known to some
+//! resolution (a Monte Carlo likelihood) that saves the evaluation that R's tests spend to
+//! confirm a change far below it.
+//!
 //! # Correspondence with R `trust`
 //!
 //! | R `trust` | here |

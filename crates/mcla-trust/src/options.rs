@@ -31,6 +31,13 @@ pub struct TrustOptions {
     /// variables `u = x / parscale` (the radius bounds `||s / parscale||`).
     /// Entries must be finite and `> 0`, one per parameter. Default `None`.
     pub parscale: Option<Vec<f64>>,
+    /// Terminate *before* evaluating the trial point when the step is the unconstrained
+    /// Newton step (the model is concave and the step lies inside the radius) and the
+    /// increase it predicts is below this: the Newton decrement `g'(-H)^{-1}g / 2` says the
+    /// maximum lies within `sqrt(2 tol)` of the current point in the metric of `-H`, so the
+    /// trial's evaluation would not change the answer at that resolution.  Not part of R
+    /// `trust` (whose tests both need the trial's value); finite, `>= 0`.  Default `None`.
+    pub newton_decrement: Option<f64>,
 }
 
 impl Default for TrustOptions {
@@ -43,6 +50,7 @@ impl Default for TrustOptions {
             fterm: sqrt_eps,
             mterm: sqrt_eps,
             parscale: None,
+            newton_decrement: None,
         }
     }
 }
@@ -67,7 +75,7 @@ pub enum OptionsError {
     /// A termination tolerance is negative or not finite.
     #[error("tolerance {name} must be finite and >= 0, got {value}")]
     InvalidTolerance {
-        /// `"fterm"` or `"mterm"`.
+        /// `"fterm"`, `"mterm"` or `"newton_decrement"`.
         name: &'static str,
         /// The offending value.
         value: f64,
@@ -109,6 +117,7 @@ impl TrustOptions {
             fterm,
             mterm,
             parscale,
+            newton_decrement: None,
         };
         options.validate(None)?;
         Ok(options)
@@ -129,7 +138,12 @@ impl TrustOptions {
         if self.iterlim == 0 {
             return Err(OptionsError::ZeroIterlim);
         }
-        for (name, value) in [("fterm", self.fterm), ("mterm", self.mterm)] {
+        let decrement = self.newton_decrement.unwrap_or(0.0);
+        for (name, value) in [
+            ("fterm", self.fterm),
+            ("mterm", self.mterm),
+            ("newton_decrement", decrement),
+        ] {
             if !(value.is_finite() && value >= 0.0) {
                 return Err(OptionsError::InvalidTolerance { name, value });
             }

@@ -125,6 +125,10 @@ pub enum StopReason {
     ValueChange,
     /// `|predicted change| < mterm` (R `trust`'s second test).
     PredictedChange,
+    /// The Newton step's predicted increase fell below
+    /// [`TrustOptions::newton_decrement`] (tested before its trial is evaluated; the
+    /// current point is the answer).
+    NewtonDecrement,
     /// `iterlim` iterations ran out without either test holding.
     IterationLimit,
 }
@@ -138,6 +142,9 @@ impl StopReason {
             }
             StopReason::PredictedChange => {
                 "the change predicted by the quadratic model fell below mterm"
+            }
+            StopReason::NewtonDecrement => {
+                "the increase predicted by the Newton step fell below the decrement tolerance"
             }
             StopReason::IterationLimit => "the iteration limit (iterlim) was reached",
         }
@@ -315,6 +322,15 @@ pub fn maximize<O: Objective + ?Sized>(
         iterations = iteration;
         let radius = r;
         let sub = model.solve(r);
+        if let Some(tol) = options.newton_decrement {
+            // `sub.predicted` is the change of f = -value: negative for an increase
+            if sub.kind == StepKind::Newton && sub.predicted.abs() < tol {
+                iterations = iteration - 1;
+                converged = true;
+                stop = StopReason::NewtonDecrement;
+                break;
+            }
+        }
         let trial: Vec<f64> = match parscale {
             None => x.iter().zip(&sub.step).map(|(a, s)| a + s).collect(),
             Some(p) => x

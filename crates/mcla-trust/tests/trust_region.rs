@@ -3,8 +3,8 @@
 use std::convert::Infallible;
 
 use mcla_trust::{
-    maximize, Evaluation, FnObjective, Iteration, Objective, OptionsError, StepKind, Subproblem,
-    TrustError, TrustOptions,
+    maximize, Evaluation, FnObjective, Iteration, Objective, OptionsError, StepKind, StopReason,
+    Subproblem, TrustError, TrustOptions,
 };
 
 fn opts(rinit: f64, rmax: f64) -> TrustOptions {
@@ -108,6 +108,59 @@ fn concave_quadratic_one_newton_step() {
     assert!((res.x[0] - 1.0).abs() < 1e-12, "{:?}", res.x);
     assert!((res.x[1] + 2.0).abs() < 1e-12, "{:?}", res.x);
     assert!(res.evaluation.value.abs() < 1e-20);
+}
+
+/// With `newton_decrement`, the iteration stops before evaluating a Newton trial whose predicted
+/// increase is below the tolerance: on the quadratic, one evaluation fewer than R's tests (which
+/// confirm the maximiser with a second trial), the same point; from the maximiser itself, no
+/// iteration at all; and a constrained (non-Newton) step never stops on it.
+#[test]
+fn newton_decrement_stops_before_the_confirming_trial() {
+    let counted = |start: &[f64], options: &TrustOptions| {
+        let mut n = 0usize;
+        let mut obj = FnObjective(|p: &[f64]| {
+            n += 1;
+            concave_quadratic(p)
+        });
+        let res = maximize(&mut obj, start, options, None).unwrap();
+        (res, n)
+    };
+    let r_semantics = opts(1000.0, 1000.0);
+    let decrement = TrustOptions {
+        newton_decrement: Some(1e-10),
+        ..opts(1000.0, 1000.0)
+    };
+    let (r, nr) = counted(&[100.0, 50.0], &r_semantics);
+    let (d, nd) = counted(&[100.0, 50.0], &decrement);
+    assert_eq!((nr, nd), (3, 2));
+    assert_eq!((r.iterations, d.iterations), (2, 1));
+    assert_eq!(d.stop, StopReason::NewtonDecrement);
+    assert!(d.converged && (d.x[0] - 1.0).abs() < 1e-12 && (d.x[1] + 2.0).abs() < 1e-12);
+    assert_eq!(d.path.len(), 1);
+    // already at the maximiser: the start's evaluation only
+    let (at, n) = counted(&[1.0, -2.0], &decrement);
+    assert_eq!((n, at.iterations, at.stop), (1, 0, StopReason::NewtonDecrement));
+    // a radius-limited step is not a Newton step: however large the tolerance, the iteration
+    // goes on (and stops at the first Newton step)
+    let small = TrustOptions {
+        newton_decrement: Some(1e300),
+        ..opts(0.1, 1000.0)
+    };
+    let (c, _) = counted(&[100.0, 50.0], &small);
+    assert!(c.iterations > 1 && c.path.iter().all(|it| it.kind != StepKind::Newton));
+    assert_eq!(c.stop, StopReason::NewtonDecrement);
+    // validated as the other tolerances
+    let bad = TrustOptions {
+        newton_decrement: Some(-1.0),
+        ..TrustOptions::default()
+    };
+    assert!(matches!(
+        bad.validate(None),
+        Err(OptionsError::InvalidTolerance {
+            name: "newton_decrement",
+            ..
+        })
+    ));
 }
 
 #[test]

@@ -28,31 +28,7 @@ impl AdaptiveBlock {
         let (p, d, ns) = (self.p, self.d, self.n_s());
         let nu = &theta[p..];
         let l = &prop.l;
-        // b = L^{-T} z, u_S = v + b
-        ls.b.clear();
-        ls.b.resize(ns, ZERO);
-        for r in (0..ns).rev() {
-            let mut acc = ls.z[r];
-            for cc in r + 1..ns {
-                let (lc, bc) = (l[cc * ns + r], &ls.b[cc]);
-                for k in 0..LANES {
-                    acc[k] -= lc * bc[k];
-                }
-            }
-            let lrr = l[r * ns + r];
-            for v in acc.iter_mut() {
-                *v /= lrr;
-            }
-            ls.b[r] = acc;
-        }
-        ls.us.clear();
-        ls.us.extend(prop.v.iter().zip(&ls.b).map(|(&v, b)| {
-            let mut u = ZERO;
-            for k in 0..LANES {
-                u[k] = v + b[k];
-            }
-            u
-        }));
+        self.separator_lanes(prop, ls);
         for (v, len) in [(&mut ls.part, d), (&mut ls.g, ns), (&mut ls.hk, d * d)] {
             v.clear();
             v.resize(len, ZERO);
@@ -298,6 +274,144 @@ impl AdaptiveBlock {
         }
     }
 
+    /// `b = L^{-T} z` and the separator's draws `u_S = v* + b` of a lane group (from `ls.z`
+    /// into `ls.b`, `ls.us`).
+    #[inline(always)]
+    fn separator_lanes(&self, prop: &Proposal, ls: &mut LaneScratch) {
+        let (ns, l) = (self.n_s(), &prop.l);
+        ls.b.clear();
+        ls.b.resize(ns, ZERO);
+        for r in (0..ns).rev() {
+            let mut acc = ls.z[r];
+            for cc in r + 1..ns {
+                let (lc, bc) = (l[cc * ns + r], &ls.b[cc]);
+                for k in 0..LANES {
+                    acc[k] -= lc * bc[k];
+                }
+            }
+            let lrr = l[r * ns + r];
+            for v in acc.iter_mut() {
+                *v /= lrr;
+            }
+            ls.b[r] = acc;
+        }
+        ls.us.clear();
+        ls.us.extend(prop.v.iter().zip(&ls.b).map(|(&v, b)| {
+            let mut u = ZERO;
+            for k in 0..LANES {
+                u[k] = v + b[k];
+            }
+            u
+        }));
+    }
+
+    /// One lane group of draws for the posterior moments (`ranef`): log weights into
+    /// `ls.lw`, and per effect (the 1-D effects, the subtrees' nodes, the separator's effects)
+    /// the draw's conditional mean and second moment into `m1`, `m2` (effect-major, one
+    /// lane per draw).  The same operations per draw as the scalar pass of
+    /// [`posterior_moments`](Self::posterior_moments) for an empty separator, with the
+    /// per-draw algebra of [`group_terms`](Self::group_terms) but no scores.
+    #[inline(always)]
+    pub(super) fn group_moments<F: Link>(
+        &self,
+        theta: &[f64],
+        xb: &[f64],
+        prop: &Proposal,
+        ls: &mut LaneScratch,
+        m1: &mut Vec<Lane>,
+        m2: &mut Vec<Lane>,
+    ) {
+        let (p, ns) = (self.p, self.n_s());
+        let nu = &theta[p..];
+        self.separator_lanes(prop, ls);
+        m1.clear();
+        m2.clear();
+        let mut lw = ZERO;
+        for kk in 0..ns {
+            let nuk = nu[self.s_comp[kk]];
+            let c0 = -0.5 * (LN_2PI + nuk.ln());
+            let u = &ls.us[kk];
+            for k in 0..LANES {
+                lw[k] += c0 - 0.5 * u[k] * u[k] / nuk;
+            }
+        }
+        let n_iobs = self.i_ptr[self.n_i()];
+        for i in n_iobs..self.n() {
+            let eta = self.offset_lanes(xb[i], i, &ls.us);
+            let (y, w, nt) = (self.y[i], self.w[i], self.nt[i]);
+            for k in 0..LANES {
+                lw[k] += w * F::terms(y, nt, eta[k]).0;
+            }
+        }
+        ls.o.resize(self.max_nj, ZERO);
+        for j in 0..self.n_i() {
+            let (obs, r) = self.effect_obs(j);
+            let nj = r.len();
+            for (ii, i) in r.clone().enumerate() {
+                ls.o[ii] = self.offset_lanes(xb[i], i, &ls.us);
+            }
+            let nuj = nu[self.i_comp[j]];
+            let mut c = [prop.u_mode[j]; LANES];
+            for (ii, i) in r.clone().enumerate() {
+                let (wc, po, t2, oi) = (prop.wc[i], prop.o[i], prop.tau2[j], &ls.o[ii]);
+                for k in 0..LANES {
+                    c[k] -= wc * (oi[k] - po) / t2;
+                }
+            }
+            let mut tau2 = ZERO;
+            let oj = &ls.o[..nj];
+            mode_fixed_lanes::<F>(&obs, oj, nuj, self.settings.newton_steps, &mut c, &mut tau2);
+            let mut la = ZERO;
+            integrate_lanes::<F>(&self.rule, &obs, oj, nuj, &c, &tau2, &mut ls.nodes, &mut la);
+            let (mut e1, mut e2) = (ZERO, ZERO);
+            for n in 0..self.rule.len() {
+                let (pn, un) = (&ls.nodes.pi[n], &ls.nodes.u[n]);
+                for k in 0..LANES {
+                    e1[k] += pn[k] * un[k];
+                    e2[k] += pn[k] * un[k] * un[k];
+                }
+            }
+            for k in 0..LANES {
+                lw[k] += la[k];
+            }
+            m1.push(e1);
+            m2.push(e2);
+        }
+        // the subtrees, one draw at a time
+        for st in &self.subtrees {
+            let nodes = st.tree.n_nodes();
+            let at = m1.len();
+            m1.resize(at + nodes, ZERO);
+            m2.resize(at + nodes, ZERO);
+            for k in 0..LANES {
+                let us = &ls.us;
+                match st.moments(theta, |q| us[q][k], &prop.u_mode, &mut ls.ext, &mut ls.tree) {
+                    Some(log) => {
+                        lw[k] += log;
+                        for (e, (&a, &b)) in ls.tree.m1.iter().zip(&ls.tree.m2).enumerate() {
+                            m1[at + e][k] = a;
+                            m2[at + e][k] = b;
+                        }
+                    }
+                    None => lw[k] = f64::NAN,
+                }
+            }
+        }
+        debug_assert_eq!(m1.len(), self.n_modes());
+        for u in &ls.us {
+            let mut u2 = ZERO;
+            for k in 0..LANES {
+                u2[k] = u[k] * u[k];
+            }
+            m1.push(*u);
+            m2.push(u2);
+        }
+        let cst = 0.5 * ns as f64 * LN_2PI;
+        for k in 0..LANES {
+            ls.lw[k] = lw[k] + 0.5 * ls.zz[k] + cst - prop.logdet;
+        }
+    }
+
     /// Offsets `x_i'beta + z_iS'u_S` of local observation `i` for a lane group.
     #[inline(always)]
     pub(super) fn offset_lanes(&self, xbi: f64, i: usize, us: &[Lane]) -> Lane {
@@ -398,4 +512,65 @@ unsafe fn group_avx2<F: Link>(
     ls: &mut LaneScratch,
 ) {
     block.group_terms::<F>(theta, xb, prop, derivs, ls)
+}
+
+/// [`AdaptiveBlock::group_moments`] compiled for `isa`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(super) fn moments_dispatch<F: Link>(
+    isa: mcla_math::Isa,
+    block: &AdaptiveBlock,
+    theta: &[f64],
+    xb: &[f64],
+    prop: &Proposal,
+    ls: &mut LaneScratch,
+    m1: &mut Vec<Lane>,
+    m2: &mut Vec<Lane>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    match isa {
+        // SAFETY (both): `isa` is what `mcla_math::active_isa` reported for this CPU,
+        // which checked the feature at run time.
+        mcla_math::Isa::Avx512 => {
+            return unsafe { moments_avx512::<F>(block, theta, xb, prop, ls, m1, m2) }
+        }
+        mcla_math::Isa::Avx2 => {
+            return unsafe { moments_avx2::<F>(block, theta, xb, prop, ls, m1, m2) }
+        }
+        _ => {}
+    }
+    let _ = isa;
+    block.group_moments::<F>(theta, xb, prop, ls, m1, m2)
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn moments_avx512<F: Link>(
+    block: &AdaptiveBlock,
+    theta: &[f64],
+    xb: &[f64],
+    prop: &Proposal,
+    ls: &mut LaneScratch,
+    m1: &mut Vec<Lane>,
+    m2: &mut Vec<Lane>,
+) {
+    block.group_moments::<F>(theta, xb, prop, ls, m1, m2)
+}
+
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn moments_avx2<F: Link>(
+    block: &AdaptiveBlock,
+    theta: &[f64],
+    xb: &[f64],
+    prop: &Proposal,
+    ls: &mut LaneScratch,
+    m1: &mut Vec<Lane>,
+    m2: &mut Vec<Lane>,
+) {
+    block.group_moments::<F>(theta, xb, prop, ls, m1, m2)
 }

@@ -2,9 +2,12 @@
 //! Rao–Blackwellised over the draws, the integrated effects (1-D and subtrees) from their
 //! node moments.
 
-use super::super::conditional;
-use super::block::{AdaptiveBlock, ADAPTIVE_CHUNK, LN_2PI};
-use super::scratch::Scratch;
+use super::super::conditional::{self, LogLink, Logit, LANES};
+use super::block::{AdaptiveBlock, ADAPTIVE_CHUNK};
+use super::lanes::moments_dispatch;
+use super::scratch::{Scratch, ZERO};
+use crate::model::family::Family;
+use rayon::prelude::*;
 
 impl AdaptiveBlock {
     /// Conditional means, standard deviations and Monte Carlo standard errors of the
@@ -19,111 +22,15 @@ impl AdaptiveBlock {
         theta: &[f64],
         block_effects: &[usize],
     ) -> Option<crate::integrate::BlockMoments> {
-        let (p, ns, ni) = (self.p, self.n_s(), self.n_i());
-        let nu = &theta[p..];
-        let xb = self.x_beta(&theta[..p]);
-        let mut s = Scratch::default();
-        let prop = if ns > 0 {
-            Some(self.proposal(theta, None, &mut s)?)
-        } else {
-            None
-        };
-        let draws = if ns > 0 { self.m } else { 1 };
+        let ns = self.n_s();
+        let xb = self.x_beta(&theta[..self.p]);
         // per draw: log weight, then (mean, second moment) of every effect (I then S)
         let q = self.n_modes() + ns;
-        let mut lw = Vec::with_capacity(draws);
-        let mut m1 = Vec::with_capacity(draws * q);
-        let mut m2 = Vec::with_capacity(draws * q);
-        let mut o = Vec::new();
-        let mut zc = Vec::new();
-        for c in 0..draws.div_ceil(ADAPTIVE_CHUNK) {
-            let len = ADAPTIVE_CHUNK.min(draws - c * ADAPTIVE_CHUNK);
-            if ns > 0 {
-                self.z_draws.fill(c, c * ADAPTIVE_CHUNK, len, &mut zc);
-            }
-            for kc in 0..len {
-                let mut logw = 0.0;
-                s.us.clear();
-                if let Some(pr) = &prop {
-                    let l = &pr.l;
-                    let z = &zc[kc * ns..(kc + 1) * ns];
-                    let mut b = vec![0.0; ns];
-                    for r in (0..ns).rev() {
-                        let mut acc = z[r];
-                        for cc in r + 1..ns {
-                            acc -= l[cc * ns + r] * b[cc];
-                        }
-                        b[r] = acc / l[r * ns + r];
-                    }
-                    s.us.extend(pr.v.iter().zip(&b).map(|(v, b)| v + b));
-                    let zz: f64 = z.iter().map(|v| v * v).sum();
-                    logw += 0.5 * zz + 0.5 * ns as f64 * LN_2PI - pr.logdet;
-                    for k in 0..ns {
-                        let nuk = nu[self.s_comp[k]];
-                        logw += -0.5 * (LN_2PI + nuk.ln()) - 0.5 * s.us[k] * s.us[k] / nuk;
-                    }
-                }
-                self.offsets(&xb, &s.us, &mut o);
-                for i in self.i_ptr[ni]..self.n() {
-                    logw += self.w[i]
-                        * conditional::obs_terms(self.family, self.y[i], self.nt[i], o[i]).0;
-                }
-                for j in 0..ni {
-                    let (obs, r) = self.effect_obs(j);
-                    let oj = &o[r.clone()];
-                    let nuj = nu[self.i_comp[j]];
-                    let (cen, t2) = match &prop {
-                        Some(pr) => {
-                            let mut u0 = pr.u_mode[j];
-                            for i in r.clone() {
-                                u0 -= pr.wc[i] * (o[i] - pr.o[i]) / pr.tau2[j];
-                            }
-                            conditional::mode_fixed(
-                                self.family,
-                                &obs,
-                                oj,
-                                nuj,
-                                u0,
-                                self.settings.newton_steps,
-                            )
-                        }
-                        None => conditional::mode_precise(self.family, &obs, oj, nuj, 0.0),
-                    };
-                    logw += conditional::integrate(
-                        self.family,
-                        &self.rule,
-                        &obs,
-                        oj,
-                        nuj,
-                        cen,
-                        t2,
-                        &mut s.nodes,
-                    );
-                    let (mut e1, mut e2) = (0.0, 0.0);
-                    for n in 0..self.rule.len() {
-                        let u = s.nodes.u[n];
-                        e1 += s.nodes.pi[n] * u;
-                        e2 += s.nodes.pi[n] * u * u;
-                    }
-                    m1.push(e1);
-                    m2.push(e2);
-                }
-                if let Some(pr) = &prop {
-                    for st in &self.subtrees {
-                        let us = &s.us;
-                        logw +=
-                            st.moments(theta, |q| us[q], &pr.u_mode, &mut s.ext, &mut s.tree)?;
-                        m1.extend_from_slice(&s.tree.m1);
-                        m2.extend_from_slice(&s.tree.m2);
-                    }
-                }
-                for k in 0..ns {
-                    m1.push(s.us[k]);
-                    m2.push(s.us[k] * s.us[k]);
-                }
-                lw.push(logw);
-            }
-        }
+        let (lw, m1, m2) = if ns == 0 {
+            self.moments_exact(theta, &xb)
+        } else {
+            self.moments_sampled(theta, &xb)?
+        };
         let a = lw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         if !a.is_finite() {
             return None;
@@ -166,5 +73,114 @@ impl AdaptiveBlock {
             out.mcse[l] = mcse[e].sqrt();
         }
         Some(out)
+    }
+    /// The single "draw" of an exact block: `log h` and the effects' node moments.
+    fn moments_exact(&self, theta: &[f64], xb: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let nu = &theta[self.p..];
+        let mut s = Scratch::default();
+        let mut o = Vec::new();
+        self.offsets(xb, &[], &mut o);
+        let mut logw = 0.0;
+        for i in self.i_ptr[self.n_i()]..self.n() {
+            logw += self.w[i] * conditional::obs_terms(self.family, self.y[i], self.nt[i], o[i]).0;
+        }
+        let (mut m1, mut m2) = (Vec::new(), Vec::new());
+        for j in 0..self.n_i() {
+            let (obs, r) = self.effect_obs(j);
+            let oj = &o[r];
+            let nuj = nu[self.i_comp[j]];
+            let (cen, t2) = conditional::mode_precise(self.family, &obs, oj, nuj, 0.0);
+            logw += conditional::integrate(
+                self.family,
+                &self.rule,
+                &obs,
+                oj,
+                nuj,
+                cen,
+                t2,
+                &mut s.nodes,
+            );
+            let (mut e1, mut e2) = (0.0, 0.0);
+            for n in 0..self.rule.len() {
+                let u = s.nodes.u[n];
+                e1 += s.nodes.pi[n] * u;
+                e2 += s.nodes.pi[n] * u * u;
+            }
+            m1.push(e1);
+            m2.push(e2);
+        }
+        (vec![logw], m1, m2)
+    }
+
+    /// The draws of a sampled block in chunks (in parallel, concatenated in draw order: the
+    /// same for any thread count), each in lane groups by
+    /// [`group_moments`](Self::group_moments): per draw the log weight and the effects'
+    /// conditional first and second moments (draw-major, `q` per draw).
+    pub(super) fn moments_sampled(
+        &self,
+        theta: &[f64],
+        xb: &[f64],
+    ) -> Option<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+        let ns = self.n_s();
+        let q = self.n_modes() + ns;
+        let prop = self.proposal(theta, None, &mut Scratch::default())?;
+        let isa = mcla_math::active_isa();
+        let chunks: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = (0..self.m.div_ceil(ADAPTIVE_CHUNK))
+            .into_par_iter()
+            .map_init(
+                || (Scratch::default(), Vec::new(), Vec::new()),
+                |(s, e1, e2), c| {
+                    let start = c * ADAPTIVE_CHUNK;
+                    let len = ADAPTIVE_CHUNK.min(self.m - start);
+                    let mut zc = std::mem::take(&mut s.z);
+                    self.z_draws.fill(c, start, len, &mut zc);
+                    let (mut lw, mut m1, mut m2) =
+                        (Vec::with_capacity(len), vec![0.0; len * q], vec![0.0; len * q]);
+                    let ls = &mut s.lanes;
+                    let mut done = 0;
+                    while done < len {
+                        let gl = LANES.min(len - done);
+                        ls.z.clear();
+                        ls.z.resize(ns, ZERO);
+                        ls.zz = ZERO;
+                        for k in 0..gl {
+                            let mut zz = 0.0;
+                            for r in 0..ns {
+                                let v = zc[(done + k) * ns + r];
+                                zz += v * v;
+                                ls.z[r][k] = v;
+                            }
+                            ls.zz[k] = zz;
+                        }
+                        match self.family {
+                            Family::Bernoulli | Family::Binomial => moments_dispatch::<Logit>(
+                                isa, self, theta, xb, &prop, ls, e1, e2,
+                            ),
+                            Family::Poisson => moments_dispatch::<LogLink>(
+                                isa, self, theta, xb, &prop, ls, e1, e2,
+                            ),
+                        }
+                        for k in 0..gl {
+                            lw.push(ls.lw[k]);
+                            let row = (done + k) * q;
+                            for e in 0..q {
+                                m1[row + e] = e1[e][k];
+                                m2[row + e] = e2[e][k];
+                            }
+                        }
+                        done += gl;
+                    }
+                    s.z = zc;
+                    (lw, m1, m2)
+                },
+            )
+            .collect();
+        let (mut lw, mut m1, mut m2) = (Vec::new(), Vec::new(), Vec::new());
+        for (l, a, b) in chunks {
+            lw.extend(l);
+            m1.extend(a);
+            m2.extend(b);
+        }
+        Some((lw, m1, m2))
     }
 }

@@ -208,6 +208,98 @@ fn lane_groups_match_the_per_draw_evaluation() {
     }
 }
 
+/// The posterior moments' lane groups (`ranef`, chunks in parallel) against one draw at a
+/// time: the log weights equal the evaluation's (`draw_terms`), each 1-D effect's conditional
+/// mean and second moment those of its quadrature nodes at the per-draw mode
+/// (`conditional::mode_fixed`, `integrate`), the subtrees' those of their recursion, the
+/// separator's the draw itself; for every draw, including a partial last lane group.
+#[test]
+fn lane_moments_match_the_per_draw_reference() {
+    use super::super::conditional;
+    for (family, model, start, theta) in cases() {
+        let blocks = Blocks::new(&model, Sampler::Adaptive);
+        let m = 2 * LANES + 5;
+        let block = AdaptiveBlock::new(
+            &model,
+            &blocks.blocks[0],
+            0,
+            m,
+            11,
+            &start.u_star,
+            AdaptiveSettings {
+                draws: crate::integrate::standard_draws::DrawScheme::Plain,
+                subtrees: true,
+                ..AdaptiveSettings::default()
+            },
+        )
+        .unwrap();
+        let ns = block.n_s();
+        let q = block.n_modes() + ns;
+        let xb = block.x_beta(&theta[..block.p]);
+        let (lw, m1, m2) = block.moments_sampled(&theta, &xb).unwrap();
+        assert_eq!((lw.len(), m1.len(), m2.len()), (m, m * q, m * q));
+        let mut s = Scratch::default();
+        let prop = block.proposal(&theta, None, &mut s).unwrap();
+        let mut zc = Vec::new();
+        block.z_draws.fill(0, 0, m, &mut zc);
+        let (l, nu) = (&prop.l, &theta[block.p..]);
+        let mut r = Scratch::default();
+        let mut o = Vec::new();
+        for k in 0..m {
+            let z = &zc[k * ns..(k + 1) * ns];
+            let zz: f64 = z.iter().map(|v| v * v).sum();
+            let mut b = vec![0.0; ns];
+            for i in (0..ns).rev() {
+                let mut acc = z[i];
+                for c in i + 1..ns {
+                    acc -= l[c * ns + i] * b[c];
+                }
+                b[i] = acc / l[i * ns + i];
+            }
+            r.us = prop.v.iter().zip(&b).map(|(v, b)| v + b).collect();
+            let lh = block.draw_terms(&theta, &xb, Some(&prop), &mut r);
+            let want = lh + 0.5 * zz + 0.5 * ns as f64 * LN_2PI - prop.logdet;
+            close(&format!("{family:?} lw[{k}]"), lw[k], want, want.abs());
+            let (mut e1, mut e2) = (Vec::new(), Vec::new());
+            block.offsets(&xb, &r.us, &mut o);
+            for j in 0..block.n_i() {
+                let (obs, rg) = block.effect_obs(j);
+                let mut u0 = prop.u_mode[j];
+                for i in rg.clone() {
+                    u0 -= prop.wc[i] * (o[i] - prop.o[i]) / prop.tau2[j];
+                }
+                let nuj = nu[block.i_comp[j]];
+                let oj = &o[rg];
+                let steps = block.settings.newton_steps;
+                let (c, t2) = conditional::mode_fixed(family, &obs, oj, nuj, u0, steps);
+                conditional::integrate(family, &block.rule, &obs, oj, nuj, c, t2, &mut r.nodes);
+                let nodes = &r.nodes;
+                e1.push((0..block.rule.len()).map(|n| nodes.pi[n] * nodes.u[n]).sum::<f64>());
+                e2.push(
+                    (0..block.rule.len())
+                        .map(|n| nodes.pi[n] * nodes.u[n] * nodes.u[n])
+                        .sum::<f64>(),
+                );
+            }
+            for st in &block.subtrees {
+                let us = &r.us;
+                st.moments(&theta, |a| us[a], &prop.u_mode, &mut r.ext, &mut r.tree)
+                    .unwrap();
+                e1.extend_from_slice(&r.tree.m1);
+                e2.extend_from_slice(&r.tree.m2);
+            }
+            e1.extend_from_slice(&r.us);
+            e2.extend(r.us.iter().map(|u| u * u));
+            assert_eq!(e1.len(), q);
+            for e in 0..q {
+                let (a, b) = (m1[k * q + e], m2[k * q + e]);
+                close(&format!("{family:?} mean[{k}][{e}]"), a, e1[e], e1[e].abs());
+                close(&format!("{family:?} second[{k}][{e}]"), b, e2[e], e2[e].abs());
+            }
+        }
+    }
+}
+
 /// The per-draw pass (issue 14): the largest error of the conditional integrals
 /// `log A_j` over the draws and integrated effects when the per-draw 1-D mode takes
 /// `steps` Newton steps from the proposal's linear response, against the mode to
