@@ -210,9 +210,6 @@ impl<'a> Objective<'a> {
         if !self.check_theta(theta) || self.interrupted() {
             return None;
         }
-        if std::env::var("MCLA_COUNT").is_ok() {
-            eprintln!("EVAL");
-        }
         let d = self.dim();
         let evals: Vec<Option<McEvaluation>> =
             self.parts.par_iter().map(|p| p.evaluate(theta)).collect();
