@@ -139,7 +139,10 @@ fn newton_decrement_stops_before_the_confirming_trial() {
     assert_eq!(d.path.len(), 1);
     // already at the maximiser: the start's evaluation only
     let (at, n) = counted(&[1.0, -2.0], &decrement);
-    assert_eq!((n, at.iterations, at.stop), (1, 0, StopReason::NewtonDecrement));
+    assert_eq!(
+        (n, at.iterations, at.stop),
+        (1, 0, StopReason::NewtonDecrement)
+    );
     // a radius-limited step is not a Newton step: however large the tolerance, the iteration
     // goes on (and stops at the first Newton step)
     let small = TrustOptions {

@@ -8,7 +8,7 @@ use super::block::AdaptiveBlock;
 use super::block::{ADAPTIVE_CHUNK, LN_2PI};
 use super::lanes::group_dispatch;
 use super::proposal::{Proposal, ProposalDerivs};
-use super::scratch::{ChunkOut, LaneScratch, Scratch, ZERO};
+use super::scratch::{ChunkOut, LaneScratch, Scratch};
 use super::subtree::Second;
 use crate::model::family::Family;
 
@@ -210,18 +210,7 @@ impl AdaptiveBlock {
         let mut done = 0;
         while done < len {
             let gl = LANES.min(len - done);
-            ls.z.clear();
-            ls.z.resize(ns, ZERO);
-            ls.zz = ZERO;
-            for k in 0..gl {
-                let mut zz = 0.0;
-                for r in 0..ns {
-                    let v = zc[(done + k) * ns + r];
-                    zz += v * v;
-                    ls.z[r][k] = v;
-                }
-                ls.zz[k] = zz;
-            }
+            ls.load_draws(&zc, ns, done, gl);
             self.group(isa, theta, xb, prop, derivs, ls);
             for k in 0..gl {
                 let kc = done + k;

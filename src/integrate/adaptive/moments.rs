@@ -5,7 +5,7 @@
 use super::super::conditional::{self, LogLink, Logit, LANES};
 use super::block::{AdaptiveBlock, ADAPTIVE_CHUNK};
 use super::lanes::moments_dispatch;
-use super::scratch::{Scratch, ZERO};
+use super::scratch::Scratch;
 use crate::model::family::Family;
 use rayon::prelude::*;
 
@@ -134,31 +134,23 @@ impl AdaptiveBlock {
                     let len = ADAPTIVE_CHUNK.min(self.m - start);
                     let mut zc = std::mem::take(&mut s.z);
                     self.z_draws.fill(c, start, len, &mut zc);
-                    let (mut lw, mut m1, mut m2) =
-                        (Vec::with_capacity(len), vec![0.0; len * q], vec![0.0; len * q]);
+                    let (mut lw, mut m1, mut m2) = (
+                        Vec::with_capacity(len),
+                        vec![0.0; len * q],
+                        vec![0.0; len * q],
+                    );
                     let ls = &mut s.lanes;
                     let mut done = 0;
                     while done < len {
                         let gl = LANES.min(len - done);
-                        ls.z.clear();
-                        ls.z.resize(ns, ZERO);
-                        ls.zz = ZERO;
-                        for k in 0..gl {
-                            let mut zz = 0.0;
-                            for r in 0..ns {
-                                let v = zc[(done + k) * ns + r];
-                                zz += v * v;
-                                ls.z[r][k] = v;
-                            }
-                            ls.zz[k] = zz;
-                        }
+                        ls.load_draws(&zc, ns, done, gl);
                         match self.family {
-                            Family::Bernoulli | Family::Binomial => moments_dispatch::<Logit>(
-                                isa, self, theta, xb, &prop, ls, e1, e2,
-                            ),
-                            Family::Poisson => moments_dispatch::<LogLink>(
-                                isa, self, theta, xb, &prop, ls, e1, e2,
-                            ),
+                            Family::Bernoulli | Family::Binomial => {
+                                moments_dispatch::<Logit>(isa, self, theta, xb, &prop, ls, e1, e2)
+                            }
+                            Family::Poisson => {
+                                moments_dispatch::<LogLink>(isa, self, theta, xb, &prop, ls, e1, e2)
+                            }
                         }
                         for k in 0..gl {
                             lw.push(ls.lw[k]);

@@ -68,3 +68,23 @@ pub(super) struct LaneScratch {
     pub(super) ext: Vec<f64>,
     pub(super) tree: GivenScratch,
 }
+
+impl LaneScratch {
+    /// Load draws `first..first + count` (`count <= LANES`) of a chunk's draw-major standard
+    /// draws `zc` (`ns` per draw) into `z` (lane-major; lanes past `count` hold zeros) and
+    /// their `z'z` into `zz`.
+    pub(super) fn load_draws(&mut self, zc: &[f64], ns: usize, first: usize, count: usize) {
+        self.z.clear();
+        self.z.resize(ns, ZERO);
+        self.zz = ZERO;
+        for k in 0..count {
+            let mut zz = 0.0;
+            for r in 0..ns {
+                let v = zc[(first + k) * ns + r];
+                zz += v * v;
+                self.z[r][k] = v;
+            }
+            self.zz[k] = zz;
+        }
+    }
+}

@@ -108,6 +108,22 @@ fn at_start(model: Model) -> (Family, Model, crate::PqlStart, Vec<f64>) {
     (family, model, start, theta)
 }
 
+/// One draw's separator effects `u_S = v* + b`, `b = L^{-T} z`, with `b` and `z'z` (the
+/// one-draw-at-a-time reference of the lane kernels' `separator_lanes`).
+fn separator_draw(prop: &super::proposal::Proposal, z: &[f64]) -> (Vec<f64>, Vec<f64>, f64) {
+    let (ns, l) = (z.len(), &prop.l);
+    let mut b = vec![0.0; ns];
+    for i in (0..ns).rev() {
+        let mut acc = z[i];
+        for c in i + 1..ns {
+            acc -= l[c * ns + i] * b[c];
+        }
+        b[i] = acc / l[i * ns + i];
+    }
+    let us = prop.v.iter().zip(&b).map(|(v, b)| v + b).collect();
+    (us, b, z.iter().map(|v| v * v).sum())
+}
+
 fn close(what: &str, a: f64, b: f64, scale: f64) {
     assert!(
         (a - b).abs() <= 1e-12 * scale.max(1.0),
@@ -156,17 +172,8 @@ fn lane_groups_match_the_per_draw_evaluation() {
         let mut h_sum = vec![0.0; d * d];
         let mut r = Scratch::default();
         for k in 0..m {
-            let z = &zc[k * ns..(k + 1) * ns];
-            let zz: f64 = z.iter().map(|v| v * v).sum();
-            let mut b = vec![0.0; ns];
-            for i in (0..ns).rev() {
-                let mut acc = z[i];
-                for c in i + 1..ns {
-                    acc -= l[c * ns + i] * b[c];
-                }
-                b[i] = acc / l[i * ns + i];
-            }
-            r.us = prop.v.iter().zip(&b).map(|(v, b)| v + b).collect();
+            let (b, zz);
+            (r.us, b, zz) = separator_draw(&prop, &zc[k * ns..(k + 1) * ns]);
             let lh = block.draw_terms(&theta, &xb, Some(&prop), &mut r);
             let lw = lh + 0.5 * zz + 0.5 * ns as f64 * LN_2PI - prop.logdet;
             close(&format!("{family:?} lw[{k}]"), out.lw[k], lw, lw.abs());
@@ -242,21 +249,12 @@ fn lane_moments_match_the_per_draw_reference() {
         let prop = block.proposal(&theta, None, &mut s).unwrap();
         let mut zc = Vec::new();
         block.z_draws.fill(0, 0, m, &mut zc);
-        let (l, nu) = (&prop.l, &theta[block.p..]);
+        let nu = &theta[block.p..];
         let mut r = Scratch::default();
         let mut o = Vec::new();
         for k in 0..m {
-            let z = &zc[k * ns..(k + 1) * ns];
-            let zz: f64 = z.iter().map(|v| v * v).sum();
-            let mut b = vec![0.0; ns];
-            for i in (0..ns).rev() {
-                let mut acc = z[i];
-                for c in i + 1..ns {
-                    acc -= l[c * ns + i] * b[c];
-                }
-                b[i] = acc / l[i * ns + i];
-            }
-            r.us = prop.v.iter().zip(&b).map(|(v, b)| v + b).collect();
+            let zz;
+            (r.us, _, zz) = separator_draw(&prop, &zc[k * ns..(k + 1) * ns]);
             let lh = block.draw_terms(&theta, &xb, Some(&prop), &mut r);
             let want = lh + 0.5 * zz + 0.5 * ns as f64 * LN_2PI - prop.logdet;
             close(&format!("{family:?} lw[{k}]"), lw[k], want, want.abs());
@@ -274,7 +272,11 @@ fn lane_moments_match_the_per_draw_reference() {
                 let (c, t2) = conditional::mode_fixed(family, &obs, oj, nuj, u0, steps);
                 conditional::integrate(family, &block.rule, &obs, oj, nuj, c, t2, &mut r.nodes);
                 let nodes = &r.nodes;
-                e1.push((0..block.rule.len()).map(|n| nodes.pi[n] * nodes.u[n]).sum::<f64>());
+                e1.push(
+                    (0..block.rule.len())
+                        .map(|n| nodes.pi[n] * nodes.u[n])
+                        .sum::<f64>(),
+                );
                 e2.push(
                     (0..block.rule.len())
                         .map(|n| nodes.pi[n] * nodes.u[n] * nodes.u[n])
@@ -294,7 +296,12 @@ fn lane_moments_match_the_per_draw_reference() {
             for e in 0..q {
                 let (a, b) = (m1[k * q + e], m2[k * q + e]);
                 close(&format!("{family:?} mean[{k}][{e}]"), a, e1[e], e1[e].abs());
-                close(&format!("{family:?} second[{k}][{e}]"), b, e2[e], e2[e].abs());
+                close(
+                    &format!("{family:?} second[{k}][{e}]"),
+                    b,
+                    e2[e],
+                    e2[e].abs(),
+                );
             }
         }
     }
@@ -355,17 +362,7 @@ fn per_draw_errors(model: &Model, ks: &[usize]) -> (Vec<f64>, Vec<(usize, f64, f
         }
     }
     for k in 0..64 {
-        let z = &zc[k * ns..(k + 1) * ns];
-        let l = &prop.l;
-        let mut b = vec![0.0; ns];
-        for i in (0..ns).rev() {
-            let mut acc = z[i];
-            for c in i + 1..ns {
-                acc -= l[c * ns + i] * b[c];
-            }
-            b[i] = acc / l[i * ns + i];
-        }
-        let us: Vec<f64> = prop.v.iter().zip(&b).map(|(v, b)| v + b).collect();
+        let (us, _, _) = separator_draw(&prop, &zc[k * ns..(k + 1) * ns]);
         block.offsets(&xb, &us, &mut o);
         for j in 0..block.n_i() {
             let (obs, r) = block.effect_obs(j);
