@@ -187,6 +187,7 @@ fn main() {
             Some("c100") => common::crossed_model(100, 50, None, 2024),
             Some("big") => common::crossed_model(1000, 200, Some(20_000), 7),
             Some("sal") => common::reference_model(&common::shared_dir().unwrap(), "salamander"),
+            Some("radish") => common::reference_model(&common::shared_dir().unwrap(), "radish2"),
             _ => common::verbagg_like_model(300, 0.2, 1),
         };
         accuracy(&m, big);

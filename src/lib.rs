@@ -67,5 +67,5 @@ pub use model::options::{AutoM, CheckedOptions, FitOptions, OptionsError, Sample
 pub use model::{Csr, Model, ModelError, ModelSpec, RandomBlock};
 pub use output::report::{json_report, text_report, ReportInfo};
 pub use simulate::{simulate_response, CrossedDesign};
-pub use start::pql::{pql, PqlStart};
+pub use start::pql::{pql, pql_to, PqlStart, PqlTolerance};
 pub use start::{start, ImportanceCentre, Start, StartSource};

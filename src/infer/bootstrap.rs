@@ -476,7 +476,13 @@ pub fn summarise_bootstrap(
             let mut v: Vec<f64> = used.iter().map(|r| r.theta[j]).collect();
             let k = v.len() as f64;
             let mean = v.iter().sum::<f64>() / k;
-            let se = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (k - 1.0)).sqrt();
+            // replicates that all agree have SE 0 exactly (their mean can differ from them in
+            // the last bit, which would leave a spread of ~1e-16)
+            let se = if v.iter().all(|&x| x == v[0]) {
+                0.0
+            } else {
+                (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (k - 1.0)).sqrt()
+            };
             v.sort_by(f64::total_cmp);
             let (lo, hi) = (quantile_sorted(&v, a), quantile_sorted(&v, 1.0 - a));
             let est = fit.theta[j];

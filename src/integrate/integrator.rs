@@ -111,6 +111,21 @@ pub trait BlockIntegrator: Send + Sync {
     /// per-block summaries and `sum_b V_b` at theta; `None` outside the parameter
     /// space or where the value is not finite.
     fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation>;
+    /// [`evaluate`](BlockIntegrator::evaluate) at theta together with the evaluation of the
+    /// same integrator with only its first `k` draws per block (the whole evaluation again
+    /// where a block has at most `k`, or is exact), bit for bit what that smaller integrator
+    /// gives: the SPEC §12 fit's model Hessian, a difference of the gradient at the first
+    /// draws, takes its centre from here instead of a separate evaluation.  The default
+    /// evaluates once and copies.
+    fn evaluate_with_prefix(
+        &self,
+        theta: &[f64],
+        k: usize,
+    ) -> Option<(McEvaluation, McEvaluation)> {
+        let _ = k;
+        let e = self.evaluate(theta)?;
+        Some((e.clone(), e))
+    }
     /// Draws per block (0 when integrated exactly).
     fn draws(&self) -> usize;
     /// Whether [`evaluate`](BlockIntegrator::evaluate)'s Hessian is that of the

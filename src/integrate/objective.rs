@@ -86,6 +86,13 @@ impl BlockIntegrator for Objective<'_> {
     fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
         Objective::evaluate(self, theta)
     }
+    fn evaluate_with_prefix(
+        &self,
+        theta: &[f64],
+        k: usize,
+    ) -> Option<(McEvaluation, McEvaluation)> {
+        Objective::evaluate_with_prefix(self, theta, k)
+    }
     fn n_fixed(&self) -> Option<usize> {
         Some(self.model.p())
     }
@@ -210,9 +217,41 @@ impl<'a> Objective<'a> {
         if !self.check_theta(theta) || self.interrupted() {
             return None;
         }
-        let d = self.dim();
         let evals: Vec<Option<McEvaluation>> =
             self.parts.par_iter().map(|p| p.evaluate(theta)).collect();
+        self.sum(evals)
+    }
+
+    /// [`evaluate`](Objective::evaluate) and, from the same passes, the evaluation of this
+    /// objective with the first `k` draws per block
+    /// ([`BlockIntegrator::evaluate_with_prefix`]): bit for bit the evaluation of
+    /// [`adaptive_allocated`](Objective::adaptive_allocated) with `min(m_b, k)` draws.
+    pub fn evaluate_with_prefix(
+        &self,
+        theta: &[f64],
+        k: usize,
+    ) -> Option<(McEvaluation, McEvaluation)> {
+        if !self.check_theta(theta) || self.interrupted() {
+            return None;
+        }
+        let evals: Vec<Option<(McEvaluation, McEvaluation)>> = self
+            .parts
+            .par_iter()
+            .map(|p| p.evaluate_with_prefix(theta, k))
+            .collect();
+        let (mut whole, mut prefix) = (Vec::with_capacity(evals.len()), Vec::new());
+        for e in evals {
+            let (w, p) = e?;
+            whole.push(Some(w));
+            prefix.push(Some(p));
+        }
+        Some((self.sum(whole)?, self.sum(prefix)?))
+    }
+
+    /// The parts' evaluations added up in order; `None` when one is missing or the value is
+    /// not finite.
+    fn sum(&self, evals: Vec<Option<McEvaluation>>) -> Option<McEvaluation> {
+        let d = self.dim();
         let mut total = McEvaluation {
             value: 0.0,
             gradient: vec![0.0; d],

@@ -1,8 +1,8 @@
 //! The starting values (SPEC §3): PQL, the user's `par_init`, or the default
 //! (`beta = 0`, `nu = 1`), with the importance distribution's centre.
 
-use super::pql::{pql, PqlError, PqlStart};
-use crate::model::options::CheckedOptions;
+use super::pql::{pql, pql_to, PqlError, PqlStart, PqlTolerance};
+use crate::model::options::{CheckedOptions, Sampler};
 use crate::model::Model;
 use serde::Serialize;
 
@@ -43,7 +43,8 @@ pub struct Start {
     pub pql: Option<PqlStart>,
 }
 
-/// Compute the start (SPEC §3): PQL unless `par_init` is given or `do_pql` is false.
+/// Compute the start (SPEC §3): PQL unless `par_init` is given or `do_pql` is false (to R's
+/// tolerance for the fixed-sample samplers, to [`PqlTolerance::START`] for the SPEC §12 fit).
 pub fn start(model: &Model, options: &CheckedOptions) -> Result<Start, PqlError> {
     let (p, q) = (model.p(), model.q());
     let comp = model.effect_component();
@@ -74,7 +75,12 @@ pub fn start(model: &Model, options: &CheckedOptions) -> Result<Start, PqlError>
             pql: None,
         });
     }
-    let s = pql(model)?;
+    // the fixed-sample samplers reproduce R glmm's importance sample, centred at its PQL
+    // optimum; the SPEC §12 fit only starts from PQL (PqlTolerance::START)
+    let s = match options.sampler {
+        Sampler::Adaptive => pql_to(model, PqlTolerance::START)?,
+        Sampler::Factorised | Sampler::Joint => pql(model)?,
+    };
     let mut theta = s.beta.clone();
     theta.extend(&s.nu);
     Ok(Start {

@@ -37,6 +37,12 @@ pub struct AdaptiveSettings {
     /// In sampled blocks, integrate the parts that nest given the separator by the nested
     /// recursion ([`Split::with_subtrees`]) instead of sampling their upper levels.
     pub subtrees: bool,
+    /// Form Louis' identity at the draws as a sampled block's Hessian (the per-draw
+    /// `∂²_theta log h` from second posterior moments on the nodes).  The SPEC §12 fit does not
+    /// use it (its model and reported Hessians are differences of the gradient, `fit::auto_m`)
+    /// and turns it off: 8-30 % of the per-draw pass (the beta-score covariance over the nodes
+    /// grows with the non-zero columns of X); a sampled block's Hessian is then zero.
+    pub louis: bool,
 }
 
 impl Default for AdaptiveSettings {
@@ -48,6 +54,7 @@ impl Default for AdaptiveSettings {
             draws: DrawScheme::default(),
             nested: true,
             subtrees: false,
+            louis: true,
         }
     }
 }

@@ -188,11 +188,12 @@ impl AdaptiveBlock {
         prop: &Proposal,
         derivs: &ProposalDerivs,
         c: usize,
+        m: usize,
         s: &mut Scratch,
     ) -> ChunkOut {
         let (d, ns) = (self.d, self.n_s());
         let start = c * ADAPTIVE_CHUNK;
-        let len = ADAPTIVE_CHUNK.min(self.m - start);
+        let len = ADAPTIVE_CHUNK.min(m - start);
         let mut zc = std::mem::take(&mut s.z);
         self.z_draws.fill(c, start, len, &mut zc);
         let mut out = ChunkOut {
@@ -221,13 +222,18 @@ impl AdaptiveBlock {
                     out.part[kc * d + j] = ls.part[j][k];
                     out.total[kc * d + j] = ls.total[j][k];
                 }
-                for (e, h) in ls.hk.iter().enumerate() {
-                    s.hs[e * len + kc] = h[k];
+                if self.settings.louis {
+                    for (e, h) in ls.hk.iter().enumerate() {
+                        s.hs[e * len + kc] = h[k];
+                    }
                 }
             }
             done += gl;
         }
         s.z = zc;
+        if !self.settings.louis {
+            return out;
+        }
         let wk: Vec<f64> = out.lw.iter().map(|&lw| (lw - out.h_max).exp()).collect();
         for (e, acc) in out.h_sum.iter_mut().enumerate() {
             let hs = &s.hs[e * len..(e + 1) * len];

@@ -38,24 +38,61 @@ impl AdaptiveBlock {
     }
 
     pub(super) fn evaluate_sampled(&self, theta: &[f64]) -> Option<McEvaluation> {
-        let d = self.d;
+        let outs = self.sampled_chunks(theta, self.m)?;
+        self.reduce(&outs, self.m)
+    }
+
+    /// [`evaluate_sampled`](Self::evaluate_sampled) and, from the same pass, the evaluation
+    /// with only the first `k` draws (rounded as the draw scheme rounds m; the whole evaluation
+    /// again when that is not below m): bit for bit what this block with `k` draws gives, since
+    /// the proposal does not depend on m and chunk `c` holds the same draws for every m (the
+    /// model Hessian's centre, `fit::auto_m`).  `None` when either is not finite.
+    pub(super) fn evaluate_sampled_with_prefix(
+        &self,
+        theta: &[f64],
+        k: usize,
+    ) -> Option<(McEvaluation, McEvaluation)> {
+        let km = self.z_draws.scheme().round_m(k);
+        let outs = self.sampled_chunks(theta, self.m)?;
+        let whole = self.reduce(&outs, self.m)?;
+        let prefix = if km >= self.m {
+            whole.clone()
+        } else if km.is_multiple_of(ADAPTIVE_CHUNK) {
+            self.reduce(&outs[..km / ADAPTIVE_CHUNK], km)?
+        } else {
+            // a prefix that ends inside a chunk: its own pass (never with the fit's 64)
+            self.reduce(&self.sampled_chunks(theta, km)?, km)?
+        };
+        Some((whole, prefix))
+    }
+
+    /// The proposal at theta, its derivatives and the per-draw terms of the chunks of the first
+    /// `m` draws (chunks in parallel, in draw order); `None` where the proposal fails or on an
+    /// interrupt.
+    fn sampled_chunks(&self, theta: &[f64], m: usize) -> Option<Vec<ChunkOut>> {
         let mut s = Scratch::default();
         let prop = self.proposal(theta, None, &mut s)?;
         let derivs = self.derivs(theta, &prop)?;
         let xb = self.x_beta(&theta[..self.p]);
-        let n_chunks = self.m.div_ceil(ADAPTIVE_CHUNK);
+        let n_chunks = m.div_ceil(ADAPTIVE_CHUNK);
         let outs: Vec<ChunkOut> = (0..n_chunks)
             .into_par_iter()
             .map_init(Scratch::default, |s, c| {
                 if self.interrupted() {
                     return ChunkOut::default();
                 }
-                self.chunk(theta, &xb, &prop, &derivs, c, s)
+                self.chunk(theta, &xb, &prop, &derivs, c, m, s)
             })
             .collect();
         if self.interrupted() {
             return None;
         }
+        Some(outs)
+    }
+
+    /// The evaluation from the chunk outputs of the first `m` draws (`outs`, in draw order).
+    fn reduce(&self, outs: &[ChunkOut], m: usize) -> Option<McEvaluation> {
+        let d = self.d;
         let a = outs
             .iter()
             .map(|o| o.h_max)
@@ -64,7 +101,7 @@ impl AdaptiveBlock {
             return None;
         }
         let mut sum_w = 0.0;
-        for o in &outs {
+        for o in outs {
             for &lw in &o.lw {
                 sum_w += (lw - a).exp();
             }
@@ -72,12 +109,12 @@ impl AdaptiveBlock {
         if !(sum_w > 0.0) || !sum_w.is_finite() {
             return None;
         }
-        let value = a + sum_w.ln() - (self.m as f64).ln();
+        let value = a + sum_w.ln() - (m as f64).ln();
         let mut grad = vec![0.0; d];
         let mut pbar = vec![0.0; d];
         let mut hess = vec![0.0; d * d];
         let mut s2 = 0.0;
-        for o in &outs {
+        for o in outs {
             let f = (o.h_max - a).exp() / sum_w;
             for (h, x) in hess.iter_mut().zip(&o.h_sum) {
                 *h += f * x;
@@ -91,7 +128,8 @@ impl AdaptiveBlock {
                 }
             }
         }
-        for o in &outs {
+        // Louis' identity (zero when the block does not form it)
+        for o in outs.iter().filter(|_| self.settings.louis) {
             for (k, &lw) in o.lw.iter().enumerate() {
                 let v = (lw - a).exp() / sum_w;
                 let pk = &o.part[k * d..(k + 1) * d];
@@ -116,7 +154,7 @@ impl AdaptiveBlock {
             })
         });
         let loglik_var =
-            standard_draws::mc_error(self.z_draws.scheme(), self.m, d, &grad, per_draw, &mut mc_v);
+            standard_draws::mc_error(self.z_draws.scheme(), m, d, &grad, per_draw, &mut mc_v);
         symmetrise(&mut hess, d);
         symmetrise(&mut mc_v, d);
         if !value.is_finite() || grad.iter().chain(&hess).any(|v| !v.is_finite()) {
@@ -132,7 +170,7 @@ impl AdaptiveBlock {
                 value,
                 mean_gradient: grad,
                 ess: 1.0 / s2,
-                draws: self.m,
+                draws: m,
                 loglik_var,
                 method: if self.subtrees.is_empty() {
                     BlockMethod::SampledSeparator
@@ -163,6 +201,17 @@ impl BlockIntegrator for AdaptiveBlock {
         } else {
             self.evaluate_sampled(theta)
         }
+    }
+    fn evaluate_with_prefix(
+        &self,
+        theta: &[f64],
+        k: usize,
+    ) -> Option<(McEvaluation, McEvaluation)> {
+        if self.n_s() == 0 {
+            let e = self.evaluate_exact(theta)?;
+            return Some((e.clone(), e));
+        }
+        self.evaluate_sampled_with_prefix(theta, k)
     }
     fn draws(&self) -> usize {
         if self.n_s() == 0 {

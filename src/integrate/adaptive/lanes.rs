@@ -28,6 +28,7 @@ impl AdaptiveBlock {
         let (p, d, ns) = (self.p, self.d, self.n_s());
         let nu = &theta[p..];
         let l = &prop.l;
+        let louis = self.settings.louis;
         self.separator_lanes(prop, ls);
         for (v, len) in [(&mut ls.part, d), (&mut ls.g, ns), (&mut ls.hk, d * d)] {
             v.clear();
@@ -46,9 +47,11 @@ impl AdaptiveBlock {
                 pt[k] += 0.5 * u[k] * u[k] / (nuk * nuk) - 0.5 / nuk;
                 gk[k] -= u[k] / nuk;
             }
-            let h = &mut ls.hk[(p + t) * d + p + t];
-            for k in 0..LANES {
-                h[k] += 0.5 / (nuk * nuk) - u[k] * u[k] / (nuk * nuk * nuk);
+            if louis {
+                let h = &mut ls.hk[(p + t) * d + p + t];
+                for k in 0..LANES {
+                    h[k] += 0.5 / (nuk * nuk) - u[k] * u[k] / (nuk * nuk * nuk);
+                }
             }
         }
         // observations of no integrated effect (R)
@@ -63,7 +66,11 @@ impl AdaptiveBlock {
                 res[k] = w * (y - mu);
                 wv[k] = w * var;
             }
-            self.add_obs_lanes(i, &res, &wv, ls);
+            if louis {
+                self.add_obs_lanes(i, &res, &wv, ls);
+            } else {
+                self.add_score_lanes(i, &res, ls);
+            }
         }
         // the integrated effects
         ls.o.resize(self.max_nj, ZERO);
@@ -103,6 +110,29 @@ impl AdaptiveBlock {
                 for k in 0..LANES {
                     eu2[k] += pn[k] * un[k] * un[k];
                 }
+            }
+            if !louis {
+                // scores only: E mu_i per observation, E u^2
+                for (ii, i) in r.clone().enumerate() {
+                    let mut em = ZERO;
+                    for n in 0..kk {
+                        let (pn, m) = (&ls.nodes.pi[n], &ls.nodes.mu[n * nj + ii]);
+                        for k in 0..LANES {
+                            em[k] += pn[k] * m[k];
+                        }
+                    }
+                    let (y, w) = (self.y[i], self.w[i]);
+                    let mut res = ZERO;
+                    for k in 0..LANES {
+                        res[k] = w * (y - em[k]);
+                    }
+                    self.add_score_lanes(i, &res, ls);
+                }
+                let pt = &mut ls.part[p + t];
+                for k in 0..LANES {
+                    pt[k] += 0.5 * eu2[k] / (nuj * nuj) - 0.5 / nuj;
+                }
+                continue;
             }
             let mut vu2 = ZERO;
             for n in 0..kk {
@@ -194,6 +224,7 @@ impl AdaptiveBlock {
             }
         }
         // the subtrees, one draw at a time (issue 17)
+        let second = if louis { Second::Theta } else { Second::No };
         for st in &self.subtrees {
             for k in 0..LANES {
                 let (us, modes) = (&ls.us, &prop.u_mode);
@@ -201,7 +232,7 @@ impl AdaptiveBlock {
                     theta,
                     |q| us[q][k],
                     modes,
-                    Second::Theta,
+                    second,
                     &mut ls.ext,
                     &mut ls.tree,
                 ) else {
@@ -423,6 +454,24 @@ impl AdaptiveBlock {
             }
         }
         o
+    }
+
+    /// The scores of [`add_obs_lanes`](Self::add_obs_lanes) only (the partial scores and the
+    /// u_S gradient; no `∂² log h`).
+    #[inline(always)]
+    pub(super) fn add_score_lanes(&self, i: usize, res: &Lane, ls: &mut LaneScratch) {
+        for e in self.xnz_ptr[i]..self.xnz_ptr[i + 1] {
+            let (pa, xa) = (&mut ls.part[self.xnz_col[e]], self.xnz_val[e]);
+            for k in 0..LANES {
+                pa[k] += res[k] * xa;
+            }
+        }
+        for e in self.s_ptr[i]..self.s_ptr[i + 1] {
+            let (g, v) = (&mut ls.g[self.s_idx[e]], self.s_val[e]);
+            for k in 0..LANES {
+                g[k] += res[k] * v;
+            }
+        }
     }
 
     /// [`add_obs`](Self::add_obs) for a lane group (over the non-zero entries of the

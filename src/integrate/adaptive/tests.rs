@@ -163,7 +163,7 @@ fn lane_groups_match_the_per_draw_evaluation() {
         let prop = block.proposal(&theta, None, &mut s).unwrap();
         let derivs = block.derivs(&theta, &prop).unwrap();
         let xb = block.x_beta(&theta[..block.p]);
-        let out = block.chunk(&theta, &xb, &prop, &derivs, 0, &mut s);
+        let out = block.chunk(&theta, &xb, &prop, &derivs, 0, block.m, &mut s);
         assert_eq!(out.lw.len(), m);
         // one draw at a time
         let mut zc = Vec::new();
