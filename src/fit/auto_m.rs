@@ -3,24 +3,24 @@
 //! made are kept), deciding at each stage on the Hessian that is reported.
 //!
 //! **Hessians** (issue 14).  The trust-region model Hessian and the reported Hessian are
-//! forward differences of the analytic gradient of the objective with the first
-//! [`MODEL_HESSIAN_DRAWS`] = [`REPORTED_HESSIAN_DRAWS`] draws (the same function at every
-//! stage, since draws persist as m grows): `p + T` evaluations at 128 draws, their centre the
-//! gradient of those draws taken from the evaluation at m just made at the same point
-//! ([`Objective::evaluate_with_prefix`]: bit for bit that objective's, no evaluation of its
-//! own).  Such a *difference Hessian* is formed at the start of the fit; at later accepted
-//! points the model is its **BFGS update** with the same function's gradients (free: kept
-//! from the evaluations at m), unless the point lies within 0.01 SE of the last model, which is
-//! then kept.  The optimiser takes Newton-like steps: 1–4 iterations from the PQL start and
-//! 0–1 per later stage on the designs of issue 14, where Louis' identity took 9–67.  The
+//! forward differences of the analytic gradient (*difference Hessians*) of the objective with
+//! the first [`MODEL_HESSIAN_DRAWS`] = 64, respectively [`REPORTED_HESSIAN_DRAWS`] = 128, draws
+//! (each the same function at every stage, since draws persist as m grows): `p + T` evaluations
+//! at those draws, centred on that objective's gradient taken from the evaluation at m just made
+//! at the same point ([`Objective::evaluate_with_prefixes`]: bit for bit that objective's, no
+//! evaluation of its own).  A difference Hessian is formed at the start of the fit; at later
+//! accepted points the model is its **BFGS update** with the same function's gradients (free:
+//! kept from the evaluations at m), unless the point lies within 0.01 SE of the last model,
+//! which is then kept.  The optimiser takes Newton-like steps: 1–4 iterations from the PQL start
+//! and 0–1 per later stage on the designs of issue 14, where Louis' identity took 9–67.  The
 //! **reported** Hessian (SEs, the MCSE sandwich, the automatic-m decision) is always a
-//! difference Hessian: the last model where it is one formed at the optimum, or next to it
-//! and still describing the gradient's change since (the secant residual within 0.1 %,
-//! [`secant_consistent`]); else one formed there.  So a fit forms two difference Hessians
-//! (the start and the optimum) where it used to form one per accepted point, and a stage that
-//! needs no new model costs only its evaluations at m.  Measured Monte Carlo error of the
-//! 128-draw Hessian against the central difference at 4,096–16,384 draws: below 0.3 % of the
-//! SEs on salamander, radish2, crossed 100 x 50 and the 300 x 24 design (BENCHMARKS.md).
+//! difference Hessian of the 128-draw objective: the last model where it is one formed at the
+//! optimum, or next to it and still describing the gradient's change since (secant residual
+//! within 0.1 %, [`secant_consistent`]), else one formed there.  So a stage forms about two
+//! difference Hessians (its start, unless the last stage's optimum is reused, and its optimum)
+//! where it used to form one per accepted point plus one evaluation each for their centres.
+//! Measured Monte Carlo error of the 128-draw Hessian against the central difference at 4,096
+//! draws: SEs within 8e-4 (salamander), 1e-4 (crossed 100 x 50), 5e-4 (radish2), relative.
 
 use super::assemble::{assemble, Fit, Timings};
 use super::error::FitError;
@@ -154,7 +154,7 @@ pub(super) fn next_m(m: usize, growth: f64, max: usize) -> usize {
 /// (measured in BENCHMARKS.md); Louis' identity at the draws is not, where fixed effects are
 /// confounded with the separator's effects (item-level covariates of a crossed design).  It is
 /// 128, the same function as the reported Hessian's, so that one Hessian serves both.
-pub(super) const MODEL_HESSIAN_DRAWS: usize = 128;
+pub(super) const MODEL_HESSIAN_DRAWS: usize = 64;
 
 /// Draws of the objective whose forward-difference Hessian is reported (vcov, SEs, the MCSE
 /// sandwich, the automatic-m decision): its Monte Carlo error must be negligible for the SEs.
@@ -201,6 +201,9 @@ struct ModelState {
     h: Vec<f64>,
     /// The gradient there (of the same function: the secant update's other end).
     gradient: Vec<f64>,
+    /// Draws of the objective it is the Hessian of ([`MODEL_HESSIAN_DRAWS`] or
+    /// [`REPORTED_HESSIAN_DRAWS`]).
+    draws: usize,
     /// A difference Hessian (reportable), not a secant update of one.
     fresh: bool,
 }
@@ -259,30 +262,37 @@ fn secant_consistent(model: &ModelState, x: &[f64], g: Option<&[f64]>) -> bool {
 /// on radish2 the Hessian from 0.003 SE away gave the intercept an SE 2 % low).
 const SECANT_TOLERANCE: f64 = 1e-3;
 
-/// A stage's objective that keeps, at every point it evaluates, the gradient of its first
-/// `draws` draws per block from the same pass ([`Objective::evaluate_with_prefix`]): the
-/// centre of the model Hessian's differences and the secant update's gradients, which would
-/// otherwise cost an evaluation at those draws each.
+/// A stage's objective that keeps, at every point it evaluates, the gradients of its first
+/// `draws[0]` and `draws[1]` draws per block from the same pass
+/// ([`Objective::evaluate_with_prefixes`]): the centres of the difference Hessians and the
+/// secant updates' gradients, which would otherwise cost an evaluation at those draws each.
 struct KeepPrefix<'a, 'o> {
     objective: &'a Objective<'o>,
-    draws: usize,
-    gradients: Mutex<Vec<(Vec<u64>, Vec<f64>)>>,
+    draws: [usize; 2],
+    gradients: Mutex<Vec<(Vec<u64>, [Vec<f64>; 2])>>,
 }
 
 impl KeepPrefix<'_, '_> {
-    /// The first draws' gradient at `x`, where `x` was evaluated.
-    fn prefix_gradient(&self, x: &[f64]) -> Option<Vec<f64>> {
+    /// The gradient of the first `draws[i]` draws at `x`, where `x` was evaluated.
+    fn prefix_gradient(&self, x: &[f64], i: usize) -> Option<Vec<f64>> {
         let key: Vec<u64> = x.iter().map(|v| v.to_bits()).collect();
         let kept = self.gradients.lock().ok()?;
-        kept.iter().find(|(k, _)| *k == key).map(|(_, g)| g.clone())
+        kept.iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, g)| g[i].clone())
     }
 }
 
 impl BlockIntegrator for KeepPrefix<'_, '_> {
     fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
-        let (whole, prefix) = self.objective.evaluate_with_prefix(theta, self.draws)?;
-        if let Ok(mut kept) = self.gradients.lock() {
-            kept.push((theta.iter().map(|v| v.to_bits()).collect(), prefix.gradient));
+        let (whole, mut prefixes) = self.objective.evaluate_with_prefixes(theta, &self.draws)?;
+        if let (Ok(mut kept), Some(b), Some(a)) =
+            (self.gradients.lock(), prefixes.pop(), prefixes.pop())
+        {
+            kept.push((
+                theta.iter().map(|v| v.to_bits()).collect(),
+                [a.gradient, b.gradient],
+            ));
         }
         Some(whole)
     }
@@ -386,53 +396,63 @@ pub(super) fn fit_adaptive(
                 None
             })
         };
-        let model_objective = fewer(MODEL_HESSIAN_DRAWS)?;
-        // the stage's objective, keeping at every point it evaluates the gradient of its first
-        // MODEL_HESSIAN_DRAWS draws (the model Hessian's centre) from the same pass
+        // the objectives whose difference Hessians are the model's and the reported one (the
+        // stage's own where it has no more draws than that)
+        let draw_counts = [MODEL_HESSIAN_DRAWS, REPORTED_HESSIAN_DRAWS];
+        let smaller = [fewer(draw_counts[0])?, fewer(draw_counts[1])?];
+        // the stage's objective, keeping at every point it evaluates the gradients of its first
+        // 64 and 128 draws (the difference Hessians' centres) from the same pass
         let keeping = KeepPrefix {
             objective: &objective,
-            draws: MODEL_HESSIAN_DRAWS,
+            draws: draw_counts,
             gradients: Mutex::new(Vec::new()),
         };
-        // the gradient at x of the function whose Hessian is the model
-        let centre = |x: &[f64], e: &McEvaluation| -> Option<Vec<f64>> {
-            match &model_objective {
-                Some(_) => keeping.prefix_gradient(x),
+        let which = |draws: usize| usize::from(draws != draw_counts[0]);
+        // the gradient at x of the objective with `draws` draws
+        let centre = |x: &[f64], e: &McEvaluation, draws: usize| -> Option<Vec<f64>> {
+            let i = which(draws);
+            match &smaller[i] {
+                Some(_) => keeping.prefix_gradient(x, i),
                 None => Some(e.gradient.clone()),
             }
         };
-        let fresh_hessian = |x: &[f64], g: &[f64]| -> Option<Vec<f64>> {
-            match &model_objective {
+        let fresh_hessian = |x: &[f64], g: &[f64], draws: usize| -> Option<Vec<f64>> {
+            match &smaller[which(draws)] {
                 Some(o) => o.difference_hessian(x, Some(g)),
                 None => objective.difference_hessian(x, Some(g)),
             }
         };
         let fresh = AtomicUsize::new(0);
         let model_hessian = |x: &[f64], e: &McEvaluation| {
-            let g = centre(x, e)?;
             let mut last = last_model.lock().ok()?;
             if let Some(l) = last.as_ref() {
                 if hessian_distance(&l.at, x, &l.h) <= REUSE_DISTANCE {
                     return Some(l.h.clone());
                 }
-                // away from the last model: its secant update (the point may still move),
-                // a difference Hessian where the update is not defined
+                // away from the last model: its secant update with the gradients of the same
+                // function (the point may still move), a difference Hessian where the update
+                // is not defined
+                let g = centre(x, e, l.draws)?;
                 if let Some(h) = bfgs_update(&l.h, &l.at, &l.gradient, x, &g) {
                     *last = Some(ModelState {
                         at: x.to_vec(),
                         h: h.clone(),
                         gradient: g,
+                        draws: l.draws,
                         fresh: false,
                     });
                     return Some(h);
                 }
             }
+            let draws = MODEL_HESSIAN_DRAWS;
+            let g = centre(x, e, draws)?;
             fresh.fetch_add(1, Ordering::Relaxed);
-            let h = fresh_hessian(x, &g)?;
+            let h = fresh_hessian(x, &g, draws)?;
             *last = Some(ModelState {
                 at: x.to_vec(),
                 h: h.clone(),
                 gradient: g,
+                draws,
                 fresh: true,
             });
             Some(h)
@@ -453,33 +473,41 @@ pub(super) fn fit_adaptive(
                 "the likelihood approximation is not finite near the final point".into(),
             )
         };
-        // the reported Hessian: the last model where it is a difference Hessian formed at the
-        // optimum, or next to it where the gradient's change since agrees with it (secant
-        // check), else a fresh one there (opt.evaluation is the objective's evaluation at the
-        // optimum, and its first draws' gradient was kept from the same pass).  Not merely one
-        // formed next to it: at 64 draws the Hessian can vary by a few per cent over 0.003 SE
-        // where a variance is small (radish2's Pop, 0.012: the intercept's SE 0.3173 from the
-        // Hessian formed 0.003 SE away, 0.3233 from the one at the optimum, 0.3241 at m = 16,384)
+        // the reported Hessian: the last model where it is a difference Hessian of the
+        // REPORTED_HESSIAN_DRAWS objective formed at the optimum, or next to it where the
+        // gradient's change since agrees with it (secant check), else a fresh one there
+        // (opt.evaluation is the objective's evaluation at the optimum, and the first draws'
+        // gradients were kept from the same pass).  Not merely one formed next to it: the
+        // Hessian of few draws can vary by a few per cent over 0.003 SE where a variance is
+        // small (radish2's Pop, 0.012: at 64 draws the intercept's SE 0.3173 from the Hessian
+        // formed 0.003 SE away, 0.3233 from the one at the optimum, 0.3241 at m = 16,384)
         let x = &opt.theta;
-        if sampled && MODEL_HESSIAN_DRAWS == REPORTED_HESSIAN_DRAWS {
+        if sampled {
+            let draws = REPORTED_HESSIAN_DRAWS;
             let last = last_model.lock().ok().and_then(|l| l.clone());
             opt.evaluation.hessian = match last {
                 Some(l)
                     if l.fresh
+                        && l.draws == draws
                         && (&l.at == x
-                            || secant_consistent(&l, x, centre(x, &opt.evaluation).as_deref())) =>
+                            || secant_consistent(
+                                &l,
+                                x,
+                                centre(x, &opt.evaluation, draws).as_deref(),
+                            )) =>
                 {
                     l.h
                 }
                 _ => {
-                    let g = centre(&opt.theta, &opt.evaluation).ok_or_else(not_finite)?;
+                    let g = centre(x, &opt.evaluation, draws).ok_or_else(not_finite)?;
                     fresh.fetch_add(1, Ordering::Relaxed);
-                    let h = fresh_hessian(&opt.theta, &g).ok_or_else(not_finite)?;
+                    let h = fresh_hessian(x, &g, draws).ok_or_else(not_finite)?;
                     if let Ok(mut last) = last_model.lock() {
                         *last = Some(ModelState {
-                            at: opt.theta.clone(),
+                            at: x.clone(),
                             h: h.clone(),
                             gradient: g,
+                            draws,
                             fresh: true,
                         });
                     }
@@ -487,9 +515,8 @@ pub(super) fn fit_adaptive(
                 }
             };
         } else {
-            let reported_objective = fewer(REPORTED_HESSIAN_DRAWS)?;
             opt.evaluation = objective
-                .reported_evaluation(&opt.theta, reported_objective.as_ref())
+                .reported_evaluation(&opt.theta, None)
                 .ok_or_else(not_finite)?;
         }
         if interrupt.is_triggered() {
@@ -656,6 +683,7 @@ mod tests {
             at: a.to_vec(),
             h: ha.clone(),
             gradient: ga,
+            draws: 128,
             fresh: true,
         };
         // a small step: the Hessian changes by O(step), the residual is O(step^2)

@@ -111,20 +111,19 @@ pub trait BlockIntegrator: Send + Sync {
     /// per-block summaries and `sum_b V_b` at theta; `None` outside the parameter
     /// space or where the value is not finite.
     fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation>;
-    /// [`evaluate`](BlockIntegrator::evaluate) at theta together with the evaluation of the
-    /// same integrator with only its first `k` draws per block (the whole evaluation again
-    /// where a block has at most `k`, or is exact), bit for bit what that smaller integrator
-    /// gives: the SPEC §12 fit's model Hessian, a difference of the gradient at the first
-    /// draws, takes its centre from here instead of a separate evaluation.  The default
+    /// [`evaluate`](BlockIntegrator::evaluate) at theta together with, for each `k` of `ks`,
+    /// the evaluation of the same integrator with only its first `k` draws per block (the
+    /// whole evaluation again where a block has at most `k`, or is exact), bit for bit what
+    /// that smaller integrator gives: the SPEC §12 fit's difference Hessians, at the first
+    /// draws, take their centres from here instead of separate evaluations.  The default
     /// evaluates once and copies.
-    fn evaluate_with_prefix(
+    fn evaluate_with_prefixes(
         &self,
         theta: &[f64],
-        k: usize,
-    ) -> Option<(McEvaluation, McEvaluation)> {
-        let _ = k;
+        ks: &[usize],
+    ) -> Option<(McEvaluation, Vec<McEvaluation>)> {
         let e = self.evaluate(theta)?;
-        Some((e.clone(), e))
+        Some((e.clone(), vec![e; ks.len()]))
     }
     /// Draws per block (0 when integrated exactly).
     fn draws(&self) -> usize;

@@ -86,12 +86,12 @@ impl BlockIntegrator for Objective<'_> {
     fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
         Objective::evaluate(self, theta)
     }
-    fn evaluate_with_prefix(
+    fn evaluate_with_prefixes(
         &self,
         theta: &[f64],
-        k: usize,
-    ) -> Option<(McEvaluation, McEvaluation)> {
-        Objective::evaluate_with_prefix(self, theta, k)
+        ks: &[usize],
+    ) -> Option<(McEvaluation, Vec<McEvaluation>)> {
+        Objective::evaluate_with_prefixes(self, theta, ks)
     }
     fn n_fixed(&self) -> Option<usize> {
         Some(self.model.p())
@@ -224,28 +224,46 @@ impl<'a> Objective<'a> {
 
     /// [`evaluate`](Objective::evaluate) and, from the same passes, the evaluation of this
     /// objective with the first `k` draws per block
-    /// ([`BlockIntegrator::evaluate_with_prefix`]): bit for bit the evaluation of
+    /// ([`BlockIntegrator::evaluate_with_prefixes`]): bit for bit the evaluation of
     /// [`adaptive_allocated`](Objective::adaptive_allocated) with `min(m_b, k)` draws.
     pub fn evaluate_with_prefix(
         &self,
         theta: &[f64],
         k: usize,
     ) -> Option<(McEvaluation, McEvaluation)> {
+        let (whole, mut prefixes) = self.evaluate_with_prefixes(theta, &[k])?;
+        Some((whole, prefixes.pop()?))
+    }
+
+    /// [`evaluate_with_prefix`](Objective::evaluate_with_prefix) for each `k` of `ks`, from
+    /// one pass.
+    pub fn evaluate_with_prefixes(
+        &self,
+        theta: &[f64],
+        ks: &[usize],
+    ) -> Option<(McEvaluation, Vec<McEvaluation>)> {
         if !self.check_theta(theta) || self.interrupted() {
             return None;
         }
-        let evals: Vec<Option<(McEvaluation, McEvaluation)>> = self
+        let evals: Vec<Option<(McEvaluation, Vec<McEvaluation>)>> = self
             .parts
             .par_iter()
-            .map(|p| p.evaluate_with_prefix(theta, k))
+            .map(|p| p.evaluate_with_prefixes(theta, ks))
             .collect();
-        let (mut whole, mut prefix) = (Vec::with_capacity(evals.len()), Vec::new());
+        let mut whole = Vec::with_capacity(evals.len());
+        let mut prefixes: Vec<Vec<Option<McEvaluation>>> = vec![Vec::new(); ks.len()];
         for e in evals {
-            let (w, p) = e?;
+            let (w, ps) = e?;
             whole.push(Some(w));
-            prefix.push(Some(p));
+            for (acc, p) in prefixes.iter_mut().zip(ps) {
+                acc.push(Some(p));
+            }
         }
-        Some((self.sum(whole)?, self.sum(prefix)?))
+        let prefixes = prefixes
+            .into_iter()
+            .map(|parts| self.sum(parts))
+            .collect::<Option<Vec<_>>>()?;
+        Some((self.sum(whole)?, prefixes))
     }
 
     /// The parts' evaluations added up in order; `None` when one is missing or the value is

@@ -169,20 +169,41 @@ impl System {
             t.sort_unstable();
             t.dedup();
         }
+        // S = C - B D1^-1 B': only the lower triangle, which the Cholesky factor reads, in a
+        // row-major copy (contiguous rows; a dense row of B, every subject touching every
+        // item, is one slice operation per row)
+        let mut sv = vec![0.0; nr * nr];
         for r in 0..nr {
-            for s in 0..r {
-                c[(s, r)] = c[(r, s)];
+            for s in 0..=r {
+                sv[r * nr + s] = c[(r, s)];
             }
         }
-        let mut schur = c;
         for e in 0..d1.len() {
-            for &r in &touched[e] {
-                let br = b[e][r] / d1[e];
-                for &s in &touched[e] {
-                    schur[(r, s)] -= br * b[e][s];
+            let (be, te) = (&b[e], &touched[e]);
+            if te.len() == nr {
+                for r in 0..nr {
+                    let br = be[r] / d1[e];
+                    for (x, &bs) in sv[r * nr..=r * nr + r].iter_mut().zip(&be[..=r]) {
+                        *x -= br * bs;
+                    }
+                }
+            } else {
+                for (ri, &r) in te.iter().enumerate() {
+                    let br = be[r] / d1[e];
+                    let row = &mut sv[r * nr..(r + 1) * nr];
+                    for &s in &te[..=ri] {
+                        row[s] -= br * be[s];
+                    }
                 }
             }
         }
+        let schur = Mat::from_fn(nr, nr, |r, s| {
+            if s <= r {
+                sv[r * nr + s]
+            } else {
+                sv[s * nr + r]
+            }
+        });
         System {
             d1,
             b,

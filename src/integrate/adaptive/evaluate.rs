@@ -42,28 +42,33 @@ impl AdaptiveBlock {
         self.reduce(&outs, self.m)
     }
 
-    /// [`evaluate_sampled`](Self::evaluate_sampled) and, from the same pass, the evaluation
-    /// with only the first `k` draws (rounded as the draw scheme rounds m; the whole evaluation
-    /// again when that is not below m): bit for bit what this block with `k` draws gives, since
-    /// the proposal does not depend on m and chunk `c` holds the same draws for every m (the
-    /// model Hessian's centre, `fit::auto_m`).  `None` when either is not finite.
-    pub(super) fn evaluate_sampled_with_prefix(
+    /// [`evaluate_sampled`](Self::evaluate_sampled) and, from the same pass, for each `k` of
+    /// `ks` the evaluation with only the first `k` draws (rounded as the draw scheme rounds m;
+    /// the whole evaluation again when that is not below m): bit for bit what this block with
+    /// `k` draws gives, since the proposal does not depend on m and chunk `c` holds the same
+    /// draws for every m (the difference Hessians' centres, `fit::auto_m`).  `None` when one
+    /// is not finite.
+    pub(super) fn evaluate_sampled_with_prefixes(
         &self,
         theta: &[f64],
-        k: usize,
-    ) -> Option<(McEvaluation, McEvaluation)> {
-        let km = self.z_draws.scheme().round_m(k);
+        ks: &[usize],
+    ) -> Option<(McEvaluation, Vec<McEvaluation>)> {
         let outs = self.sampled_chunks(theta, self.m)?;
         let whole = self.reduce(&outs, self.m)?;
-        let prefix = if km >= self.m {
-            whole.clone()
-        } else if km.is_multiple_of(ADAPTIVE_CHUNK) {
-            self.reduce(&outs[..km / ADAPTIVE_CHUNK], km)?
-        } else {
-            // a prefix that ends inside a chunk: its own pass (never with the fit's 64)
-            self.reduce(&self.sampled_chunks(theta, km)?, km)?
-        };
-        Some((whole, prefix))
+        let mut prefixes = Vec::with_capacity(ks.len());
+        for &k in ks {
+            let km = self.z_draws.scheme().round_m(k);
+            prefixes.push(if km >= self.m {
+                whole.clone()
+            } else if km.is_multiple_of(ADAPTIVE_CHUNK) {
+                self.reduce(&outs[..km / ADAPTIVE_CHUNK], km)?
+            } else {
+                // a prefix that ends inside a chunk: its own pass (never with the fit's
+                // 64 and 128)
+                self.reduce(&self.sampled_chunks(theta, km)?, km)?
+            });
+        }
+        Some((whole, prefixes))
     }
 
     /// The proposal at theta, its derivatives and the per-draw terms of the chunks of the first
@@ -202,16 +207,16 @@ impl BlockIntegrator for AdaptiveBlock {
             self.evaluate_sampled(theta)
         }
     }
-    fn evaluate_with_prefix(
+    fn evaluate_with_prefixes(
         &self,
         theta: &[f64],
-        k: usize,
-    ) -> Option<(McEvaluation, McEvaluation)> {
+        ks: &[usize],
+    ) -> Option<(McEvaluation, Vec<McEvaluation>)> {
         if self.n_s() == 0 {
             let e = self.evaluate_exact(theta)?;
-            return Some((e.clone(), e));
+            return Some((e.clone(), vec![e; ks.len()]));
         }
-        self.evaluate_sampled_with_prefix(theta, k)
+        self.evaluate_sampled_with_prefixes(theta, ks)
     }
     fn draws(&self) -> usize {
         if self.n_s() == 0 {

@@ -64,13 +64,17 @@
 //! where fixed effects are confounded with the separator's effects (item-level covariates of a
 //! crossed design) it is off by 25–150 % (of `sqrt(H_rr H_cc)`; measured on salamander, crossed
 //! 100 x 50 and a 300 x 24 VerbAgg-shaped design at 64–1,024 draws, issue 14), and the trust
-//! region took 27–67 iterations.  The fit therefore uses neither it for the trust-region model
-//! nor for the report: both are the forward difference of the analytic gradient
+//! region took 27–67 iterations.  The fit therefore uses it neither for the trust-region model
+//! nor for the report, and does not form it ([`AdaptiveSettings::louis`] off: 8–30 % of the
+//! per-draw pass); both are forward differences of the analytic gradient
 //! ([`Objective::difference_hessian`](super::Objective::difference_hessian)) of the objective with
-//! the first 64 draws, which is within 0.2 % of the central difference at 4,096–16,384 draws on
-//! those designs (the proposal follows theta, so the function is accurate at few draws); see
-//! `fit::auto_m`.  [`Objective::final_evaluation`](super::Objective::final_evaluation) (central
-//! differences at the objective's own m) remains as the reference.
+//! the first 64 (model) or 128 (report) draws, centred on that objective's gradient taken from
+//! the evaluation at m ([`Objective::evaluate_with_prefixes`](super::Objective::evaluate_with_prefixes)),
+//! with BFGS updates of the model between them; see `fit::auto_m`.  The reported one is within
+//! 0.1 % of the central difference at 4,096 draws in the SEs on salamander, crossed 100 x 50 and
+//! radish2 (the proposal follows theta, so the function is accurate at few draws).
+//! [`Objective::final_evaluation`](super::Objective::final_evaluation) (central differences at the
+//! objective's own m) remains as the reference.
 //!
 //! **Monte Carlo error** (SPEC §12 f): for i.i.d. draws
 //! `V_b = sum_k v_k^2 (s_k - G_b)(s_k - G_b)'` with `G_b = sum_k v_k s_k`, and

@@ -80,6 +80,7 @@ impl AdaptiveBlock {
             }
         }
         let kk = self.rule.len();
+        let isa = mcla_math::active_isa();
         for j in 0..self.n_i() {
             let (obs, r) = self.effect_obs(j);
             let oj = &o[r.clone()];
@@ -139,13 +140,7 @@ impl AdaptiveBlock {
                             s.delta[self.s_pos[e]] += dm * self.s_val[e];
                         }
                     }
-                    let pn = nodes.pi[n];
-                    for (a, row) in loc.chunks_exact_mut(nt_).enumerate() {
-                        let da = pn * s.delta[a];
-                        for (x, &db) in row.iter_mut().zip(&s.delta) {
-                            *x -= da * db;
-                        }
-                    }
+                    subtract_outer(isa, &mut loc, &s.delta, nodes.pi[n]);
                 }
                 for (&ta, row) in touched.iter().zip(loc.chunks_exact(nt_)) {
                     for (&tb, &v) in touched.iter().zip(row) {
@@ -366,6 +361,47 @@ impl AdaptiveBlock {
         correct(&mut dv, &hessians)?;
         Some(ProposalDerivs { dv, dl, dlogdet })
     }
+}
+
+/// `loc -= pn delta delta'` over the row-major `n x n` block `loc` (`n = delta.len()`): the
+/// posterior covariance of an integrated effect's separator scores, one quadrature node at a
+/// time, the Hessian passes' largest cost where an effect touches many separator effects
+/// (every item of a fully crossed design).  Compiled for the CPU's vector extensions (plain
+/// IEEE products and differences entry by entry: the same bits on every instruction set).
+fn subtract_outer(isa: mcla_math::Isa, loc: &mut [f64], delta: &[f64], pn: f64) {
+    #[inline(always)]
+    fn body(loc: &mut [f64], delta: &[f64], pn: f64) {
+        for (row, &d) in loc.chunks_exact_mut(delta.len()).zip(delta) {
+            let da = pn * d;
+            for (x, &db) in row.iter_mut().zip(delta) {
+                *x -= da * db;
+            }
+        }
+    }
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn avx512(loc: &mut [f64], delta: &[f64], pn: f64) {
+        body(loc, delta, pn)
+    }
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2(loc: &mut [f64], delta: &[f64], pn: f64) {
+        body(loc, delta, pn)
+    }
+    #[cfg(target_arch = "x86_64")]
+    match isa {
+        // SAFETY (both): `isa` is what `mcla_math::active_isa` reported for this CPU, which
+        // checked the feature at run time.
+        mcla_math::Isa::Avx512 => return unsafe { avx512(loc, delta, pn) },
+        mcla_math::Isa::Avx2 => return unsafe { avx2(loc, delta, pn) },
+        _ => {}
+    }
+    let _ = isa;
+    body(loc, delta, pn)
 }
 
 /// The derivative `dL = L Phi(L^{-1} dA L^{-T})` of the lower Cholesky factor `L` of `A`
