@@ -158,20 +158,34 @@ fn accuracy(model: &Model, big: usize) {
 
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("pql") {
-        let model = common::crossed_model(1000, 200, Some(20_000), 7);
-        let t = Instant::now();
-        let reps = 3;
-        let mut s = None;
-        for _ in 0..reps {
-            s = Some(mcla::pql(&model).unwrap());
+        // PQL to R's tolerance and to the SPEC 12 fit's start tolerance
+        for (name, model) in [
+            (
+                "1000 x 200",
+                common::crossed_model(1000, 200, Some(20_000), 7),
+            ),
+            ("100 x 50", common::crossed_model(100, 50, None, 2024)),
+            ("300 x 24", common::verbagg_like_model(300, 0.2, 1)),
+        ] {
+            for (tname, tol) in [
+                ("R optim", mcla::PqlTolerance::R_OPTIM),
+                ("start", mcla::PqlTolerance::START),
+            ] {
+                let t = Instant::now();
+                let reps = 3;
+                let mut s = None;
+                for _ in 0..reps {
+                    s = Some(mcla::pql_to(&model, tol).unwrap());
+                }
+                let s = s.unwrap();
+                println!(
+                    "PQL {name}, {tname}: {:.3} s, {} outer evaluations, sigma {:?}",
+                    t.elapsed().as_secs_f64() / reps as f64,
+                    s.outer_evaluations,
+                    s.sigma
+                );
+            }
         }
-        let s = s.unwrap();
-        println!(
-            "PQL 1000 x 200: {:.3} s, {} outer evaluations, sigma {:?}",
-            t.elapsed().as_secs_f64() / reps as f64,
-            s.outer_evaluations,
-            s.sigma
-        );
         return;
     }
     if std::env::args().nth(2).as_deref() == Some("accuracy") {

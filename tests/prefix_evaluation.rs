@@ -2,8 +2,10 @@
 //! block, centred on that objective's gradient at the point just evaluated at m (issue 14).
 //! These tests prove that the prefix evaluation taken from the pass at m
 //! (`Objective::evaluate_with_prefix`) is bit for bit the evaluation of the smaller objective,
-//! for every draw scheme, allocated m and prefix length, and that leaving out Louis' identity
-//! (`AdaptiveSettings::louis`, off in fits) changes no bit of the value or gradient.
+//! for every draw scheme, allocated m and prefix length, as is the copy with fewer draws
+//! (`Objective::with_fewer_draws`, which the fit uses instead of scrambling the Sobol'
+//! sequences again), and that leaving out Louis' identity (`AdaptiveSettings::louis`, off in
+//! fits) changes no bit of the value or gradient.
 mod common;
 
 use mcla::integrate::adaptive::AdaptiveSettings;
@@ -57,10 +59,14 @@ fn the_prefix_from_the_pass_at_m_is_the_smaller_objective_bit_for_bit() {
             same_bits(&whole, &big.evaluate(&theta).unwrap(), "whole");
             let small =
                 Objective::adaptive(&model, &blocks, draws.round_m(k), 3, &u, settings).unwrap();
+            let reference = small.evaluate(&theta).unwrap();
+            same_bits(&prefix, &reference, &format!("{draws:?}, k = {k}"));
+            // the copy with fewer draws (no new scrambling) is the same function
+            let copy = big.with_fewer_draws(k).expect("adaptive parts copy");
             same_bits(
-                &prefix,
-                &small.evaluate(&theta).unwrap(),
-                &format!("{draws:?}, k = {k}"),
+                &copy.evaluate(&theta).unwrap(),
+                &reference,
+                &format!("{draws:?}, copy with k = {k}"),
             );
         }
         // a prefix at least m long is the whole evaluation
@@ -81,10 +87,20 @@ fn the_prefix_follows_each_blocks_allocated_m() {
     let settings = AdaptiveSettings::default();
     let ms: Vec<usize> = (0..blocks.blocks.len()).map(|b| 32 << (b % 6)).collect();
     let big = Objective::adaptive_allocated(&model, &blocks, &ms, 11, &u, settings).unwrap();
-    let (_, prefix) = big.evaluate_with_prefix(&theta, 64).unwrap();
-    let few: Vec<usize> = ms.iter().map(|&m| m.min(64)).collect();
-    let small = Objective::adaptive_allocated(&model, &blocks, &few, 11, &u, settings).unwrap();
-    same_bits(&prefix, &small.evaluate(&theta).unwrap(), "allocated");
+    let (whole, prefixes) = big.evaluate_with_prefixes(&theta, &[64, 128]).unwrap();
+    same_bits(&whole, &big.evaluate(&theta).unwrap(), "whole");
+    for (k, prefix) in [64, 128].into_iter().zip(&prefixes) {
+        let few: Vec<usize> = ms.iter().map(|&m| m.min(k)).collect();
+        let small = Objective::adaptive_allocated(&model, &blocks, &few, 11, &u, settings).unwrap();
+        let reference = small.evaluate(&theta).unwrap();
+        same_bits(prefix, &reference, &format!("allocated, k = {k}"));
+        let copy = big.with_fewer_draws(k).unwrap();
+        same_bits(
+            &copy.evaluate(&theta).unwrap(),
+            &reference,
+            &format!("allocated copy, k = {k}"),
+        );
+    }
 }
 
 #[test]

@@ -125,6 +125,14 @@ pub trait BlockIntegrator: Send + Sync {
         let e = self.evaluate(theta)?;
         Some((e.clone(), vec![e; ks.len()]))
     }
+    /// A copy with at most `k` draws per block (the first `k` of its own: the evaluation is the
+    /// one this integrator built with `min(m, k)` draws gives), sharing what does not depend on
+    /// m (the scrambled Sobol' sequences, the split, the local data) instead of building it
+    /// again; `None` where the integrator cannot (the caller builds one).
+    fn with_fewer_draws(&self, k: usize) -> Option<Box<dyn BlockIntegrator + '_>> {
+        let _ = k;
+        None
+    }
     /// Draws per block (0 when integrated exactly).
     fn draws(&self) -> usize;
     /// Whether [`evaluate`](BlockIntegrator::evaluate)'s Hessian is that of the

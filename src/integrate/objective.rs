@@ -44,6 +44,9 @@ impl<'a> FixedOnly<'a> {
 }
 
 impl BlockIntegrator for FixedOnly<'_> {
+    fn with_fewer_draws(&self, _k: usize) -> Option<Box<dyn BlockIntegrator + '_>> {
+        Some(Box::new(self.clone()))
+    }
     fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
         let model = self.model;
         let (p, d) = (model.p(), model.n_params());
@@ -198,6 +201,23 @@ impl<'a> Objective<'a> {
             model,
             parts,
             interrupt: None,
+        })
+    }
+
+    /// This objective with at most `k` draws per block (the first `k` of each block's own),
+    /// its parts' copies ([`BlockIntegrator::with_fewer_draws`]): the same function as
+    /// [`adaptive_allocated`](Objective::adaptive_allocated) with `min(m_b, k)` draws, without
+    /// scrambling the Sobol' sequences again; `None` where a part cannot be copied so.
+    pub fn with_fewer_draws(&self, k: usize) -> Option<Objective<'_>> {
+        let parts = self
+            .parts
+            .iter()
+            .map(|p| p.with_fewer_draws(k))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Objective {
+            model: self.model,
+            parts,
+            interrupt: self.interrupt.clone(),
         })
     }
 

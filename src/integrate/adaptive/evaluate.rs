@@ -218,6 +218,11 @@ impl BlockIntegrator for AdaptiveBlock {
         }
         self.evaluate_sampled_with_prefixes(theta, ks)
     }
+    fn with_fewer_draws(&self, k: usize) -> Option<Box<dyn BlockIntegrator + '_>> {
+        let mut b = self.clone();
+        b.m = self.m.min(self.z_draws.scheme().round_m(k));
+        Some(Box::new(b))
+    }
     fn draws(&self) -> usize {
         if self.n_s() == 0 {
             0

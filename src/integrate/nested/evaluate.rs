@@ -380,6 +380,9 @@ impl BlockIntegrator for NestedBlock {
     fn evaluate(&self, theta: &[f64]) -> Option<McEvaluation> {
         self.evaluate_nested(theta)
     }
+    fn with_fewer_draws(&self, _k: usize) -> Option<Box<dyn BlockIntegrator + '_>> {
+        Some(Box::new(self.clone()))
+    }
     fn draws(&self) -> usize {
         0
     }
