@@ -89,6 +89,16 @@ pub fn obs_terms(family: Family, y: f64, nt: f64, eta: f64) -> (f64, f64, f64) {
     }
 }
 
+/// `c'''(eta)`, the slope of the variance `c''(eta)` in the linear predictor, from the mean and
+/// variance [`obs_terms`] gives: `var (1 - 2 mu / nt)` (logit), `var` (log link).
+#[inline]
+pub fn variance_slope(family: Family, nt: f64, mu: f64, var: f64) -> f64 {
+    match family {
+        Family::Bernoulli | Family::Binomial => var * (1.0 - 2.0 * mu / nt),
+        Family::Poisson => var,
+    }
+}
+
 /// [`obs_terms`] over slices, vectorised (the same bits on every instruction set):
 /// on return `a[i] = c(eta_i) / nt_i`-part and `b[i] = c'(eta_i)`-part, combined by
 /// [`combine`].

@@ -56,10 +56,7 @@ impl AdaptiveBlock {
             let nuj = nu[t];
             let (c, t2) = match prop {
                 Some(pr) => {
-                    let mut u0 = pr.u_mode[j];
-                    for i in r.clone() {
-                        u0 -= pr.wc[i] * (o[i] - pr.o[i]) / pr.tau2[j];
-                    }
+                    let u0 = self.response_start(pr, j, &o);
                     conditional::mode_fixed(
                         self.family,
                         &obs,

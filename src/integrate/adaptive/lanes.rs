@@ -83,13 +83,26 @@ impl AdaptiveBlock {
             }
             let t = self.i_comp[j];
             let nuj = nu[t];
-            // linear-response start, fixed Newton steps, quadrature
-            let mut c = [prop.u_mode[j]; LANES];
+            // second-order response start, fixed Newton steps, quadrature
+            let c0 = prop.u_mode[j];
+            let mut c = [c0; LANES];
             for (ii, i) in r.clone().enumerate() {
                 let (wc, po, t2, oi) = (prop.wc[i], prop.o[i], prop.tau2[j], &ls.o[ii]);
                 for k in 0..LANES {
                     c[k] -= wc * (oi[k] - po) / t2;
                 }
+            }
+            // the response's second-order term (`response_start`)
+            let mut q = ZERO;
+            for (ii, i) in r.clone().enumerate() {
+                let (w3, po, zi, oi) = (prop.wc3[i], prop.o[i], self.zi[i], &ls.o[ii]);
+                for k in 0..LANES {
+                    let a = (oi[k] - po) + zi * (c[k] - c0);
+                    q[k] += w3 * a * a;
+                }
+            }
+            for k in 0..LANES {
+                c[k] -= 0.5 * q[k] / prop.tau2[j];
             }
             let mut tau2 = ZERO;
             let oj = &ls.o[..nj];
@@ -382,12 +395,25 @@ impl AdaptiveBlock {
                 ls.o[ii] = self.offset_lanes(xb[i], i, &ls.us);
             }
             let nuj = nu[self.i_comp[j]];
-            let mut c = [prop.u_mode[j]; LANES];
+            let c0 = prop.u_mode[j];
+            let mut c = [c0; LANES];
             for (ii, i) in r.clone().enumerate() {
                 let (wc, po, t2, oi) = (prop.wc[i], prop.o[i], prop.tau2[j], &ls.o[ii]);
                 for k in 0..LANES {
                     c[k] -= wc * (oi[k] - po) / t2;
                 }
+            }
+            // the response's second-order term (`response_start`)
+            let mut q = ZERO;
+            for (ii, i) in r.clone().enumerate() {
+                let (w3, po, zi, oi) = (prop.wc3[i], prop.o[i], self.zi[i], &ls.o[ii]);
+                for k in 0..LANES {
+                    let a = (oi[k] - po) + zi * (c[k] - c0);
+                    q[k] += w3 * a * a;
+                }
+            }
+            for k in 0..LANES {
+                c[k] -= 0.5 * q[k] / prop.tau2[j];
             }
             let mut tau2 = ZERO;
             let oj = &ls.o[..nj];

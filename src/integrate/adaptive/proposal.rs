@@ -23,6 +23,8 @@ pub(super) struct Proposal {
     pub(super) o: Vec<f64>,
     /// `w_i z_ij c''_i` at the mode (linear response of the 1-D modes to the offsets).
     pub(super) wc: Vec<f64>,
+    /// `w_i z_ij c'''_i` at the mode (the response's second-order term).
+    pub(super) wc3: Vec<f64>,
 }
 
 /// Central-difference derivatives of the proposal.
@@ -240,16 +242,18 @@ impl AdaptiveBlock {
         let logdet: f64 = (0..ns).map(|k| l[k * ns + k].ln()).sum();
         let mut o = Vec::new();
         self.offsets(&xb, &v, &mut o);
-        let mut wc = vec![0.0; self.n()];
+        let (mut wc, mut wc3) = (vec![0.0; self.n()], vec![0.0; self.n()]);
         for j in 0..self.n_i() {
             for i in self.i_ptr[j]..self.i_ptr[j + 1] {
-                let (_, _, var) = conditional::obs_terms(
+                let (_, mu, var) = conditional::obs_terms(
                     self.family,
                     self.y[i],
                     self.nt[i],
                     o[i] + self.zi[i] * u_mode[j],
                 );
+                let slope = conditional::variance_slope(self.family, self.nt[i], mu, var);
                 wc[i] = self.w[i] * self.zi[i] * var;
+                wc3[i] = self.w[i] * self.zi[i] * slope;
             }
         }
         Some(Proposal {
@@ -260,7 +264,32 @@ impl AdaptiveBlock {
             tau2,
             o,
             wc,
+            wc3,
         })
+    }
+
+    /// The start of effect `j`'s per-draw Newton steps: its mode's second-order response to
+    /// the draw's offsets `o`, from the proposal's mode.  With `d_i = o_i - o*_i` over the
+    /// effect's observations, the first order `c1 = c* - sum_i w_i z_i c''_i d_i / tau2` and,
+    /// with `a_i = d_i + z_i (c1 - c*)`, `c = c1 - (1/2) sum_i w_i z_i c'''_i a_i^2 / tau2` (the
+    /// implicit function theorem for the score's zero, to second order).  Measured on the
+    /// draws (`per_draw_newton_steps_and_node_counts_against_the_precise_integrals`): after 2
+    /// Newton steps from it the conditional integrals are within 7e-10 (bernoulli) of those at
+    /// the precise mode, where the linear response needed 3 steps (2 left 1.4e-8).
+    #[inline]
+    pub(super) fn response_start(&self, prop: &Proposal, j: usize, o: &[f64]) -> f64 {
+        let r = self.i_ptr[j]..self.i_ptr[j + 1];
+        let (c0, t2) = (prop.u_mode[j], prop.tau2[j]);
+        let mut c1 = c0;
+        for i in r.clone() {
+            c1 -= prop.wc[i] * (o[i] - prop.o[i]) / t2;
+        }
+        let mut q = 0.0;
+        for i in r {
+            let a = (o[i] - prop.o[i]) + self.zi[i] * (c1 - c0);
+            q += prop.wc3[i] * a * a;
+        }
+        c1 - 0.5 * q / t2
     }
 
     /// Start of the modes of the integrated effects: 0 for the 1-D effects (found from there
