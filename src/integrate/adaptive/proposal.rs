@@ -127,12 +127,18 @@ impl AdaptiveBlock {
                 s.delta.resize(nt_, 0.0);
                 // the touched entries of h, gathered once (they are distinct), updated
                 // node by node in a contiguous copy, scattered back: the same
-                // operations on each entry as updating h in place
+                // operations on each entry as updating h in place.  An effect that touches
+                // every separator effect in order (a fully crossed design) updates h itself.
                 let touched = &self.touch[tr.clone()];
+                let dense = nt_ == ns && touched.iter().enumerate().all(|(k, &t)| k == t);
                 let mut loc = std::mem::take(&mut s.hloc);
                 loc.clear();
-                for &ta in touched {
-                    loc.extend(touched.iter().map(|&tb| h[ta * ns + tb]));
+                if dense {
+                    std::mem::swap(&mut loc, &mut h);
+                } else {
+                    for &ta in touched {
+                        loc.extend(touched.iter().map(|&tb| h[ta * ns + tb]));
+                    }
                 }
                 for n in 0..kk {
                     s.delta.iter_mut().for_each(|v| *v = 0.0);
@@ -144,9 +150,13 @@ impl AdaptiveBlock {
                     }
                     subtract_outer(isa, &mut loc, &s.delta, nodes.pi[n]);
                 }
-                for (&ta, row) in touched.iter().zip(loc.chunks_exact(nt_)) {
-                    for (&tb, &v) in touched.iter().zip(row) {
-                        h[ta * ns + tb] = v;
+                if dense {
+                    std::mem::swap(&mut loc, &mut h);
+                } else {
+                    for (&ta, row) in touched.iter().zip(loc.chunks_exact(nt_)) {
+                        for (&tb, &v) in touched.iter().zip(row) {
+                            h[ta * ns + tb] = v;
+                        }
                     }
                 }
                 s.hloc = loc;
