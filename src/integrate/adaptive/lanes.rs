@@ -84,26 +84,7 @@ impl AdaptiveBlock {
             let t = self.i_comp[j];
             let nuj = nu[t];
             // second-order response start, fixed Newton steps, quadrature
-            let c0 = prop.u_mode[j];
-            let mut c = [c0; LANES];
-            for (ii, i) in r.clone().enumerate() {
-                let (wc, po, t2, oi) = (prop.wc[i], prop.o[i], prop.tau2[j], &ls.o[ii]);
-                for k in 0..LANES {
-                    c[k] -= wc * (oi[k] - po) / t2;
-                }
-            }
-            // the response's second-order term (`response_start`)
-            let mut q = ZERO;
-            for (ii, i) in r.clone().enumerate() {
-                let (w3, po, zi, oi) = (prop.wc3[i], prop.o[i], self.zi[i], &ls.o[ii]);
-                for k in 0..LANES {
-                    let a = (oi[k] - po) + zi * (c[k] - c0);
-                    q[k] += w3 * a * a;
-                }
-            }
-            for k in 0..LANES {
-                c[k] -= 0.5 * q[k] / prop.tau2[j];
-            }
+            let mut c = self.response_start_lanes(prop, j, &ls.o);
             let mut tau2 = ZERO;
             let oj = &ls.o[..nj];
             mode_fixed_lanes::<F>(&obs, oj, nuj, self.settings.newton_steps, &mut c, &mut tau2);
@@ -395,26 +376,7 @@ impl AdaptiveBlock {
                 ls.o[ii] = self.offset_lanes(xb[i], i, &ls.us);
             }
             let nuj = nu[self.i_comp[j]];
-            let c0 = prop.u_mode[j];
-            let mut c = [c0; LANES];
-            for (ii, i) in r.clone().enumerate() {
-                let (wc, po, t2, oi) = (prop.wc[i], prop.o[i], prop.tau2[j], &ls.o[ii]);
-                for k in 0..LANES {
-                    c[k] -= wc * (oi[k] - po) / t2;
-                }
-            }
-            // the response's second-order term (`response_start`)
-            let mut q = ZERO;
-            for (ii, i) in r.clone().enumerate() {
-                let (w3, po, zi, oi) = (prop.wc3[i], prop.o[i], self.zi[i], &ls.o[ii]);
-                for k in 0..LANES {
-                    let a = (oi[k] - po) + zi * (c[k] - c0);
-                    q[k] += w3 * a * a;
-                }
-            }
-            for k in 0..LANES {
-                c[k] -= 0.5 * q[k] / prop.tau2[j];
-            }
+            let mut c = self.response_start_lanes(prop, j, &ls.o);
             let mut tau2 = ZERO;
             let oj = &ls.o[..nj];
             mode_fixed_lanes::<F>(&obs, oj, nuj, self.settings.newton_steps, &mut c, &mut tau2);
@@ -480,6 +442,34 @@ impl AdaptiveBlock {
             }
         }
         o
+    }
+
+    /// [`response_start`](Self::response_start) for a lane group: effect `j`'s start per lane
+    /// from its observations' offsets `o` (the effect's `ii`-th observation in `o[ii]`); the
+    /// same operations per lane.
+    #[inline(always)]
+    fn response_start_lanes(&self, prop: &Proposal, j: usize, o: &[Lane]) -> Lane {
+        let r = self.i_ptr[j]..self.i_ptr[j + 1];
+        let (c0, t2) = (prop.u_mode[j], prop.tau2[j]);
+        let mut c = [c0; LANES];
+        for (ii, i) in r.clone().enumerate() {
+            let (wc, po, oi) = (prop.wc[i], prop.o[i], &o[ii]);
+            for k in 0..LANES {
+                c[k] -= wc * (oi[k] - po) / t2;
+            }
+        }
+        let mut q = ZERO;
+        for (ii, i) in r.enumerate() {
+            let (w3, po, zi, oi) = (prop.wc3[i], prop.o[i], self.zi[i], &o[ii]);
+            for k in 0..LANES {
+                let a = (oi[k] - po) + zi * (c[k] - c0);
+                q[k] += w3 * a * a;
+            }
+        }
+        for k in 0..LANES {
+            c[k] -= 0.5 * q[k] / t2;
+        }
+        c
     }
 
     /// The scores of [`add_obs_lanes`](Self::add_obs_lanes) only (the partial scores and the
