@@ -18,7 +18,8 @@
 //!
 //! The mode is found by Newton's method, either to machine precision
 //! ([`mode_precise`]: proposal construction and exact blocks) or with a fixed
-//! number of steps from a linear-response start ([`mode_fixed`]: per draw), so
+//! number of steps from a start near the mode ([`mode_fixed`]: per draw, from the proposal
+//! mode's second-order response to the draw's offsets, `AdaptiveBlock::response_start`), so
 //! that the result is a smooth function of the inputs (a tolerance-based stop
 //! would put jumps into the likelihood).
 
