@@ -152,8 +152,9 @@ pub(super) fn next_m(m: usize, growth: f64, max: usize) -> usize {
 /// difference Hessian is the trust-region model's: Newton-like steps need the model only
 /// within some per cent of the Hessian, and a difference Hessian from 64 draws already is
 /// (measured in BENCHMARKS.md); Louis' identity at the draws is not, where fixed effects are
-/// confounded with the separator's effects (item-level covariates of a crossed design).  It is
-/// 128, the same function as the reported Hessian's, so that one Hessian serves both.
+/// confounded with the separator's effects (item-level covariates of a crossed design).  The
+/// reported Hessian needs more ([`REPORTED_HESSIAN_DRAWS`]); a reported one serves as the
+/// model at the next stage's start.
 pub(super) const MODEL_HESSIAN_DRAWS: usize = 64;
 
 /// Draws of the objective whose forward-difference Hessian is reported (vcov, SEs, the MCSE
@@ -191,8 +192,8 @@ fn hessian_distance(a: &[f64], b: &[f64], h: &[f64]) -> f64 {
     }
 }
 
-/// The last trust-region model Hessian (of the objective with the first
-/// [`MODEL_HESSIAN_DRAWS`] draws, the same function at every stage) and where it was formed.
+/// The last trust-region model or reported Hessian (of the objective with the first `draws`
+/// draws, the same function at every stage) and where it was formed.
 #[derive(Debug, Clone)]
 struct ModelState {
     /// The point.
@@ -352,9 +353,10 @@ pub(super) fn fit_adaptive(
     let mut theta0 = st.theta.clone();
     let mut path = Vec::new();
     let mut stages = Vec::new();
-    // the last trust-region model Hessian (from the first MODEL_HESSIAN_DRAWS draws, the
-    // same function at every stage): reused where the next one is asked for next to it (the
-    // next stage's start) and reported when the optimum is next to it
+    // the last model or reported Hessian (of the first MODEL_HESSIAN_DRAWS or
+    // REPORTED_HESSIAN_DRAWS draws, the same function at every stage): kept, or updated, where
+    // the next model is asked for (the next stage's start), reported where it is a difference
+    // Hessian of the reported draws at or next to the optimum
     let last_model: Mutex<Option<ModelState>> = Mutex::new(None);
     let adaptive = |ms: &[usize]| -> Result<Objective<'_>, FitError> {
         let rounded: Vec<usize> = ms.iter().map(|&m| round(m)).collect();
@@ -426,13 +428,23 @@ pub(super) fn fit_adaptive(
                 None => Some(e.gradient.clone()),
             }
         };
-        let fresh_hessian = |x: &[f64], g: &[f64], draws: usize| -> Option<Vec<f64>> {
-            match &smaller[which(draws)] {
-                Some(o) => o.difference_hessian(x, Some(g)),
-                None => objective.difference_hessian(x, Some(g)),
-            }
-        };
         let fresh = AtomicUsize::new(0);
+        // a difference Hessian of the objective with `draws` draws at x (its gradient g there),
+        // counted, as the model state
+        let form = |x: &[f64], g: Vec<f64>, draws: usize| -> Option<ModelState> {
+            fresh.fetch_add(1, Ordering::Relaxed);
+            let h = match &smaller[which(draws)] {
+                Some(o) => o.difference_hessian(x, Some(&g)),
+                None => objective.difference_hessian(x, Some(&g)),
+            }?;
+            Some(ModelState {
+                at: x.to_vec(),
+                h,
+                gradient: g,
+                draws,
+                fresh: true,
+            })
+        };
         let model_hessian = |x: &[f64], e: &McEvaluation| {
             let mut last = last_model.lock().ok()?;
             if let Some(l) = last.as_ref() {
@@ -454,17 +466,9 @@ pub(super) fn fit_adaptive(
                     return Some(h);
                 }
             }
-            let draws = MODEL_HESSIAN_DRAWS;
-            let g = centre(x, e, draws)?;
-            fresh.fetch_add(1, Ordering::Relaxed);
-            let h = fresh_hessian(x, &g, draws)?;
-            *last = Some(ModelState {
-                at: x.to_vec(),
-                h: h.clone(),
-                gradient: g,
-                draws,
-                fresh: true,
-            });
+            let formed = form(x, centre(x, e, MODEL_HESSIAN_DRAWS)?, MODEL_HESSIAN_DRAWS)?;
+            let h = formed.h.clone();
+            *last = Some(formed);
             Some(h)
         };
         let mut opt = super::maximise::maximise_with(
@@ -510,25 +514,17 @@ pub(super) fn fit_adaptive(
                 }
                 _ => {
                     let g = centre(x, &opt.evaluation, draws).ok_or_else(not_finite)?;
-                    fresh.fetch_add(1, Ordering::Relaxed);
-                    let h = fresh_hessian(x, &g, draws).ok_or_else(not_finite)?;
+                    let formed = form(x, g, draws).ok_or_else(not_finite)?;
+                    let h = formed.h.clone();
                     if let Ok(mut last) = last_model.lock() {
-                        *last = Some(ModelState {
-                            at: x.clone(),
-                            h: h.clone(),
-                            gradient: g,
-                            draws,
-                            fresh: true,
-                        });
+                        *last = Some(formed);
                     }
                     h
                 }
             };
-        } else {
-            opt.evaluation = objective
-                .reported_evaluation(&opt.theta, None)
-                .ok_or_else(not_finite)?;
         }
+        // (nothing sampled: every part's Hessian is exact, and opt.evaluation is the
+        // objective's evaluation at the optimum, the one to report)
         if interrupt.is_triggered() {
             return Err(FitError::Interrupted);
         }

@@ -6,7 +6,8 @@
 //! order (bit-identical for any thread count), knowing nothing of how each integrates;
 //! [`Objective::difference_hessian`] (forward differences of the analytic gradient) gives the
 //! Hessian of the function maximised where a part's own Hessian is only a model,
-//! [`Objective::reported_evaluation`] the evaluation to report, and
+//! [`Objective::reported_evaluation`] an evaluation with that Hessian (the fit forms the one it
+//! reports in `fit::auto_m`, from evaluations it already has), and
 //! [`Objective::final_evaluation`] the central-difference reference.
 
 use super::adaptive::{AdaptiveBlock, AdaptiveSettings};

@@ -94,9 +94,9 @@ impl AdaptiveBlock {
                 lw[k] += la[k];
             }
             // posterior moments on the nodes; per observation (one pass over its
-            // nodes): E mu_i, E c''_i, then the beta-score deviations of the nodes,
-            // delta_n = sum_i w_i x_i (mu_in - E mu_i), over the effect's active
-            // columns of X (delta is 0 elsewhere)
+            // nodes): E mu_i and, for Louis' identity, E c''_i and the beta-score deviations
+            // of the nodes, delta_n = sum_i w_i x_i (mu_in - E mu_i), over the effect's
+            // active columns of X (delta is 0 elsewhere)
             let nodes = &ls.nodes;
             let mut eu2 = ZERO;
             for n in 0..kk {
@@ -105,59 +105,38 @@ impl AdaptiveBlock {
                     eu2[k] += pn[k] * un[k] * un[k];
                 }
             }
-            if !louis {
-                // scores only: E mu_i per observation, E u^2
-                for (ii, i) in r.clone().enumerate() {
-                    let mut em = ZERO;
-                    for n in 0..kk {
-                        let (pn, m) = (&ls.nodes.pi[n], &ls.nodes.mu[n * nj + ii]);
-                        for k in 0..LANES {
-                            em[k] += pn[k] * m[k];
-                        }
-                    }
-                    let (y, w) = (self.y[i], self.w[i]);
-                    let mut res = ZERO;
-                    for k in 0..LANES {
-                        res[k] = w * (y - em[k]);
-                    }
-                    self.add_score_lanes(i, &res, ls);
-                }
-                let pt = &mut ls.part[p + t];
-                for k in 0..LANES {
-                    pt[k] += 0.5 * eu2[k] / (nuj * nuj) - 0.5 / nuj;
-                }
-                continue;
-            }
-            let mut vu2 = ZERO;
-            for n in 0..kk {
-                let (pn, un) = (&nodes.pi[n], &nodes.u[n]);
-                for k in 0..LANES {
-                    let du = un[k] * un[k] - eu2[k];
-                    vu2[k] += pn[k] * du * du;
-                }
-            }
             let acols = &self.a_col[self.a_ptr[j]..self.a_ptr[j + 1]];
             let na = acols.len();
-            ls.delta.clear();
-            ls.delta.resize(kk * na, ZERO);
+            if louis {
+                ls.delta.clear();
+                ls.delta.resize(kk * na, ZERO);
+            }
             for (ii, i) in r.clone().enumerate() {
-                let (mut em, mut ev) = (ZERO, ZERO);
+                let mut em = ZERO;
                 for n in 0..kk {
                     let (pn, m) = (&ls.nodes.pi[n], &ls.nodes.mu[n * nj + ii]);
                     for k in 0..LANES {
                         em[k] += pn[k] * m[k];
                     }
                 }
+                let (y, w) = (self.y[i], self.w[i]);
+                let mut res = ZERO;
+                for k in 0..LANES {
+                    res[k] = w * (y - em[k]);
+                }
+                if !louis {
+                    self.add_score_lanes(i, &res, ls);
+                    continue;
+                }
+                let mut ev = ZERO;
                 for n in 0..kk {
                     let (pn, v) = (&ls.nodes.pi[n], &ls.nodes.var[n * nj + ii]);
                     for k in 0..LANES {
                         ev[k] += pn[k] * v[k];
                     }
                 }
-                let (y, w) = (self.y[i], self.w[i]);
-                let (mut res, mut wv) = (ZERO, ZERO);
+                let mut wv = ZERO;
                 for k in 0..LANES {
-                    res[k] = w * (y - em[k]);
                     wv[k] = w * ev[k];
                 }
                 self.add_obs_lanes(i, &res, &wv, ls);
@@ -181,6 +160,18 @@ impl AdaptiveBlock {
             let pt = &mut ls.part[p + t];
             for k in 0..LANES {
                 pt[k] += 0.5 * eu2[k] / nu2 - 0.5 / nuj;
+            }
+            if !louis {
+                continue;
+            }
+            // Louis' identity: the second moments below
+            let mut vu2 = ZERO;
+            for n in 0..kk {
+                let (pn, un) = (&ls.nodes.pi[n], &ls.nodes.u[n]);
+                for k in 0..LANES {
+                    let du = un[k] * un[k] - eu2[k];
+                    vu2[k] += pn[k] * du * du;
+                }
             }
             let h = &mut ls.hk[(p + t) * d + p + t];
             for k in 0..LANES {
