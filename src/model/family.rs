@@ -80,6 +80,52 @@ impl Family {
         }
     }
 
+    /// [`cumulant`](Family::cumulant) of every `eta[i]` with `trials[i]`, into `out`, by the
+    /// vectorised kernels of `mcla_math` (softplus, or `exp`).
+    pub fn cumulant_slice(self, eta: &[f64], trials: &[f64], out: &mut Vec<f64>) {
+        out.resize(eta.len(), 0.0);
+        match self {
+            Family::Bernoulli | Family::Binomial => {
+                let _ = mcla_math::softplus_slice(eta, out);
+                out.iter_mut().zip(trials).for_each(|(c, &nt)| *c *= nt);
+            }
+            Family::Poisson => {
+                let _ = mcla_math::exp_slice(eta, out);
+            }
+        }
+    }
+
+    /// [`mean`](Family::mean) and [`variance`](Family::variance) of every `eta[i]` with
+    /// `trials[i]`, into `mean` and `var`, by the vectorised kernels of `mcla_math` (the
+    /// logistic of `eta` and of `-eta`, as the scalar variance, or `exp`).
+    pub fn mean_variance_slice(
+        self,
+        eta: &[f64],
+        trials: &[f64],
+        mean: &mut Vec<f64>,
+        var: &mut Vec<f64>,
+    ) {
+        let n = eta.len();
+        mean.resize(n, 0.0);
+        var.resize(n, 0.0);
+        match self {
+            Family::Bernoulli | Family::Binomial => {
+                let _ = mcla_math::logistic_slice(eta, mean);
+                // q = logistic(-eta) (accurate where p is near 1)
+                let neg: Vec<f64> = eta.iter().map(|e| -e).collect();
+                let _ = mcla_math::logistic_slice(&neg, var);
+                for ((m, v), &nt) in mean.iter_mut().zip(var.iter_mut()).zip(trials) {
+                    *v *= nt * *m;
+                    *m *= nt;
+                }
+            }
+            Family::Poisson => {
+                let _ = mcla_math::exp_slice(eta, mean);
+                var.copy_from_slice(mean);
+            }
+        }
+    }
+
     /// The log-density constant `const_i` of SPEC §2 (R glmm omits it):
     /// `log choose(N, y)` for binomial, `-log(y!)` for poisson, 0 for bernoulli.
     pub fn log_constant(self, y: f64, trials: f64) -> f64 {
@@ -192,6 +238,39 @@ mod tests {
         assert_eq!(Family::Bernoulli.variance(800.0, 1.0), 0.0);
         // poisson at -800 is a tiny positive number or 0, never NaN
         assert!(Family::Poisson.cumulant(-800.0, 1.0) >= 0.0);
+    }
+
+    #[test]
+    fn slice_versions_match_the_scalar_reference() {
+        // from -800 to 800 (no overflow), with the trials of a binomial
+        let eta: Vec<f64> = (-80..=80)
+            .map(|k| 0.37 * k as f64)
+            .chain([-800.0, -40.0, 40.0, 800.0])
+            .collect();
+        let trials: Vec<f64> = (0..eta.len()).map(|i| 1.0 + (i % 5) as f64).collect();
+        let close = |a: f64, b: f64, what: &str| {
+            assert!(
+                (a - b).abs() <= 1e-14 * b.abs().max(1e-300),
+                "{what}: {a} vs {b}"
+            );
+        };
+        for fam in FAMILIES {
+            let (mut c, mut m, mut v) = (Vec::new(), Vec::new(), Vec::new());
+            fam.cumulant_slice(&eta, &trials, &mut c);
+            fam.mean_variance_slice(&eta, &trials, &mut m, &mut v);
+            for (i, &e) in eta.iter().enumerate() {
+                if fam == Family::Poisson && e.abs() > 100.0 {
+                    continue; // exp overflows either way
+                }
+                close(c[i], fam.cumulant(e, trials[i]), &format!("{fam:?} c({e})"));
+                close(m[i], fam.mean(e, trials[i]), &format!("{fam:?} c'({e})"));
+                close(
+                    v[i],
+                    fam.variance(e, trials[i]),
+                    &format!("{fam:?} c''({e})"),
+                );
+            }
+        }
     }
 
     #[test]

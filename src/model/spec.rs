@@ -787,15 +787,13 @@ impl Model {
         }
     }
 
-    /// Exact conditional log density `sum_i w_i (y_i eta_i - c(eta_i))` (without constants).
+    /// Exact conditional log density `sum_i w_i (y_i eta_i - c(eta_i))` (without constants),
+    /// the cumulants by the vectorised kernels ([`Family::cumulant_slice`]).
     pub fn conditional_loglik(&self, eta: &[f64]) -> f64 {
+        let mut c = Vec::new();
+        self.family.cumulant_slice(eta, &self.trials, &mut c);
         (0..self.n())
-            .map(|i| {
-                self.weights[i]
-                    * self
-                        .family
-                        .log_density_kernel(self.y[i], eta[i], self.trials[i])
-            })
+            .map(|i| self.weights[i] * (self.y[i] * eta[i] - c[i]))
             .sum()
     }
 }

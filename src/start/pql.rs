@@ -8,7 +8,6 @@
 //! over `sigma` by Nelder–Mead from `sigma = 1`, run to a tight tolerance (R
 //! glmm's `optim` call stops early).
 
-use crate::model::family::Family;
 use crate::model::Model;
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
@@ -114,53 +113,6 @@ struct System {
     b: Vec<Vec<f64>>,
     touched: Vec<Vec<usize>>,
     schur: Mat<f64>,
-}
-
-/// Per observation `c'(eta_i)` and `c''(eta_i)` (times the trials), by the vectorised kernels
-/// of `mcla_math` (the logistic of `eta` and of `-eta`, or `exp`), into `mean` and `var`.
-fn mean_variance(model: &Model, eta: &[f64], mean: &mut Vec<f64>, var: &mut Vec<f64>) {
-    let n = eta.len();
-    mean.resize(n, 0.0);
-    var.resize(n, 0.0);
-    match model.family() {
-        Family::Bernoulli | Family::Binomial => {
-            let _ = mcla_math::logistic_slice(eta, mean);
-            // q = logistic(-eta) (accurate where p is near 1)
-            let neg: Vec<f64> = eta.iter().map(|e| -e).collect();
-            let _ = mcla_math::logistic_slice(&neg, var);
-            for ((m, v), &nt) in mean.iter_mut().zip(var.iter_mut()).zip(model.trials()) {
-                *v *= nt * *m;
-                *m *= nt;
-            }
-        }
-        Family::Poisson => {
-            let _ = mcla_math::exp_slice(eta, mean);
-            var.copy_from_slice(mean);
-        }
-    }
-}
-
-/// `sum_i w_i (y_i eta_i - c(eta_i))` (the conditional log-likelihood without its constants)
-/// by the vectorised kernels, with `c` into `scratch`.
-fn loglik(model: &Model, eta: &[f64], scratch: &mut Vec<f64>) -> f64 {
-    scratch.resize(eta.len(), 0.0);
-    let poisson = model.family() == Family::Poisson;
-    if poisson {
-        let _ = mcla_math::exp_slice(eta, scratch);
-    } else {
-        let _ = mcla_math::softplus_slice(eta, scratch);
-    }
-    let (w, y, nt) = (model.weights(), model.y(), model.trials());
-    (0..eta.len())
-        .map(|i| {
-            let c = if poisson {
-                scratch[i]
-            } else {
-                nt[i] * scratch[i]
-            };
-            w[i] * (y[i] * eta[i] - c)
-        })
-        .sum()
 }
 
 impl System {
@@ -325,12 +277,10 @@ fn inner(
     let dim = p + q;
     let a: Vec<f64> = model.effect_component().iter().map(|&t| sigma[t]).collect();
     let z = model.z();
-    let mut scratch = Vec::new();
-    let mut objective = |th: &[f64]| -> (f64, Vec<f64>) {
+    let objective = |th: &[f64]| -> (f64, Vec<f64>) {
         let u: Vec<f64> = (0..q).map(|j| a[j] * th[p + j]).collect();
         let eta = model.linear_predictor(&th[..p], &u);
-        let h =
-            loglik(model, &eta, &mut scratch) - 0.5 * th[p..].iter().map(|v| v * v).sum::<f64>();
+        let h = model.conditional_loglik(&eta) - 0.5 * th[p..].iter().map(|v| v * v).sum::<f64>();
         (h, eta)
     };
     let (mut mean, mut var) = (Vec::new(), Vec::new());
@@ -348,7 +298,9 @@ fn inner(
         for (r, &j) in part.e2.iter().enumerate() {
             gr[p + r] = -th[p + j];
         }
-        mean_variance(model, &eta, &mut mean, &mut var);
+        model
+            .family()
+            .mean_variance_slice(&eta, model.trials(), &mut mean, &mut var);
         for i in 0..n {
             let (w, y) = (model.weights()[i], model.y()[i]);
             let res = w * (y - mean[i]);
@@ -404,7 +356,9 @@ fn inner(
         }
     }
     // log det(A Z'WCZ A + I) at the solution
-    mean_variance(model, &eta, &mut mean, &mut var);
+    model
+        .family()
+        .mean_variance_slice(&eta, model.trials(), &mut mean, &mut var);
     let logdet = System::new(model, part, &a, &var).logdet_effects(p)?;
     let criterion = 0.5 * logdet - h;
     if !criterion.is_finite() {
